@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+// Bundles every executable into one CommonJS file with a node shebang, laid
+// out exactly as it will sit under OpenNebula's remotes tree (dist/remotes/...).
+// koffi's native module for this platform is copied once per directory as
+// ./koffi.node and required relative to the bundle, so a bundle runs from a
+// folder without node_modules (and survives `rsync -L` to the hosts).
+import { build } from 'esbuild';
+import { chmod, copyFile, mkdir, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { executables } from './executables.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const outRoot = path.join(root, 'dist');
+const require = createRequire(import.meta.url);
+const koffiDir = path.dirname(require.resolve('koffi/package.json'));
+
+// koffi's index.js requires each platform's prebuilt module by a static path.
+// Keep this platform's as an external './koffi.node'; turn the others into null
+// so esbuild does not copy twenty binaries.
+const triplet = `${process.platform}_${process.arch}`;
+const koffiNative = {
+  name: 'koffi-native-beside-bundle',
+  setup(b) {
+    b.onResolve({ filter: /koffi\.node$/ }, (args) => {
+      if (args.path.includes(`/${triplet}/`)) return { path: './koffi.node', external: true };
+      return { path: args.path, namespace: 'absent-native' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'absent-native' }, () => ({ contents: 'module.exports = null;' }));
+  },
+};
+
+const only = process.argv.slice(2);
+const selected = only.length ? executables.filter((e) => only.some((o) => e.out.includes(o))) : executables;
+if (!only.length) await rm(outRoot, { recursive: true, force: true });
+
+const dirs = new Set();
+await Promise.all(
+  selected.map(async ({ entry, out }) => {
+    const outfile = path.join(outRoot, out);
+    await mkdir(path.dirname(outfile), { recursive: true });
+    await build({
+      entryPoints: [path.join(root, entry)],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      // Debian 12 ships Node 18; OpenNebula hosts run whatever the distribution has.
+      target: 'node18',
+      banner: { js: '#!/usr/bin/env node' },
+      plugins: [koffiNative],
+      minifyWhitespace: true,
+      minifySyntax: true,
+      legalComments: 'none',
+      logLevel: 'warning',
+    });
+    await chmod(outfile, 0o755);
+    dirs.add(path.dirname(outfile));
+  }),
+);
+for (const dir of dirs) {
+  await copyFile(path.join(koffiDir, 'build', 'koffi', triplet, 'koffi.node'), path.join(dir, 'koffi.node'));
+}
+process.stdout.write(`built ${selected.length} executables under ${path.relative(root, outRoot)}/\n`);
