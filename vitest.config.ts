@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: pure/adapter tests run in parallel; tests that boot real QEMU
-// guests share one pair of libvirt hosts and a 2-core machine, so they run one
-// file at a time after a global setup that installs nothing but starts the hosts.
+// Two projects: pure/adapter tests run in parallel first; then the tests that
+// boot real QEMU guests, which share one pair of libvirt hosts and a 2-core
+// machine (TCG guests are CPU-bound), so they run alone, one file at a time,
+// after a global setup that starts the hosts.
 export default defineConfig({
   test: {
     reporters: ['default'],
@@ -13,6 +14,7 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           exclude: ['test/kvm/**', 'node_modules/**'],
           testTimeout: 30_000,
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -20,7 +22,9 @@ export default defineConfig({
           name: 'kvm',
           include: ['test/kvm/**/*.test.ts'],
           globalSetup: ['test/kvm/global-setup.ts'],
-          fileParallelism: false,
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
+          sequence: { groupOrder: 1 },
           testTimeout: 240_000,
           hookTimeout: 300_000,
         },

@@ -1,7 +1,11 @@
 // `npm run bench`: every benchmark of the project, each printing its own
 // side-by-side ratios. `npm run bench -- probes` runs only the named ones.
 const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
+  probes: () => import('./probes'),
+  elasticity: () => import('./elasticity'),
 };
+
+export {};
 
 const wanted = process.argv.slice(2);
 for (const [name, load] of Object.entries(suites)) {

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what cloudvamp needs on this machine, then builds the executables.
+#
+#   scripts/setup.sh             libvirt's client library, virsh, node modules, build:
+#                                enough to run the probes on libvirt's test:///default
+#   scripts/setup.sh --with-kvm  also libvirtd, QEMU, xmllint and the test guest:
+#                                everything the whole test suite needs
+#
+# Idempotent and quick when everything is already there. Needs root only when a
+# Debian package is missing.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+with_kvm=0
+case "${1:-}" in
+  --with-kvm) with_kvm=1 ;;
+  "") ;;
+  *) echo "setup.sh: unknown option '$1' (use --with-kvm or nothing)" >&2; exit 2 ;;
+esac
+
+packages=(libvirt0 libvirt-clients)
+[ $with_kvm = 1 ] && packages+=(libxml2-utils)
+
+missing=()
+for p in "${packages[@]}"; do
+  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "setup.sh: missing Debian packages ${missing[*]}: run as root or apt-get install them" >&2; exit 1; }
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt_opts=(-y -q -o DPkg::Lock::Timeout=300 --no-install-recommends)
+  apt-get "${apt_opts[@]}" install "${missing[@]}" >/dev/null || {
+    apt-get -q -o DPkg::Lock::Timeout=300 update >/dev/null
+    apt-get "${apt_opts[@]}" install "${missing[@]}" >/dev/null
+  }
+fi
+
+[ $with_kvm = 1 ] && bash scripts/setup-kvm.sh
+
+# npm ci only when the installed tree is older than the lock file
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing node modules"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build
