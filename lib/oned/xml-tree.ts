@@ -1,0 +1,154 @@
+// A strict, tiny XML reader for XML-RPC messages. XML-RPC uses a handful of
+// elements and no namespaces, so a hand-written reader is smaller than
+// configuring a general parser, rejects malformed input (fast-xml-parser
+// accepts unclosed tags) and decodes numeric character references, which
+// strings need for `\r` and which general parsers often leave alone.
+// Pure: text in, tree out.
+
+export interface XmlElement {
+  name: string;
+  children: XmlNode[];
+}
+export type XmlNode = XmlElement | string;
+
+export class XmlSyntaxError extends Error {
+  constructor(message: string, offset: number) {
+    super(`${message} at offset ${offset}`);
+    this.name = 'XmlSyntaxError';
+  }
+}
+
+const PREDEFINED_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+// Sticky, so matching at a position does not copy the rest of a large pool dump.
+const NAME = /[A-Za-z_:][-A-Za-z0-9_.:]*/y;
+const nameAt = (xml: string, at: number): string | undefined => {
+  NAME.lastIndex = at;
+  return NAME.exec(xml)?.[0];
+};
+
+export function decodeXmlText(raw: string, offset = 0): string {
+  return normaliseLineEnds(raw).replace(/&([^;&\s]*);?/g, (match, entity: string) => {
+    if (!match.endsWith(';')) throw new XmlSyntaxError(`unterminated entity '${match}'`, offset);
+    if (entity.startsWith('#x') || entity.startsWith('#X')) return codePoint(entity.slice(2), 16, match, offset);
+    if (entity.startsWith('#')) return codePoint(entity.slice(1), 10, match, offset);
+    const text = PREDEFINED_ENTITIES[entity];
+    if (text === undefined) throw new XmlSyntaxError(`unknown entity '${match}'`, offset);
+    return text;
+  });
+}
+
+/** XML parsers must turn CRLF and lone CR into LF (XML 1.0 §2.11); a real CR travels as `&#13;`. */
+const normaliseLineEnds = (raw: string): string => raw.replace(/\r\n?/g, '\n');
+
+function codePoint(digits: string, radix: number, match: string, offset: number): string {
+  const valid = radix === 16 ? /^[0-9a-fA-F]+$/ : /^[0-9]+$/;
+  const value = valid.test(digits) ? parseInt(digits, radix) : NaN;
+  if (!Number.isFinite(value) || value > 0x10ffff) throw new XmlSyntaxError(`bad character reference '${match}'`, offset);
+  return String.fromCodePoint(value);
+}
+
+/** Parses one document into its root element; text between elements is kept verbatim (XML-RPC strings need their spaces). */
+export function parseXmlDocument(xml: string): XmlElement {
+  let pos = 0;
+  const stack: XmlElement[] = [];
+  let root: XmlElement | undefined;
+
+  const skipMisc = () => {
+    for (;;) {
+      while (pos < xml.length && /\s/.test(xml[pos]!)) pos++;
+      if (xml.startsWith('<?', pos)) pos = expectEnd('?>', 'processing instruction');
+      else if (xml.startsWith('<!--', pos)) pos = expectEnd('-->', 'comment');
+      else return;
+    }
+  };
+  const expectEnd = (terminator: string, what: string): number => {
+    const end = xml.indexOf(terminator, pos);
+    if (end < 0) throw new XmlSyntaxError(`unterminated ${what}`, pos);
+    return end + terminator.length;
+  };
+
+  skipMisc();
+  if (xml.startsWith('<!DOCTYPE', pos)) throw new XmlSyntaxError('DOCTYPE is not allowed in XML-RPC', pos);
+  while (pos < xml.length) {
+    const top = stack[stack.length - 1];
+    if (!top) {
+      if (root) {
+        skipMisc();
+        if (pos < xml.length) throw new XmlSyntaxError('content after the root element', pos);
+        break;
+      }
+      if (xml[pos] !== '<') throw new XmlSyntaxError('expected the root element', pos);
+    }
+    if (xml.startsWith('<![CDATA[', pos)) {
+      const end = xml.indexOf(']]>', pos);
+      if (end < 0) throw new XmlSyntaxError('unterminated CDATA section', pos);
+      top!.children.push(normaliseLineEnds(xml.slice(pos + 9, end)));
+      pos = end + 3;
+    } else if (xml.startsWith('<!--', pos)) {
+      pos = expectEnd('-->', 'comment');
+    } else if (xml.startsWith('<?', pos)) {
+      pos = expectEnd('?>', 'processing instruction');
+    } else if (xml.startsWith('</', pos)) {
+      const name = nameAt(xml, pos + 2);
+      const close = name ? xml.indexOf('>', pos) : -1;
+      if (!name || close < 0 || xml.slice(pos + 2 + name.length, close).trim() !== '') throw new XmlSyntaxError('bad closing tag', pos);
+      const open = stack.pop();
+      if (!open || open.name !== name) throw new XmlSyntaxError(`closing tag </${name}> does not match <${open?.name ?? ''}>`, pos);
+      pos = close + 1;
+    } else if (xml[pos] === '<') {
+      const name = nameAt(xml, pos + 1);
+      if (!name) throw new XmlSyntaxError('bad tag', pos);
+      const close = findTagEnd(xml, pos);
+      const selfClosing = xml[close - 1] === '/';
+      const element: XmlElement = { name, children: [] };
+      if (top) top.children.push(element);
+      else root = element;
+      if (!selfClosing) stack.push(element);
+      pos = close + 1;
+    } else {
+      const next = xml.indexOf('<', pos);
+      const end = next < 0 ? xml.length : next;
+      top!.children.push(decodeXmlText(xml.slice(pos, end), pos));
+      pos = end;
+    }
+  }
+  if (stack.length > 0 || !root) throw new XmlSyntaxError(`unclosed element <${stack[stack.length - 1]?.name ?? '?'}>`, pos);
+  return root;
+}
+
+/** End of a start tag, skipping quoted attribute values (which may contain '>'). */
+function findTagEnd(xml: string, start: number): number {
+  let quote: string | undefined;
+  for (let i = start + 1; i < xml.length; i++) {
+    const c = xml[i];
+    if (quote) {
+      if (c === quote) quote = undefined;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '>') return i;
+    else if (c === '<') break;
+  }
+  throw new XmlSyntaxError('unterminated tag', start);
+}
+
+export const childElements = (element: XmlElement): XmlElement[] =>
+  element.children.filter((child): child is XmlElement => typeof child !== 'string');
+
+/** All text directly inside the element (CDATA included). */
+export const textOf = (element: XmlElement): string =>
+  element.children.filter((child): child is string => typeof child === 'string').join('');
+
+/** Characters allowed in XML 1.0 documents. */
+const XML_CHAR = /^[\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]*$/u;
+export const isXmlText = (text: string): boolean => XML_CHAR.test(text);
+
+/** Escapes text content. `\r` becomes a reference because XML parsers turn a literal CR into LF. */
+export function escapeXmlText(text: string): string {
+  return text.replace(/[&<>\r]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : '&#13;'));
+}
+
+/** Compact serialisation (as oned writes its documents); attributes are not modelled. */
+export function serializeXmlElement(element: XmlElement): string {
+  if (element.children.length === 0) return `<${element.name}/>`;
+  const inner = element.children.map((child) => (typeof child === 'string' ? escapeXmlText(child) : serializeXmlElement(child))).join('');
+  return `<${element.name}>${inner}</${element.name}>`;
+}

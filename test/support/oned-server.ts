@@ -1,0 +1,628 @@
+// An in-process oned for tests: a node http server on 127.0.0.1 (random port)
+// speaking oned's XML-RPC for the calls cloudvamp makes, over a mutable cloud
+// built from the fixture documents in test/fixtures/oned/. oned itself cannot
+// be installed here.
+//
+// What it models (PROTOCOL.md §2.4, §2.5, §4):
+// * replies `[true, body, 0]` / `[false, "[method] message", code, -1, <i8>0]`;
+//   XML-RPC faults for unknown methods and wrong parameter types (xmlrpc-c);
+// * one.vm.migrate completes at once: the last HISTORY is closed, a new one
+//   opened on the destination, both hosts' MEM_USAGE/CPU_USAGE/RUNNING_VMS/VMS
+//   move; enforce checks MAX_MEM − MEM_USAGE ≥ MEMORY and MAX_CPU − CPU_USAGE ≥ CPU;
+// * one.vm.update replaces (0) or merges (1) USER_TEMPLATE;
+// * one.vm.resize changes TEMPLATE/MEMORY and the host's MEM_USAGE; enforce
+//   checks the growth fits. Like oned, the call succeeds before the driver
+//   runs: growing a BALLOONING VM above MEMORY_MAX is then rolled back by the
+//   "driver" (libvirt refuses setmem above <memory>) and the error lands in
+//   USER_TEMPLATE/ERROR;
+// * monitoring records: each VM's MONITORING is its last record; tests add
+//   records with setVmMonitoring (merged into the previous one, as monitord does).
+//
+// Custom monitoring keys: oned serves them (PROTOCOL.md §1.6.5) and so does the
+// simulator, in VM/MONITORING and in MONITORING_DATA. The official XSDs declare
+// no such keys (no xs:any), so `validateOneDocument` removes exactly the keys
+// listed in OUT_OF_SCHEMA_MONITORING_KEYS (and undeclared by the schema) before
+// running xmllint, and reports what it removed; every other part of every reply
+// is validated as served.
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { ONED_ERROR_CODES, type OnedErrorCodeName } from '../../lib/oned/errors';
+import { parseTemplate } from '../../lib/oned/template';
+import { childElements, parseXmlDocument, serializeXmlElement, textOf, type XmlElement } from '../../lib/oned/xml-tree';
+import {
+  parseMethodCall,
+  serializeFault,
+  serializeMethodResponse,
+  XmlRpcI8,
+  type XmlRpcEncodable,
+  type XmlRpcValue,
+} from '../../lib/oned/xmlrpc';
+
+export const ONED_FIXTURE_DIR = fileURLToPath(new URL('../fixtures/oned/', import.meta.url));
+export const ONED_XSD_DIR = fileURLToPath(new URL('../fixtures/oned/xsd/', import.meta.url));
+
+export const DEFAULT_VM_FIXTURES = ['vm-running-ballooned.xml', 'vm-running-plain.xml', 'vm-poweroff.xml'];
+export const DEFAULT_HOST_FIXTURES = ['host-kvm-cloudvamp.xml', 'host-kvm-plain.xml'];
+export const DEFAULT_SESSION = 'oneadmin:opennebula';
+
+/**
+ * MONITORING keys oned really emits that the official schemas do not declare:
+ * cloudvamp's own probe keys (and the 2015 ones), and stock 7.x keys missing
+ * from monitoring_data.xsd. Only these may be removed before validation.
+ */
+export const OUT_OF_SCHEMA_MONITORING_KEYS = new Set([
+  'PACKEDMEMORY',
+  'MAXMEMORY',
+  'REALMEMORY',
+  'USEDMEMORY',
+  'CPU_FORECAST',
+  'CPU_FORECAST_FAR',
+  'MEMORY_FORECAST',
+  'MEMORY_FORECAST_FAR',
+  'STATE',
+]);
+
+// ------------------------------------------------------------ XML helpers
+
+const element = (name: string, text?: string): XmlElement => ({ name, children: text === undefined || text === '' ? [] : [text] });
+const findChild = (parent: XmlElement, name: string) => childElements(parent).find((c) => c.name === name);
+const childrenNamed = (parent: XmlElement, name: string) => childElements(parent).filter((c) => c.name === name);
+const clone = (node: XmlElement): XmlElement => structuredClone(node);
+
+function at(root: XmlElement, path: string): XmlElement {
+  let current = root;
+  for (const part of path.split('/')) {
+    const next = findChild(current, part);
+    if (!next) throw new Error(`simulator: <${root.name}> has no ${path}`);
+    current = next;
+  }
+  return current;
+}
+const leaf = (root: XmlElement, path: string) => textOf(at(root, path)).trim();
+const intAt = (root: XmlElement, path: string) => Number(leaf(root, path));
+
+/** Sets a leaf, inserting it in ASCII order among its siblings as oned's sorted templates do. */
+function setLeaf(parent: XmlElement, name: string, value: string | number): void {
+  const existing = findChild(parent, name);
+  if (existing) {
+    existing.children = String(value) === '' ? [] : [String(value)];
+    return;
+  }
+  insertSorted(parent, element(name, String(value)));
+}
+
+function insertSorted(parent: XmlElement, child: XmlElement): void {
+  const index = parent.children.findIndex((c) => typeof c !== 'string' && c.name > child.name);
+  if (index < 0) parent.children.push(child);
+  else parent.children.splice(index, 0, child);
+}
+
+/** Drops indentation so documents serialise compactly, as oned sends them. */
+function stripWhitespace(node: XmlElement): XmlElement {
+  const elements = childElements(node);
+  if (elements.length > 0) node.children = elements.map(stripWhitespace);
+  return node;
+}
+
+const loadFixture = (file: string): XmlElement => stripWhitespace(parseXmlDocument(readFileSync(ONED_FIXTURE_DIR + file, 'utf8')));
+
+// ------------------------------------------------------------ schema validation
+
+export interface SchemaCheck {
+  valid: boolean;
+  schema: string;
+  /** xmllint's complaints, empty when valid */
+  errors: string;
+  /** out-of-schema MONITORING keys removed before validation (see file comment) */
+  removedMonitoringKeys: string[];
+}
+
+const SCHEMA_FOR_ROOT: Record<string, string> = {
+  VM: 'vm.xsd',
+  VM_POOL: 'vm_pool_extended.xsd',
+  HOST: 'host.xsd',
+  HOST_POOL: 'host_pool.xsd',
+  MONITORING_DATA: 'monitoring_data.xsd',
+};
+
+const declaredCache = new Map<string, Set<string>>();
+/** The children the official schema declares for a MONITORING element (read from the XSD itself). */
+function declaredMonitoringChildren(xsd: string, owner: string): Set<string> {
+  const key = `${xsd}:${owner}`;
+  let names = declaredCache.get(key);
+  if (!names) {
+    const el = (name: string) => `*[local-name()='element'][@name='${name}']`;
+    const xpath = `//${el(owner)}//${el('MONITORING')}/*[local-name()='complexType']/*[local-name()='sequence']/*[local-name()='element']/@name`;
+    const output = execFileSync('xmllint', ['--xpath', xpath, ONED_XSD_DIR + xsd], { encoding: 'utf8' });
+    names = new Set([...output.matchAll(/name="([^"]+)"/g)].map((m) => m[1]!));
+    declaredCache.set(key, names);
+  }
+  return names;
+}
+
+export function xmllintAvailable(): boolean {
+  try {
+    execFileSync('xmllint', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Validates one oned document (VM, VM_POOL, HOST, HOST_POOL, MONITORING_DATA) with `xmllint --schema`. */
+export function validateOneDocument(xml: string, extraMonitoringKeys: ReadonlySet<string> = new Set()): SchemaCheck {
+  const root = stripWhitespace(parseXmlDocument(xml));
+  const schema = SCHEMA_FOR_ROOT[root.name];
+  if (!schema) return { valid: false, schema: '?', errors: `no schema for <${root.name}>`, removedMonitoringKeys: [] };
+
+  const removed = new Set<string>();
+  const strip = (monitoring: XmlElement | undefined, declared: Set<string>) => {
+    if (!monitoring) return;
+    monitoring.children = childElements(monitoring).filter((child) => {
+      const removable = !declared.has(child.name) && (OUT_OF_SCHEMA_MONITORING_KEYS.has(child.name) || extraMonitoringKeys.has(child.name));
+      if (removable) removed.add(child.name);
+      return !removable;
+    });
+  };
+  if (root.name === 'VM' || root.name === 'VM_POOL') {
+    const declared = declaredMonitoringChildren('vm.xsd', 'VM');
+    for (const vm of root.name === 'VM' ? [root] : childrenNamed(root, 'VM')) strip(findChild(vm, 'MONITORING'), declared);
+  }
+  if (root.name === 'MONITORING_DATA') {
+    const declared = declaredMonitoringChildren('monitoring_data.xsd', 'MONITORING_DATA');
+    for (const record of childrenNamed(root, 'MONITORING')) strip(record, declared);
+  }
+
+  // oned writes no namespace; the schemas target http://opennebula.org/XMLSchema.
+  const namespaced = serializeXmlElement(root).replace(/^<([A-Z_]+)/, '<$1 xmlns="http://opennebula.org/XMLSchema"');
+  try {
+    execFileSync('xmllint', ['--noout', '--schema', ONED_XSD_DIR + schema, '-'], { input: namespaced, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    return { valid: true, schema, errors: '', removedMonitoringKeys: [...removed].sort() };
+  } catch (error) {
+    const stderr = String((error as { stderr?: unknown }).stderr ?? error);
+    return { valid: false, schema, errors: stderr.trim(), removedMonitoringKeys: [...removed].sort() };
+  }
+}
+
+// ------------------------------------------------------------ the simulator
+
+export interface RecordedCall {
+  method: string;
+  /** parameters after the session string */
+  params: XmlRpcValue[];
+  session: XmlRpcValue | undefined;
+}
+
+export interface ServedDocument {
+  method: string;
+  xml: string;
+}
+
+export interface InjectedFailure {
+  code: OnedErrorCodeName;
+  /** without the `[method] ` prefix oned adds */
+  message?: string;
+}
+
+export interface OnedSimulatorOptions {
+  vmFixtures?: string[];
+  hostFixtures?: string[];
+  session?: string;
+  /** validate every served document with xmllint; a violation is recorded and the call fails with INTERNAL */
+  strictSchemas?: boolean;
+  /** monitoring keys a test adds beyond OUT_OF_SCHEMA_MONITORING_KEYS */
+  extraMonitoringKeys?: Iterable<string>;
+  /** seconds since the epoch; default: the real clock */
+  now?: () => number;
+  version?: string;
+}
+
+export interface HostCapacityUpdate {
+  freeMemoryKiB?: number;
+  usedMemoryKiB?: number;
+  freeCpu?: number;
+  usedCpu?: number;
+}
+
+class OnedFailure extends Error {
+  constructor(
+    readonly code: OnedErrorCodeName,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+class ParamFault extends Error {}
+
+type ParamType = 's' | 'i' | 'b';
+/** Required and optional parameter types after the session, from oned's RequestManager signatures. */
+const SIGNATURES: Record<string, { required: ParamType[]; optional: ParamType[] }> = {
+  'one.system.version': { required: [], optional: [] },
+  'one.vmpool.infoextended': { required: ['i', 'i', 'i', 'i'], optional: ['s'] },
+  'one.vmpool.monitoring': { required: ['i'], optional: ['i'] },
+  'one.hostpool.info': { required: [], optional: [] },
+  'one.host.info': { required: ['i'], optional: ['b'] },
+  'one.vm.info': { required: ['i'], optional: ['b'] },
+  'one.vm.migrate': { required: ['i', 'i', 'b'], optional: ['b', 'i', 'i'] },
+  'one.vm.update': { required: ['i', 's', 'i'], optional: [] },
+  'one.vm.resize': { required: ['i', 's'], optional: ['b'] },
+};
+
+const VM_DONE = 6;
+const VM_ACTIVE = 3;
+const VM_POWEROFF = 8;
+const VM_SUSPENDED = 5;
+const LCM_RUNNING = 3;
+const LCM_UNKNOWN = 16;
+const LIVE_MIGRATE_ACTION = 2;
+const MIGRATE_ACTION = 1;
+
+export class OnedSimulator {
+  readonly calls: RecordedCall[] = [];
+  readonly served: ServedDocument[] = [];
+  readonly schemaViolations: { method: string; check: SchemaCheck }[] = [];
+  private readonly vms = new Map<number, XmlElement>();
+  private readonly hosts = new Map<number, XmlElement>();
+  /** per VM, every monitoring record in order; the last equals VM/MONITORING */
+  private readonly monitoringHistory = new Map<number, XmlElement[]>();
+  private readonly failures = new Map<string, InjectedFailure[]>();
+  private readonly session: string;
+  private readonly now: () => number;
+  private readonly extraMonitoringKeys: Set<string>;
+  private server: Server | undefined;
+  url = '';
+
+  constructor(private readonly options: OnedSimulatorOptions = {}) {
+    this.session = options.session ?? DEFAULT_SESSION;
+    this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
+    this.extraMonitoringKeys = new Set(options.extraMonitoringKeys ?? []);
+    for (const file of options.hostFixtures ?? DEFAULT_HOST_FIXTURES) {
+      const host = loadFixture(file);
+      this.hosts.set(intAt(host, 'ID'), host);
+    }
+    for (const file of options.vmFixtures ?? DEFAULT_VM_FIXTURES) {
+      const vm = loadFixture(file);
+      const id = intAt(vm, 'ID');
+      this.vms.set(id, vm);
+      const monitoring = at(vm, 'MONITORING');
+      this.monitoringHistory.set(id, childElements(monitoring).length > 0 ? [clone(monitoring)] : []);
+    }
+  }
+
+  async listen(): Promise<this> {
+    const server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        const reply = request.method === 'POST' ? this.handle(Buffer.concat(chunks).toString('utf8')) : undefined;
+        if (reply === undefined) {
+          response.writeHead(405, { Allow: 'POST' }).end();
+          return;
+        }
+        response.writeHead(200, { 'Content-Type': 'text/xml; charset=utf-8' }).end(reply);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.server = server;
+    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/RPC2`;
+    return this;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+  }
+
+  // ---------------------------------------------------------- test controls
+
+  /** The next call of `method` fails with this oned error (queued; one per call). */
+  failNext(method: string, failure: InjectedFailure): void {
+    const queue = this.failures.get(method) ?? [];
+    queue.push(failure);
+    this.failures.set(method, queue);
+  }
+
+  /** A new monitoring record for a VM, merged into its previous one like monitord does. */
+  setVmMonitoring(vmId: number, values: Readonly<Record<string, string | number>>, timestamp = this.now()): void {
+    const vm = this.vm(vmId);
+    const monitoring = clone(at(vm, 'MONITORING'));
+    for (const [key, value] of Object.entries(values)) setLeaf(monitoring, key, value);
+    setLeaf(monitoring, 'ID', vmId);
+    setLeaf(monitoring, 'TIMESTAMP', timestamp);
+    this.replaceChild(vm, monitoring);
+    this.monitoringHistory.get(vmId)!.push(clone(monitoring));
+    setLeaf(vm, 'LAST_POLL', timestamp);
+  }
+
+  setHostCapacity(hostId: number, capacity: HostCapacityUpdate, timestamp = this.now()): void {
+    const monitoring = at(this.host(hostId), 'MONITORING');
+    setLeaf(monitoring, 'TIMESTAMP', timestamp);
+    const target = findChild(monitoring, 'CAPACITY') ?? element('CAPACITY');
+    if (!findChild(monitoring, 'CAPACITY')) monitoring.children.splice(2, 0, target);
+    const fields: [keyof HostCapacityUpdate, string][] = [
+      ['freeCpu', 'FREE_CPU'],
+      ['freeMemoryKiB', 'FREE_MEMORY'],
+      ['usedCpu', 'USED_CPU'],
+      ['usedMemoryKiB', 'USED_MEMORY'],
+    ];
+    for (const [field, name] of fields) if (capacity[field] !== undefined) setLeaf(target, name, capacity[field]!);
+  }
+
+  /** Host TEMPLATE keys (what a SYSTEM_HOST report merges in: TOTALMEMORY, PACKEDMEMORY…). */
+  setHostTemplate(hostId: number, values: Readonly<Record<string, string | number>>): void {
+    const template = at(this.host(hostId), 'TEMPLATE');
+    for (const [key, value] of Object.entries(values)) setLeaf(template, key, value);
+  }
+
+  vmXml(id: number): string {
+    return serializeXmlElement(this.vm(id));
+  }
+  hostXml(id: number): string {
+    return serializeXmlElement(this.host(id));
+  }
+  callsTo(method: string): RecordedCall[] {
+    return this.calls.filter((call) => call.method === method);
+  }
+
+  // ---------------------------------------------------------- dispatch
+
+  private vm(id: number): XmlElement {
+    const vm = this.vms.get(id);
+    if (!vm || intAt(vm, 'STATE') === VM_DONE) throw new OnedFailure('NO_EXISTS', `Error getting virtual machine [${id}].`);
+    return vm;
+  }
+  private host(id: number): XmlElement {
+    const host = this.hosts.get(id);
+    if (!host) throw new OnedFailure('NO_EXISTS', `Error getting host [${id}].`);
+    return host;
+  }
+  private replaceChild(parent: XmlElement, replacement: XmlElement): void {
+    const index = parent.children.findIndex((c) => typeof c !== 'string' && c.name === replacement.name);
+    if (index < 0) insertSorted(parent, replacement);
+    else parent.children[index] = replacement;
+  }
+
+  /** The response document for one request body. */
+  handle(body: string): string {
+    try {
+      return this.handleCall(body);
+    } catch (error) {
+      // A simulator bug: answer with a fault so the test sees it instead of a hung socket.
+      return serializeFault(-500, `simulator error: ${(error as Error).stack ?? String(error)}`);
+    }
+  }
+
+  private handleCall(body: string): string {
+    let call;
+    try {
+      call = parseMethodCall(body);
+    } catch (error) {
+      return serializeFault(-503, `Call XML not a proper XML-RPC call.  ${(error as Error).message}`);
+    }
+    const [session, ...params] = call.params;
+    this.calls.push({ method: call.method, params, session });
+
+    const signature = SIGNATURES[call.method];
+    if (!signature) return serializeFault(-506, `Method '${call.method}' not defined`);
+    try {
+      checkParams(call.method, call.params, signature);
+    } catch (error) {
+      return serializeFault(-501, (error as Error).message);
+    }
+    const fail = (code: OnedErrorCodeName, message: string) =>
+      // resp_id −1 and the replication index as <i8>, as oned's failure_response writes them.
+      serializeMethodResponse([false, `[${call.method}] ${message}`, ONED_ERROR_CODES[code], -1, new XmlRpcI8(0)]);
+
+    if (session !== this.session) return fail('AUTHENTICATION', "User couldn't be authenticated, aborting call.");
+    const injected = this.failures.get(call.method)?.shift();
+    if (injected) return fail(injected.code, injected.message ?? `Injected ${injected.code} failure.`);
+    try {
+      const result = this.dispatch(call.method, params);
+      if (typeof result === 'string' && result.startsWith('<')) this.recordDocument(call.method, result);
+      return serializeMethodResponse([true, result, 0]);
+    } catch (error) {
+      if (error instanceof OnedFailure) return fail(error.code, error.message);
+      throw error;
+    }
+  }
+
+  private recordDocument(method: string, xml: string): void {
+    this.served.push({ method, xml });
+    if (!this.options.strictSchemas) return;
+    const check = validateOneDocument(xml, this.extraMonitoringKeys);
+    if (!check.valid) {
+      this.schemaViolations.push({ method, check });
+      throw new OnedFailure('INTERNAL', `simulator reply does not validate against ${check.schema}: ${check.errors}`);
+    }
+  }
+
+  private dispatch(method: string, params: XmlRpcValue[]): XmlRpcEncodable {
+    const int = (i: number, fallback?: number) => (params[i] === undefined ? fallback! : (params[i] as number));
+    switch (method) {
+      case 'one.system.version':
+        return this.options.version ?? '7.4.0';
+      case 'one.vmpool.infoextended':
+        return this.vmPool(int(0), int(1), int(2), int(3));
+      case 'one.vmpool.monitoring':
+        return this.vmPoolMonitoring(int(1, -1));
+      case 'one.hostpool.info':
+        return `<HOST_POOL>${[...this.hosts.keys()].sort((a, b) => a - b).map((id) => this.hostXml(id)).join('')}</HOST_POOL>`;
+      case 'one.host.info':
+        return serializeXmlElement(this.host(int(0)));
+      case 'one.vm.info':
+        return serializeXmlElement(this.vm(int(0)));
+      case 'one.vm.migrate':
+        return this.migrate(int(0), int(1), params[2] as boolean, (params[3] as boolean | undefined) ?? false);
+      case 'one.vm.update':
+        return this.update(int(0), params[1] as string, int(2));
+      case 'one.vm.resize':
+        return this.resize(int(0), params[1] as string, (params[2] as boolean | undefined) ?? true);
+      default:
+        throw new Error(`simulator: no handler for ${method}`);
+    }
+  }
+
+  private vmPool(_filter: number, start: number, end: number, state: number): string {
+    // The simulator's only user is oneadmin, so every filter sees every VM.
+    let vms = [...this.vms.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([, vm]) => vm)
+      .filter((vm) => (state === -2 ? true : state === -1 ? intAt(vm, 'STATE') !== VM_DONE : intAt(vm, 'STATE') === state));
+    if (end < -1) vms = vms.slice(Math.max(start, 0), Math.max(start, 0) - end); // LIMIT start, -end
+    else if (start >= 0 || end >= 0) vms = vms.filter((vm) => (start < 0 || intAt(vm, 'ID') >= start) && (end < 0 || intAt(vm, 'ID') <= end));
+    return `<VM_POOL>${vms.map(serializeXmlElement).join('')}</VM_POOL>`;
+  }
+
+  private vmPoolMonitoring(seconds: number): string {
+    const records: XmlElement[] = [];
+    for (const id of [...this.monitoringHistory.keys()].sort((a, b) => a - b)) {
+      if (intAt(this.vms.get(id)!, 'STATE') === VM_DONE) continue;
+      const history = this.monitoringHistory.get(id)!;
+      if (seconds === 0) records.push(...history.slice(-1));
+      else if (seconds < 0) records.push(...history);
+      else records.push(...history.filter((record) => intAt(record, 'TIMESTAMP') >= this.now() - seconds));
+    }
+    return `<MONITORING_DATA>${records.map(serializeXmlElement).join('')}</MONITORING_DATA>`;
+  }
+
+  private migrate(id: number, hostId: number, live: boolean, enforce: boolean): number {
+    const vm = this.vm(id);
+    const destination = this.host(hostId);
+    const state = intAt(vm, 'STATE');
+    const lcm = intAt(vm, 'LCM_STATE');
+    const migratable = (state === VM_ACTIVE && (lcm === LCM_RUNNING || lcm === LCM_UNKNOWN)) || state === VM_POWEROFF || state === VM_SUSPENDED;
+    if (!migratable) throw new OnedFailure('ACTION', `Migrate action is not available for state ${state}/${lcm}`);
+    const records = childrenNamed(at(vm, 'HISTORY_RECORDS'), 'HISTORY');
+    const last = records[records.length - 1];
+    if (!last) throw new OnedFailure('ACTION', `VM [${id}] is not deployed on any host.`);
+    const sourceId = intAt(last, 'HID');
+    if (sourceId === hostId) throw new OnedFailure('ACTION', `VM is already running on host [${hostId}] and datastore [${leaf(last, 'DS_ID')}]`);
+
+    const memoryKiB = intAt(vm, 'TEMPLATE/MEMORY') * 1024;
+    const cpu = Math.round(Number(leaf(vm, 'TEMPLATE/CPU')) * 100);
+    if (enforce) {
+      const freeMem = intAt(destination, 'HOST_SHARE/MAX_MEM') - intAt(destination, 'HOST_SHARE/MEM_USAGE');
+      const freeCpu = intAt(destination, 'HOST_SHARE/MAX_CPU') - intAt(destination, 'HOST_SHARE/CPU_USAGE');
+      if (freeMem < memoryKiB) {
+        throw new OnedFailure('ACTION', `Host ${hostId} does not have enough capacity: Not enough memory: requested ${memoryKiB} KB, available ${freeMem} KB`);
+      }
+      if (freeCpu < cpu) throw new OnedFailure('ACTION', `Host ${hostId} does not have enough capacity: Not enough CPU: requested ${cpu}, available ${freeCpu}`);
+    }
+
+    const now = this.now();
+    setLeaf(last, 'ETIME', now);
+    setLeaf(last, 'RETIME', now);
+    setLeaf(last, 'ACTION', live && lcm === LCM_RUNNING ? LIVE_MIGRATE_ACTION : MIGRATE_ACTION);
+    const next = clone(last);
+    const set = (name: string, value: string | number) => (findChild(next, name)!.children = [String(value)]);
+    set('SEQ', intAt(last, 'SEQ') + 1);
+    set('HOSTNAME', leaf(destination, 'NAME'));
+    set('HID', hostId);
+    set('CID', leaf(destination, 'CLUSTER_ID'));
+    set('VM_MAD', leaf(destination, 'VM_MAD'));
+    for (const name of ['STIME', 'RSTIME']) set(name, now);
+    for (const name of ['ETIME', 'PSTIME', 'PETIME', 'RETIME', 'ESTIME', 'EETIME', 'ACTION']) set(name, 0);
+    at(vm, 'HISTORY_RECORDS').children.push(next);
+
+    const source = this.hosts.get(sourceId);
+    if (source) this.moveShare(source, -memoryKiB, -cpu, id);
+    this.moveShare(destination, memoryKiB, cpu, id);
+    return id;
+  }
+
+  private moveShare(host: XmlElement, memoryKiB: number, cpu: number, vmId: number): void {
+    const share = at(host, 'HOST_SHARE');
+    setLeaf(share, 'MEM_USAGE', intAt(share, 'MEM_USAGE') + memoryKiB);
+    setLeaf(share, 'CPU_USAGE', intAt(share, 'CPU_USAGE') + cpu);
+    if (memoryKiB === 0 && cpu === 0) return;
+    const vmsElement = at(host, 'VMS');
+    const ids = childrenNamed(vmsElement, 'ID').map((e) => Number(textOf(e))).filter((id) => id !== vmId);
+    if (memoryKiB > 0) ids.push(vmId);
+    vmsElement.children = ids.sort((a, b) => a - b).map((id) => element('ID', String(id)));
+    setLeaf(share, 'RUNNING_VMS', ids.length);
+  }
+
+  private update(id: number, templateText: string, type: number): number {
+    const vm = this.vm(id);
+    if (type !== 0 && type !== 1) throw new OnedFailure('XML_RPC_API', `Wrong update type ${type}`);
+    let attributes;
+    try {
+      attributes = parseTemplate(templateText);
+    } catch (error) {
+      throw new OnedFailure('INTERNAL', `Error parsing template: ${(error as Error).message}`);
+    }
+    const userTemplate = at(vm, 'USER_TEMPLATE');
+    if (type === 0) userTemplate.children = [];
+    for (const { key, value } of attributes) {
+      if (typeof value === 'string') {
+        setLeaf(userTemplate, key, value);
+      } else {
+        const vector = element(key);
+        for (const [name, text] of Object.entries(value)) setLeaf(vector, name, text);
+        this.replaceChild(userTemplate, vector);
+      }
+    }
+    return id;
+  }
+
+  private resize(id: number, templateText: string, enforce: boolean): number {
+    const vm = this.vm(id);
+    const requested = new Map(parseTemplate(templateText).flatMap(({ key, value }) => (typeof value === 'string' ? [[key, value] as const] : [])));
+    const state = intAt(vm, 'STATE');
+    const lcm = intAt(vm, 'LCM_STATE');
+    const running = state === VM_ACTIVE && lcm === LCM_RUNNING;
+    if (!running && state !== VM_POWEROFF && state !== 9 && state !== 2 && state !== 1) {
+      throw new OnedFailure('ACTION', `Resize action is not available for state ${state}/${lcm}`);
+    }
+    const memoryText = requested.get('MEMORY');
+    if (memoryText === undefined) return id;
+    const memoryMiB = Number(memoryText);
+    if (!Number.isInteger(memoryMiB) || memoryMiB <= 0) throw new OnedFailure('ACTION', `MEMORY attribute must be a positive integer value`);
+
+    const template = at(vm, 'TEMPLATE');
+    const oldMiB = intAt(vm, 'TEMPLATE/MEMORY');
+    const records = childrenNamed(at(vm, 'HISTORY_RECORDS'), 'HISTORY');
+    const host = records.length > 0 ? this.hosts.get(intAt(records[records.length - 1]!, 'HID')) : undefined;
+    const deltaKiB = (memoryMiB - oldMiB) * 1024;
+    if (enforce && host && deltaKiB > 0) {
+      const free = intAt(host, 'HOST_SHARE/MAX_MEM') - intAt(host, 'HOST_SHARE/MEM_USAGE');
+      if (free < deltaKiB) throw new OnedFailure('ACTION', `Host ${leaf(host, 'ID')} does not have enough capacity: Not enough memory: requested ${deltaKiB} KB, available ${free} KB`);
+    }
+    // oned accepts the call, then the driver runs (PROTOCOL.md §2.5): libvirt refuses
+    // to balloon above <memory> (= MEMORY_MAX), and oned restores the old values.
+    const maxText = findChild(template, 'MEMORY_MAX');
+    const mode = findChild(template, 'MEMORY_RESIZE_MODE');
+    const ballooning = !mode || textOf(mode).trim() !== 'HOTPLUG';
+    if (running && ballooning && maxText && memoryMiB > Number(textOf(maxText))) {
+      setLeaf(at(vm, 'USER_TEMPLATE'), 'ERROR', `Error resizing VM: virsh setmem: cannot set memory higher than max memory (${memoryMiB} MiB > MEMORY_MAX ${textOf(maxText)} MiB)`);
+      return id;
+    }
+    setLeaf(template, 'MEMORY', memoryMiB);
+    if (host) this.moveShare(host, deltaKiB, 0, id);
+    return id;
+  }
+}
+
+function checkParams(method: string, params: XmlRpcValue[], signature: { required: ParamType[]; optional: ParamType[] }): void {
+  const types: ParamType[] = ['s', ...signature.required, ...signature.optional];
+  const minimum = 1 + signature.required.length;
+  if (params.length < minimum || params.length > types.length) {
+    throw new ParamFault(`${method}: expected ${minimum}..${types.length} parameters, got ${params.length}`);
+  }
+  params.forEach((param, index) => {
+    const expected = types[index]!;
+    const ok = expected === 's' ? typeof param === 'string' : expected === 'b' ? typeof param === 'boolean' : typeof param === 'number' && Number.isInteger(param);
+    if (!ok) throw new ParamFault(`Type mismatch: parameter ${index} of ${method} should be ${{ s: 'string', i: 'int', b: 'boolean' }[expected]}`);
+  });
+}
+
+export async function startOnedSimulator(options: OnedSimulatorOptions = {}): Promise<OnedSimulator> {
+  return new OnedSimulator(options).listen();
+}
