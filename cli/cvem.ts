@@ -1,0 +1,33 @@
+// cloudvamp-cvem: the elasticity manager daemon (lib/elasticity/command.ts).
+// Wires argv, stdout, SIGTERM/SIGINT and the real adapters; nothing else.
+import { existsSync } from 'node:fs';
+import { runMain } from '../lib/cli/run';
+import { runCvem } from '../lib/elasticity/command';
+import { MemoryActionApplier, OnedClusterSource, OnedMigrator, OnedPublisher, OnedResizeApplier } from '../lib/elasticity/oned-adapters';
+import { createOneClient } from '../lib/oned/client';
+import { loadOneConnection } from '../lib/oned/auth';
+
+const stop = new AbortController();
+// SIGTERM lets the step in flight (a migration, a balloon change) finish, then the loop exits.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+void runMain('cloudvamp-cvem', () =>
+  runCvem(process.argv.slice(2), {
+    signal: stop.signal,
+    now: Date.now,
+    write: (line) => process.stdout.write(`${line}\n`),
+    configExists: existsSync,
+    adapters: async (config, log) => {
+      const connection = await loadOneConnection({ endpoint: config.oneXmlrpc, oneAuthFile: config.oneAuthFile });
+      const client = createOneClient(connection);
+      const wait = { sleep, now: Date.now };
+      return {
+        source: new OnedClusterSource(client, config, log),
+        applier: config.applyMode === 'resize' ? new OnedResizeApplier(client, wait) : new MemoryActionApplier(config.memoryCommand),
+        migrator: new OnedMigrator(client, config.migrationTimeoutMs, wait),
+        publisher: new OnedPublisher(client),
+      };
+    },
+  }),
+);

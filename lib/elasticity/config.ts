@@ -1,0 +1,283 @@
+// CVEM configuration: a KEY=VALUE file like kvmrc (`#` comments, optional
+// `export`, optional single or double quotes). Parsing and validation are one
+// pure function that collects every problem, so an operator fixes the file in
+// one go; readConfigFile is the thin I/O wrapper.
+//
+// Units in the file: memory in KiB (as CloudVAMP's cvem.cfg and the probes),
+// percentages as plain numbers, times in seconds. The typed config holds
+// milliseconds for times because `now` is Date.now()-style everywhere.
+
+import { readFile } from 'node:fs/promises';
+import { configError } from '../errors';
+
+export type GrowthRule = 'two-strike' | 'three-strike';
+export type ApplyMode = 'memory-action' | 'resize';
+
+export interface ElasticityConfig {
+  /** Target free share of a guest, percent (CloudVAMP MEM_OVER). */
+  memOverPercent: number;
+  /** Dead band around memOverPercent, percentage points (CloudVAMP MEM_MARGIN). */
+  memMarginPercent: number;
+  /** A guest with this much free memory or less is starving (KiB). */
+  minFreeKiB: number;
+  /** Floor for any target (KiB); a VM whose original is smaller is never touched below its original. */
+  memMinKiB: number;
+  /** Changes smaller than this are not worth a balloon operation (KiB). */
+  memDiffToChangeKiB: number;
+  /** Per-VM: no new memory change within this long after the last one. */
+  cooldownMs: number;
+  /** Per-host: no new relief migration off a host within this long after the last one. */
+  migrationCooldownMs: number;
+  /** Memory of every host that VMs may never be grown into (host OS, QEMU overhead), KiB. */
+  hostReserveKiB: number;
+  /** Delay between two control cycles. */
+  intervalMs: number;
+  growthRule: GrowthRule;
+  /** Starvation strikes older than this are forgotten. */
+  strikeResetMs: number;
+  /** No shrink within this long after the guest last starved (0 = CloudVAMP, which shrank again at once). */
+  shrinkHoldOffMs: number;
+  /** Guest figures older than this are not acted on. */
+  figuresMaxAgeMs: number;
+  applyMode: ApplyMode;
+  /** argv template of the memory action; `{host}`, `{deploy_id}`, `{kib}`, `{vmid}` are replaced per word. */
+  memoryCommand: string[];
+  stateFile: string;
+  /** Live-migrate a VM away when a grow would overload its host. */
+  migrate: boolean;
+  /** Write the figures each change used into the VM's USER_TEMPLATE (one.vm.update, merge). */
+  publish: boolean;
+  /** Only manage VMs of this owner (UID); undefined = all. */
+  userFilter?: number;
+  /** Longest a live migration may take before the grow that waits on it is given up. */
+  migrationTimeoutMs: number;
+  oneXmlrpc?: string;
+  oneAuthFile?: string;
+}
+
+export interface ConfigProblem {
+  key: string;
+  message: string;
+}
+
+export interface ConfigResult {
+  config: ElasticityConfig | undefined;
+  errors: ConfigProblem[];
+  warnings: ConfigProblem[];
+}
+
+export const DEFAULT_MEMORY_COMMAND = 'ssh {host} /var/tmp/one/vmm/cloudvamp/memory {deploy_id} {kib} {host}';
+
+/**
+ * Defaults and why.
+ * - MEM_OVER 30 / MEM_MARGIN 5: CloudVAMP's values; 30 % free leaves room for
+ *   page cache, the dead band keeps balloon churn low.
+ * - MIN_FREE_MEMORY 131072 KiB (128 MiB): CloudVAMP shipped 20000 KiB, which is
+ *   below what a Linux guest keeps as min_free_kbytes + watermarks on a few GiB;
+ *   by then it is already reclaiming hard. 128 MiB is reached well before the
+ *   OOM killer yet rarely by an idle guest (the policy also never shrinks a
+ *   guest below used + 2 × MIN_FREE_MEMORY, so a shrink never causes a grow).
+ * - MEM_MIN 262144 KiB: CloudVAMP's floor; a current distribution kernel with
+ *   systemd boots but suffers below 256 MiB.
+ * - MEM_DIFF_TO_CHANGE 32768 KiB: CloudVAMP's 1024 KiB made a balloon operation
+ *   (and a oned write in resize mode) for noise; 32 MiB is below 1 % of a
+ *   typical VM yet filters jitter in the figures.
+ * - COOLDOWN 30 s: the balloon driver needs a few stats periods (default 10 s
+ *   in OpenNebula's libvirt XML) before the guest's figures reflect a change.
+ * - MIGRATION_COOLDOWN 300 s: a live migration of a busy VM can take minutes;
+ *   the host's figures must settle before another is considered.
+ * - HOST_RESERVE_MEMORY 1048576 KiB: host OS, libvirt and per-VM QEMU overhead.
+ * - GROWTH_RULE two-strike, SHRINK_HOLD_OFF 600 s, STRIKE_RESET 600 s: measured in
+ *   lib/elasticity/simulate.ts (−42 % starvation against CloudVAMP's rule);
+ *   numbers and reasons in docs/elasticity.md.
+ */
+export const DEFAULTS: ElasticityConfig = {
+  memOverPercent: 30,
+  memMarginPercent: 5,
+  minFreeKiB: 131072,
+  memMinKiB: 262144,
+  memDiffToChangeKiB: 32768,
+  cooldownMs: 30_000,
+  migrationCooldownMs: 300_000,
+  hostReserveKiB: 1048576,
+  intervalMs: 10_000,
+  growthRule: 'two-strike',
+  strikeResetMs: 600_000,
+  shrinkHoldOffMs: 600_000,
+  figuresMaxAgeMs: 120_000,
+  applyMode: 'memory-action',
+  memoryCommand: DEFAULT_MEMORY_COMMAND.split(' '),
+  stateFile: '/var/lib/one/cloudvamp/cvem-state.json',
+  migrate: true,
+  publish: true,
+  migrationTimeoutMs: 600_000,
+};
+
+type Setter = (value: string, config: ElasticityConfig, errors: ConfigProblem[], key: string) => void;
+
+function num(
+  field: keyof ElasticityConfig,
+  opts: { min?: number; max?: number; integer?: boolean; scale?: number; unit: string },
+): Setter {
+  return (value, config, errors, key) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) {
+      errors.push({ key, message: `${key}=${value} is not a number (${opts.unit})` });
+      return;
+    }
+    if (opts.integer && !Number.isInteger(n)) {
+      errors.push({ key, message: `${key}=${value} must be a whole number (${opts.unit})` });
+      return;
+    }
+    if (opts.min !== undefined && n < opts.min) {
+      errors.push({ key, message: `${key}=${value} must be at least ${opts.min} (${opts.unit})` });
+      return;
+    }
+    if (opts.max !== undefined && n > opts.max) {
+      errors.push({ key, message: `${key}=${value} must be at most ${opts.max} (${opts.unit})` });
+      return;
+    }
+    (config as unknown as Record<string, unknown>)[field] = n * (opts.scale ?? 1);
+  };
+}
+
+function bool(field: 'migrate' | 'publish'): Setter {
+  return (value, config, errors, key) => {
+    const v = value.trim().toLowerCase();
+    if (['yes', 'true', '1', 'on'].includes(v)) config[field] = true;
+    else if (['no', 'false', '0', 'off'].includes(v)) config[field] = false;
+    else errors.push({ key, message: `${key}=${value}: use yes or no` });
+  };
+}
+
+function oneOf<T extends string>(field: 'growthRule' | 'applyMode', allowed: readonly T[]): Setter {
+  return (value, config, errors, key) => {
+    if ((allowed as readonly string[]).includes(value)) (config as unknown as Record<string, unknown>)[field] = value;
+    else errors.push({ key, message: `${key}=${value}: use one of ${allowed.join(', ')}` });
+  };
+}
+
+function text(field: 'stateFile' | 'oneXmlrpc' | 'oneAuthFile'): Setter {
+  return (value, config, errors, key) => {
+    if (value.trim() === '') errors.push({ key, message: `${key} is empty` });
+    else config[field] = value;
+  };
+}
+
+const KEYS: Record<string, Setter> = {
+  MEM_OVER: num('memOverPercent', { min: 1, max: 90, unit: 'percent of the guest memory kept free' }),
+  MEM_MARGIN: num('memMarginPercent', { min: 0, max: 50, unit: 'percentage points' }),
+  MIN_FREE_MEMORY: num('minFreeKiB', { min: 0, integer: true, unit: 'KiB' }),
+  MEM_MIN: num('memMinKiB', { min: 65536, integer: true, unit: 'KiB' }),
+  MEM_DIFF_TO_CHANGE: num('memDiffToChangeKiB', { min: 0, integer: true, unit: 'KiB' }),
+  COOLDOWN: num('cooldownMs', { min: 0, scale: 1000, unit: 'seconds' }),
+  MIGRATION_COOLDOWN: num('migrationCooldownMs', { min: 0, scale: 1000, unit: 'seconds' }),
+  HOST_RESERVE_MEMORY: num('hostReserveKiB', { min: 0, integer: true, unit: 'KiB' }),
+  INTERVAL: num('intervalMs', { min: 1, scale: 1000, unit: 'seconds' }),
+  GROWTH_RULE: oneOf('growthRule', ['two-strike', 'three-strike'] as const),
+  STRIKE_RESET: num('strikeResetMs', { min: 0, scale: 1000, unit: 'seconds' }),
+  SHRINK_HOLD_OFF: num('shrinkHoldOffMs', { min: 0, scale: 1000, unit: 'seconds' }),
+  FIGURES_MAX_AGE: num('figuresMaxAgeMs', { min: 1, scale: 1000, unit: 'seconds' }),
+  MIGRATION_TIMEOUT: num('migrationTimeoutMs', { min: 1, scale: 1000, unit: 'seconds' }),
+  APPLY_MODE: oneOf('applyMode', ['memory-action', 'resize'] as const),
+  MEMORY_COMMAND: (value, config, errors, key) => {
+    const words = value.trim().split(/\s+/).filter(Boolean);
+    if (words.length === 0) errors.push({ key, message: `${key} is empty; the default is "${DEFAULT_MEMORY_COMMAND}"` });
+    else if (!words.some((w) => w.includes('{kib}')))
+      errors.push({ key, message: `${key} never uses {kib}: the new size must reach the memory action` });
+    else config.memoryCommand = words;
+  },
+  STATE_FILE: text('stateFile'),
+  MIGRATE: bool('migrate'),
+  PUBLISH: bool('publish'),
+  USER_FILTER: num('userFilter', { min: 0, integer: true, unit: 'UID' }),
+  ONE_XMLRPC: text('oneXmlrpc'),
+  ONE_AUTH: text('oneAuthFile'),
+};
+
+export const CONFIG_KEYS = Object.keys(KEYS);
+
+/** Splits kvmrc-style text into KEY → VALUE; lines it cannot read become errors. */
+export function parseKeyValues(textIn: string): { values: Map<string, { value: string; line: number }>; errors: ConfigProblem[] } {
+  const values = new Map<string, { value: string; line: number }>();
+  const errors: ConfigProblem[] = [];
+  textIn.split(/\r?\n/).forEach((raw, index) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (!m) {
+      errors.push({ key: `line ${index + 1}`, message: `line ${index + 1} is not KEY=VALUE: ${line}` });
+      return;
+    }
+    let value = m[2]!;
+    const quoted = /^"(.*)"$/.exec(value) ?? /^'(.*)'$/.exec(value);
+    if (quoted) value = quoted[1]!;
+    else value = value.replace(/\s+#.*$/, '').trim();
+    values.set(m[1]!, { value, line: index + 1 });
+  });
+  return { values, errors };
+}
+
+/** Pure: text of the config file → typed config plus every error and warning. */
+export function parseConfig(textIn: string): ConfigResult {
+  const { values, errors } = parseKeyValues(textIn);
+  const warnings: ConfigProblem[] = [];
+  const config: ElasticityConfig = { ...DEFAULTS, memoryCommand: [...DEFAULTS.memoryCommand] };
+  for (const [key, { value }] of values) {
+    const setter = KEYS[key];
+    if (!setter) {
+      errors.push({ key, message: `unknown key ${key}; known keys: ${CONFIG_KEYS.join(', ')}` });
+      continue;
+    }
+    setter(value, config, errors, key);
+  }
+  errors.push(...crossCheck(config));
+  warnings.push(...advise(config));
+  return { config: errors.length ? undefined : config, errors, warnings };
+}
+
+function crossCheck(c: ElasticityConfig): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  if (c.memMarginPercent >= c.memOverPercent)
+    out.push({
+      key: 'MEM_MARGIN',
+      message: `MEM_MARGIN (${c.memMarginPercent}) must be smaller than MEM_OVER (${c.memOverPercent}), or the dead band reaches 0 % free`,
+    });
+  if (c.memOverPercent + c.memMarginPercent >= 100)
+    out.push({ key: 'MEM_OVER', message: 'MEM_OVER + MEM_MARGIN must stay below 100' });
+  return out;
+}
+
+function advise(c: ElasticityConfig): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  if (c.cooldownMs < c.intervalMs)
+    out.push({
+      key: 'COOLDOWN',
+      message: `COOLDOWN is shorter than INTERVAL; a VM may change every cycle before its figures catch up`,
+    });
+  if (c.minFreeKiB < 32768)
+    out.push({ key: 'MIN_FREE_MEMORY', message: 'MIN_FREE_MEMORY below 32 MiB: guests will reclaim hard before cvem reacts' });
+  if (c.applyMode === 'resize')
+    out.push({
+      key: 'APPLY_MODE',
+      message: 'APPLY_MODE=resize needs OpenNebula 6.6+, LIVE_RESIZE=yes on the VM_MAD and MEMORY_RESIZE_MODE=BALLOONING VMs',
+    });
+  return out;
+}
+
+/** Thin I/O wrapper: reads the file (absent file = all defaults) and throws one config error listing every problem. */
+export async function readConfigFile(path: string | undefined): Promise<{ config: ElasticityConfig; warnings: ConfigProblem[] }> {
+  let body = '';
+  if (path !== undefined) {
+    try {
+      body = await readFile(path, 'utf8');
+    } catch (error) {
+      throw configError(`cannot read the cvem config ${path}: ${(error as Error).message}; pass --config with a readable file`);
+    }
+  }
+  const result = parseConfig(body);
+  if (!result.config) {
+    throw configError(`${path ?? 'config'}: ${result.errors.map((e) => e.message).join('; ')}`);
+  }
+  return { config: result.config, warnings: result.warnings };
+}

@@ -1,0 +1,286 @@
+// One control cycle and the daemon loop around it: the ~30 lines that join the
+// outside world to the pure policy.
+//
+//   snapshot → reconcile state → plan → dry-run: log every decision, change nothing
+//                                      → apply: persist state (originals first!),
+//                                        migrate, grow, shrink, publish, persist results
+//
+// Migrations go first because the grows that need them wait on their
+// success; grows before shrinks because a starving guest should not wait for
+// someone else's balloon. Each step is logged with its result; `shouldStop`
+// is checked between steps, so SIGTERM finishes the step in flight and stops.
+
+import { oneLineMessage } from '../errors';
+import type { ElasticityConfig } from './config';
+import { limitsFor, planCycle, planRestore, type CyclePlan, type VmDecision } from './policy';
+import type { ClusterSource, ClusterView, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
+import { reconcile, type ActionKind, type ElasticityState, type LastAction } from './state';
+
+export interface CycleDeps {
+  source: ClusterSource;
+  applier: MemoryApplier;
+  migrator: Migrator;
+  publisher: Publisher;
+  store: StateStore<ElasticityState>;
+  log: Logger;
+  now: () => number;
+  /** true once SIGTERM arrived: no new step starts */
+  shouldStop?: () => boolean;
+}
+
+export interface CycleOptions {
+  dryRun?: boolean;
+}
+
+export interface CycleReport {
+  state: ElasticityState;
+  view: ClusterView;
+  plan: CyclePlan;
+  applied: number;
+  failed: number;
+  skipped: number;
+  stopped: boolean;
+}
+
+/** Pure: the state with the plan's intentions recorded (before anything is applied). */
+export function recordPlan(state: ElasticityState, plan: CyclePlan, now: number, kind?: ActionKind): ElasticityState {
+  const vms = { ...state.vms };
+  const hosts = { ...state.hosts };
+  for (const d of plan.decisions) {
+    const key = String(d.vmId);
+    const vm = vms[key];
+    if (!vm) continue;
+    const next = { ...vm, strikes: d.strikes };
+    if (d.starving) next.lastStrikeAt = now;
+    if (d.action !== 'none') {
+      next.lastChangeAt = now;
+      next.lastAction = { action: kind ?? d.action, at: now, fromKiB: d.fromKiB, toKiB: d.targetKiB, reason: d.reason, result: 'pending' };
+    }
+    vms[key] = next;
+  }
+  for (const m of plan.migrations) {
+    hosts[String(m.fromHostId)] = { ...hosts[String(m.fromHostId)], lastMigrationAt: now };
+    const vm = vms[String(m.vmId)];
+    if (vm)
+      vms[String(m.vmId)] = {
+        ...vm,
+        lastAction: { action: 'migrate', at: now, fromKiB: m.kib, toKiB: m.kib, reason: m.reason, result: 'pending', toHostId: m.toHostId },
+      };
+  }
+  return { version: 1, vms, hosts };
+}
+
+function setResult(state: ElasticityState, vmId: number, result: LastAction['result']): void {
+  const vm = state.vms[String(vmId)];
+  if (vm?.lastAction) state.vms[String(vmId)] = { ...vm, lastAction: { ...vm.lastAction, result } };
+}
+
+/** USER_TEMPLATE keys CVEM writes; not CloudVAMP's MEM_OVER / MIN_FREE_MEM, which are the owner's overrides. */
+export function publishedFigures(vm: VmView, d: VmDecision, config: ElasticityConfig, now: number): Record<string, string | number> {
+  const limits = limitsFor(vm, config);
+  return {
+    CLOUDVAMP_ORIGINAL_MEMORY: d.originalKiB,
+    CLOUDVAMP_MEMORY: d.targetKiB,
+    CLOUDVAMP_USED_MEMORY: d.figures?.usedKiB ?? '',
+    CLOUDVAMP_FREE_MEMORY: d.figures?.freeKiB ?? '',
+    CLOUDVAMP_FIGURES: d.figures?.source ?? '',
+    CLOUDVAMP_MEM_OVER: limits.memOverPercent,
+    CLOUDVAMP_MIN_FREE_MEM: limits.minFreeKiB,
+    CLOUDVAMP_ACTION: d.action,
+    CLOUDVAMP_TIME: Math.floor(now / 1000),
+  };
+}
+
+async function applyPlan(
+  deps: CycleDeps,
+  config: ElasticityConfig,
+  view: ClusterView,
+  before: ElasticityState,
+  plan: CyclePlan,
+  kind?: ActionKind,
+): Promise<{ state: ElasticityState; applied: number; failed: number; skipped: number; stopped: boolean }> {
+  const { log } = deps;
+  const now = deps.now();
+  const state = recordPlan(before, plan, now, kind);
+  // Persist before touching any VM: a crash from here on still knows every original.
+  await deps.store.save(state);
+  const vms = new Map(view.vms.map((v) => [v.id, v]));
+  const stop = () => deps.shouldStop?.() === true;
+  let applied = 0;
+  let failed = 0;
+  let skipped = 0;
+  let stopped = false;
+  const failedMoves = new Set<number>();
+  const step = async (what: Record<string, unknown>, vmId: number, run: () => Promise<void>): Promise<boolean> => {
+    if (stop()) {
+      stopped = true;
+      skipped++;
+      setResult(state, vmId, 'skipped');
+      log({ level: 'info', msg: 'step skipped: stopping', ...what, result: 'skipped' });
+      return false;
+    }
+    const started = deps.now();
+    try {
+      await run();
+      applied++;
+      setResult(state, vmId, 'ok');
+      log({ level: 'info', msg: `${String(what.event)} done`, ...what, result: 'ok', ms: deps.now() - started });
+      return true;
+    } catch (error) {
+      failed++;
+      setResult(state, vmId, 'failed');
+      log({ level: 'error', msg: `${String(what.event)} failed`, ...what, result: 'failed', error: oneLineMessage(error) });
+      return false;
+    }
+  };
+  for (const m of plan.migrations) {
+    const ok = await step({ event: 'migrate', vmId: m.vmId, fromHostId: m.fromHostId, toHostId: m.toHostId, kib: m.kib, forVmId: m.forVmId, reason: m.reason }, m.vmId, () =>
+      deps.migrator.migrateLive(m.vmId, m.toHostId),
+    );
+    if (!ok) failedMoves.add(m.vmId);
+  }
+  const changes = plan.decisions.filter((d) => d.action !== 'none');
+  const ordered = [...changes.filter((d) => d.action === 'grow'), ...changes.filter((d) => d.action === 'shrink')];
+  const done: VmDecision[] = [];
+  for (const d of ordered) {
+    const vm = vms.get(d.vmId)!;
+    const what = { event: d.action, vmId: d.vmId, hostId: d.hostId, fromKiB: d.fromKiB, targetKiB: d.targetKiB, reason: d.reason };
+    if (d.afterMigrationOf !== undefined && failedMoves.has(d.afterMigrationOf)) {
+      skipped++;
+      setResult(state, d.vmId, 'skipped');
+      log({ level: 'warn', msg: `${d.action} skipped: its relief migration did not happen`, ...what, result: 'skipped' });
+      continue;
+    }
+    if (await step(what, d.vmId, () => deps.applier.setMemory(vm, d.targetKiB))) done.push(d);
+  }
+  if (config.publish) {
+    for (const d of done) {
+      if (stop()) break;
+      try {
+        await deps.publisher.publish(d.vmId, publishedFigures(vms.get(d.vmId)!, d, config, now));
+      } catch (error) {
+        log({ level: 'warn', msg: 'publish failed', event: 'publish', vmId: d.vmId, error: oneLineMessage(error) });
+      }
+    }
+  }
+  await deps.store.save(state);
+  return { state, applied, failed, skipped, stopped };
+}
+
+function logPlan(deps: CycleDeps, plan: CyclePlan, dryRun: boolean): void {
+  for (const m of plan.migrations)
+    deps.log({ level: 'info', msg: 'migration planned', event: 'plan', action: 'migrate', dryRun, vmId: m.vmId, fromHostId: m.fromHostId, toHostId: m.toHostId, kib: m.kib, reason: m.reason });
+  for (const d of plan.decisions) {
+    if (d.action === 'none' && !dryRun) continue;
+    deps.log({
+      level: dryRun || d.action !== 'none' ? 'info' : 'debug',
+      msg: d.action === 'none' ? 'no change' : `${d.action} planned`,
+      event: 'plan',
+      action: d.action,
+      dryRun,
+      vmId: d.vmId,
+      hostId: d.hostId,
+      fromKiB: d.fromKiB,
+      targetKiB: d.targetKiB,
+      reason: d.reason,
+      ...(d.afterMigrationOf !== undefined ? { afterMigrationOf: d.afterMigrationOf } : {}),
+    });
+  }
+}
+
+async function snapshotAndReconcile(deps: CycleDeps, state: ElasticityState) {
+  const view = await deps.source.snapshot();
+  const now = deps.now();
+  const r = reconcile(state, view, now);
+  for (const id of r.added) deps.log({ level: 'info', msg: 'VM managed, original size recorded', event: 'adopt', vmId: id, originalKiB: r.state.vms[String(id)]!.originalKiB });
+  for (const id of r.forgotten) deps.log({ level: 'info', msg: 'VM no longer exists, forgotten', event: 'forget', vmId: id });
+  return { view, now, reconciled: r };
+}
+
+/** One control cycle. `state` is the state after the previous cycle (as loaded at start). */
+export async function runCycle(deps: CycleDeps, config: ElasticityConfig, state: ElasticityState, opts: CycleOptions = {}): Promise<CycleReport> {
+  const { view, now, reconciled } = await snapshotAndReconcile(deps, state);
+  const plan = planCycle(view, reconciled.state, config, now);
+  const dryRun = opts.dryRun === true;
+  logPlan(deps, plan, dryRun);
+  const changes = plan.migrations.length + plan.decisions.filter((d) => d.action !== 'none').length;
+  if (dryRun) return { state: reconciled.state, view, plan, applied: 0, failed: 0, skipped: 0, stopped: false };
+  if (changes === 0) {
+    // Strike counters and adoptions still change; persist only when something did.
+    const next = recordPlan(reconciled.state, plan, now);
+    if (JSON.stringify(next) !== JSON.stringify(state)) await deps.store.save(next);
+    return { state: next, view, plan, applied: 0, failed: 0, skipped: 0, stopped: false };
+  }
+  const r = await applyPlan(deps, config, view, reconciled.state, plan);
+  return { ...r, view, plan };
+}
+
+/** restore-all: every managed VM back to its original size (relief migrations where needed). */
+export async function runRestore(
+  deps: CycleDeps,
+  config: ElasticityConfig,
+  state: ElasticityState,
+  opts: CycleOptions & { force?: boolean } = {},
+): Promise<CycleReport> {
+  const { view, reconciled } = await snapshotAndReconcile(deps, state);
+  const plan = planRestore(view, reconciled.state, config, { force: opts.force === true });
+  logPlan(deps, plan, opts.dryRun === true);
+  const left = plan.decisions.filter((d) => d.action === 'none' && d.fromKiB < d.originalKiB && d.reason.includes('no room'));
+  for (const d of left)
+    deps.log({ level: 'warn', msg: 'VM not restored: its host has no room; free memory on it or rerun with --force', event: 'restore', vmId: d.vmId, hostId: d.hostId, reason: d.reason });
+  if (opts.dryRun) return { state: reconciled.state, view, plan, applied: 0, failed: 0, skipped: 0, stopped: false };
+  const r = await applyPlan(deps, config, view, reconciled.state, plan, 'restore');
+  return { ...r, view, plan, skipped: r.skipped + left.length };
+}
+
+export interface DaemonDeps extends CycleDeps {
+  /** resolves after `ms` or as soon as `signal` aborts */
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** Abortable setTimeout (fake timers drive it in tests). */
+export const timerSleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/**
+ * The daemon: load state, run cycles every INTERVAL until `signal` aborts.
+ * A failed cycle (oned unreachable…) is logged and retried next interval;
+ * with `once` it is rethrown so the exit code tells.
+ */
+export async function runDaemon(
+  deps: DaemonDeps,
+  config: ElasticityConfig,
+  opts: CycleOptions & { once?: boolean; signal: AbortSignal },
+): Promise<{ cycles: number; state: ElasticityState }> {
+  const cycleDeps: CycleDeps = { ...deps, shouldStop: () => opts.signal.aborted };
+  let state = await deps.store.load();
+  let cycles = 0;
+  deps.log({ level: 'info', msg: 'cvem started', event: 'start', vms: Object.keys(state.vms).length, dryRun: opts.dryRun === true, growthRule: config.growthRule });
+  while (!opts.signal.aborted) {
+    const started = deps.now();
+    try {
+      const report = await runCycle(cycleDeps, config, state, opts);
+      state = report.state;
+      const counts = { grow: 0, shrink: 0, none: 0 };
+      for (const d of report.plan.decisions) counts[d.action]++;
+      deps.log({ level: 'info', msg: 'cycle done', event: 'cycle', cycle: cycles, vms: report.view.vms.length, ...counts, migrations: report.plan.migrations.length, applied: report.applied, failed: report.failed, skipped: report.skipped, ms: deps.now() - started });
+    } catch (error) {
+      deps.log({ level: 'error', msg: 'cycle failed', event: 'cycle', cycle: cycles, error: oneLineMessage(error) });
+      if (opts.once) throw error;
+    }
+    cycles++;
+    if (opts.once) break;
+    await deps.sleep(config.intervalMs, opts.signal);
+  }
+  deps.log({ level: 'info', msg: 'cvem stopped', event: 'stop', cycles });
+  return { cycles, state };
+}

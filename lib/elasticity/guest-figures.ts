@@ -1,0 +1,110 @@
+// What a guest uses, from the two sources CVEM has without an agent in the
+// guest: virtio balloon stats (read by the monitoring probe on the host) and
+// OneGate figures the guest published itself (guest/onegate-memory-reporter.sh,
+// CloudVAMP's MEM_TOTAL / MEM_FREE). Pure.
+//
+//   balloon:  used = available − usable   (MemTotal − MemAvailable), free = usable
+//   OneGate:  used = MEM_TOTAL − MEM_FREE, free = MEM_FREE
+
+import type { ElasticityConfig } from './config';
+import type { OneGateFigures, VmOverrides, VmView } from './ports';
+
+export interface GuestFigures {
+  /** the guest's MemTotal */
+  totalKiB: number;
+  usedKiB: number;
+  freeKiB: number;
+  source: 'balloon' | 'onegate';
+  updatedAt?: number;
+}
+
+export interface FiguresChoice {
+  figures?: GuestFigures;
+  /** why these figures (or none) were chosen; goes into the decision's reason */
+  why: string;
+}
+
+/**
+ * A guest's MemTotal is always a little below the memory it was given (the
+ * kernel keeps some). A MemTotal clearly above the VM's current size was
+ * measured before a shrink: stale. 2 % covers rounding of MiB-sized sizes.
+ */
+const STALE_TOTAL_SLACK = 1.02;
+
+function fresh(updatedAt: number | undefined, config: ElasticityConfig, now: number): boolean {
+  return updatedAt === undefined || now - updatedAt <= config.figuresMaxAgeMs;
+}
+
+function fromBalloon(vm: VmView): GuestFigures | string {
+  const b = vm.balloon;
+  if (!b) return 'no balloon stats (is the virtio balloon stats period set?)';
+  if (!(b.availableKiB > 0) || !(b.usableKiB >= 0)) return 'balloon stats incomplete';
+  if (b.availableKiB > vm.currentKiB * STALE_TOTAL_SLACK) return 'balloon stats predate the last change';
+  const free = Math.min(b.usableKiB, b.availableKiB);
+  return { totalKiB: b.availableKiB, freeKiB: free, usedKiB: b.availableKiB - free, source: 'balloon', updatedAt: b.updatedAt };
+}
+
+function fromOneGate(vm: VmView): GuestFigures | string {
+  const g = vm.onegate;
+  if (!g) return 'no OneGate figures';
+  if (!(g.memTotalKiB > 0) || !(g.memFreeKiB >= 0)) return 'OneGate figures incomplete';
+  if (g.memTotalKiB > vm.currentKiB * STALE_TOTAL_SLACK) return 'OneGate figures predate the last change';
+  const free = Math.min(g.memFreeKiB, g.memTotalKiB);
+  return { totalKiB: g.memTotalKiB, freeKiB: free, usedKiB: g.memTotalKiB - free, source: 'onegate', updatedAt: g.updatedAt };
+}
+
+/**
+ * Picks the figures to act on. OneGate figures that carry a fresh MEM_STAMP
+ * win (the guest measured them itself, the way CloudVAMP did). Unstamped
+ * OneGate figures (the 2015 reporter) can be stale forever, because a USER_TEMPLATE key
+ * keeps its last value, so balloon stats win over them when present.
+ */
+export function chooseGuestFigures(vm: VmView, config: ElasticityConfig, now: number): FiguresChoice {
+  const g = fromOneGate(vm);
+  const b = fromBalloon(vm);
+  const gOk = typeof g !== 'string' && fresh(g.updatedAt, config, now);
+  const bOk = typeof b !== 'string' && fresh(b.updatedAt, config, now);
+  if (gOk && g.updatedAt !== undefined) return { figures: g, why: 'OneGate figures' };
+  if (bOk) return { figures: b, why: 'balloon stats' };
+  if (gOk) return { figures: g, why: 'OneGate figures (unstamped)' };
+  const reasons = [typeof b === 'string' ? b : 'balloon stats too old', typeof g === 'string' ? g : 'OneGate figures too old'];
+  return { why: reasons.join(', ') };
+}
+
+const num = (v: string | undefined): number | undefined => {
+  if (v === undefined || v.trim() === '') return undefined;
+  const n = Number(v.trim());
+  return Number.isFinite(n) ? n : undefined;
+};
+
+/** USER_TEMPLATE keys → OneGate figures (KiB; MEM_STAMP in epoch seconds). */
+export function parseOneGate(userTemplate: Record<string, string | undefined>): OneGateFigures | undefined {
+  const total = num(userTemplate.MEM_TOTAL);
+  const free = num(userTemplate.MEM_FREE);
+  if (total === undefined || free === undefined) return undefined;
+  const stamp = num(userTemplate.MEM_STAMP);
+  return { memTotalKiB: total, memFreeKiB: free, ...(stamp !== undefined ? { updatedAt: stamp * 1000 } : {}) };
+}
+
+/**
+ * USER_TEMPLATE/MEM_OVER (percent) and MIN_FREE_MEM (KiB) override the config
+ * per VM, as in CloudVAMP. Values out of range are ignored and reported, never
+ * half-applied: a VM owner's typo must not make CVEM starve the VM.
+ */
+export function parseOverrides(userTemplate: Record<string, string | undefined>): { overrides: VmOverrides; problems: string[] } {
+  const overrides: VmOverrides = {};
+  const problems: string[] = [];
+  const over = userTemplate.MEM_OVER;
+  if (over !== undefined) {
+    const n = num(over);
+    if (n !== undefined && n >= 1 && n <= 90) overrides.memOverPercent = n;
+    else problems.push(`MEM_OVER=${over} ignored: use a percentage between 1 and 90`);
+  }
+  const minFree = userTemplate.MIN_FREE_MEM;
+  if (minFree !== undefined) {
+    const n = num(minFree);
+    if (n !== undefined && Number.isInteger(n) && n >= 0) overrides.minFreeKiB = n;
+    else problems.push(`MIN_FREE_MEM=${minFree} ignored: use a whole number of KiB`);
+  }
+  return { overrides, problems };
+}

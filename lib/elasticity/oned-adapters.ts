@@ -1,0 +1,189 @@
+// Adapters from lib/oned's OneClient (and the VMM `memory` action) to the
+// elasticity ports. The mapping functions are pure and tested on their own;
+// the classes only sequence calls.
+
+import { execa } from 'execa';
+import { CloudvampError } from '../errors';
+import type { OneClient } from '../oned/client';
+import { HostState, LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from '../oned/models';
+import type { ElasticityConfig } from './config';
+import { parseOneGate, parseOverrides } from './guest-figures';
+import type { ClusterSource, ClusterView, HostView, Logger, MemoryApplier, Migrator, PublishedFigures, Publisher, VmView } from './ports';
+
+const num = (v: string | undefined): number | undefined => {
+  if (v === undefined || v.trim() === '') return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : undefined;
+};
+
+/**
+ * Monitoring keys written by cloudvamp's vm/monitor probe (lib/monitor/reports.ts):
+ * REALMEMORY = balloon.current, GUEST_MEMTOTAL = balloon.available,
+ * GUEST_MEMAVAILABLE = balloon.usable; TIMESTAMP is monitord's record time (s).
+ */
+export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMode'>, problems: string[] = []): VmView {
+  const templateMemoryKiB = vm.templateMemoryMiB * 1024;
+  const active = vm.state === VmState.ACTIVE;
+  const m = vm.monitoring;
+  const real = num(m.REALMEMORY);
+  // In resize mode oned's MEMORY is the size; otherwise the balloon size the probe saw.
+  const currentKiB = config.applyMode === 'resize' || real === undefined || real <= 0 ? templateMemoryKiB : real;
+  const available = num(m.GUEST_MEMTOTAL);
+  const usable = num(m.GUEST_MEMAVAILABLE);
+  const stamp = num(m.TIMESTAMP);
+  const { overrides, problems: overrideProblems } = parseOverrides(vm.userTemplate);
+  problems.push(...overrideProblems.map((p) => `VM ${vm.id}: ${p}`));
+  const onegate = parseOneGate(vm.userTemplate);
+  return {
+    id: vm.id,
+    name: vm.name,
+    uid: vm.uid,
+    // Only an ACTIVE VM holds memory on its host; a powered-off one keeps its last HISTORY host but no memory there.
+    hostId: active && vm.hostId !== undefined ? vm.hostId : null,
+    hostName: active && vm.hostname !== undefined ? vm.hostname : null,
+    deployId: vm.deployId,
+    running: active && vm.lcmState === LcmState.RUNNING && vm.deployId !== '',
+    templateMemoryKiB,
+    currentKiB,
+    ...(available !== undefined && usable !== undefined
+      ? { balloon: { availableKiB: available, usableKiB: usable, ...(stamp !== undefined ? { updatedAt: stamp * 1000 } : {}) } }
+      : {}),
+    ...(onegate ? { onegate } : {}),
+    overrides,
+  };
+}
+
+/** Physical memory: cloudvamp's probe inflates TOTALMEMORY with borrowed memory, so prefer CLOUDVAMP_PHYSICALMEMORY. */
+export function hostViewFromOne(host: OneHost): HostView {
+  const physical = num(host.template.CLOUDVAMP_PHYSICALMEMORY);
+  return {
+    id: host.id,
+    name: host.name,
+    clusterId: host.clusterId,
+    enabled: host.state === HostState.MONITORED,
+    totalKiB: physical ?? host.hostShare.totalMemKiB,
+    ...(host.monitoring.freeMemoryKiB !== undefined ? { freeKiB: host.monitoring.freeMemoryKiB } : {}),
+  };
+}
+
+export class OnedClusterSource implements ClusterSource {
+  constructor(
+    private readonly client: OneClient,
+    private readonly config: ElasticityConfig,
+    private readonly log: Logger = () => undefined,
+  ) {}
+
+  async snapshot(): Promise<ClusterView> {
+    const [vms, records, hosts] = await Promise.all([
+      this.client.vmPoolInfoExtended(),
+      this.client.vmPoolMonitoring(0),
+      this.client.hostPoolInfo(),
+    ]);
+    const problems: string[] = [];
+    const views = mergeVmMonitoring(vms, records)
+      .filter((vm) => this.config.userFilter === undefined || vm.uid === this.config.userFilter)
+      .map((vm) => vmViewFromOne(vm, this.config, problems));
+    for (const p of problems) this.log({ level: 'warn', msg: p, event: 'override' });
+    return { vms: views, hosts: hosts.map(hostViewFromOne) };
+  }
+}
+
+export interface Waiting {
+  sleep: (ms: number) => Promise<void>;
+  now: () => number;
+  pollMs?: number;
+}
+
+/** `one.vm.migrate(live=true, enforce=false)`, then waits until oned shows the VM RUNNING on the destination. */
+export class OnedMigrator implements Migrator {
+  constructor(
+    private readonly client: OneClient,
+    private readonly timeoutMs: number,
+    private readonly wait: Waiting,
+  ) {}
+
+  async migrateLive(vmId: number, hostId: number): Promise<void> {
+    // enforce=false: oned's admission counts TEMPLATE/MEMORY, which is exactly
+    // the memory oversubscription gives out; the policy checked real headroom.
+    await this.client.vmMigrate(vmId, hostId, { live: true, enforce: false });
+    const deadline = this.wait.now() + this.timeoutMs;
+    let seenMigrating = false;
+    for (;;) {
+      await this.wait.sleep(this.wait.pollMs ?? 2_000);
+      const vm = await this.client.vmInfo(vmId);
+      if (vm.lcmState === LcmState.RUNNING && vm.hostId === hostId) return;
+      if (vm.lcmState !== LcmState.RUNNING) seenMigrating = true;
+      else if (seenMigrating)
+        throw new CloudvampError('oned', `live migration of VM ${vmId} to host ${hostId} failed: it is running on host ${vm.hostId} again (see the VM's log)`);
+      if (vm.state !== VmState.ACTIVE)
+        throw new CloudvampError('oned', `VM ${vmId} left ACTIVE (state ${vm.state}) while migrating to host ${hostId}`);
+      if (this.wait.now() > deadline)
+        throw new CloudvampError('oned', `live migration of VM ${vmId} to host ${hostId} still not done after ${Math.round(this.timeoutMs / 1000)} s; raise MIGRATION_TIMEOUT or check the VM`);
+    }
+  }
+}
+
+/** APPLY_MODE=resize: `one.vm.resize(MEMORY=MiB, enforce=false)` (6.6+ ballooning), then waits for RUNNING again. */
+export class OnedResizeApplier implements MemoryApplier {
+  constructor(
+    private readonly client: OneClient,
+    private readonly wait: Waiting,
+    private readonly timeoutMs = 120_000,
+  ) {}
+
+  async setMemory(vm: VmView, kib: number): Promise<void> {
+    await this.client.vmResize(vm.id, Math.ceil(kib / 1024), { enforce: false });
+    const deadline = this.wait.now() + this.timeoutMs;
+    for (;;) {
+      await this.wait.sleep(this.wait.pollMs ?? 1_000);
+      const now = await this.client.vmInfo(vm.id);
+      if (now.lcmState === LcmState.RUNNING) {
+        if (now.templateMemoryMiB * 1024 !== Math.ceil(kib / 1024) * 1024)
+          throw new CloudvampError('hypervisor', `resize of VM ${vm.id} to ${Math.ceil(kib / 1024)} MiB failed; oned restored ${now.templateMemoryMiB} MiB (see the VM's log)`);
+        return;
+      }
+      if (this.wait.now() > deadline) throw new CloudvampError('oned', `VM ${vm.id} still resizing after ${Math.round(this.timeoutMs / 1000)} s`);
+    }
+  }
+}
+
+/** The argv of the memory action for one VM: each word of MEMORY_COMMAND with its placeholders replaced; no shell. */
+export function memoryCommandArgv(template: readonly string[], vm: VmView, kib: number): string[] {
+  if (vm.hostName === null) throw new CloudvampError('not-found', `VM ${vm.id} has no host; it cannot be resized`);
+  // ssh hands its arguments to a shell on the host: allow only names that need no quoting there.
+  for (const [what, v] of [['host name', vm.hostName], ['deploy id', vm.deployId]] as const)
+    if (!/^[A-Za-z0-9._:@-]+$/.test(v)) throw new CloudvampError('unsafe', `VM ${vm.id}: refusing to pass ${what} '${v}' to the memory action (unexpected characters)`);
+  const values: Record<string, string> = { host: vm.hostName, deploy_id: vm.deployId, kib: String(Math.round(kib)), vmid: String(vm.id) };
+  return template.map((word) => word.replace(/\{(host|deploy_id|kib|vmid)\}/g, (_, k: string) => values[k]!));
+}
+
+export type Runner = (file: string, args: string[]) => Promise<{ exitCode: number; stderr: string }>;
+
+export const execaRunner: Runner = async (file, args) => {
+  const r = await execa(file, args, { reject: false, timeout: 120_000, stdin: 'ignore' });
+  return { exitCode: r.exitCode ?? 1, stderr: String(r.stderr ?? '') || (r.timedOut ? 'timed out after 120 s' : '') };
+};
+
+/** APPLY_MODE=memory-action: runs the VMM `memory` action on the VM's host (ssh by default). */
+export class MemoryActionApplier implements MemoryApplier {
+  constructor(
+    private readonly command: readonly string[],
+    private readonly run: Runner = execaRunner,
+  ) {}
+
+  async setMemory(vm: VmView, kib: number): Promise<void> {
+    const [file, ...args] = memoryCommandArgv(this.command, vm, kib);
+    const r = await this.run(file!, args);
+    if (r.exitCode !== 0)
+      throw new CloudvampError('hypervisor', `memory action for VM ${vm.id} on ${vm.hostName} exited ${r.exitCode}: ${r.stderr.trim() || 'no message'}`);
+  }
+}
+
+export class OnedPublisher implements Publisher {
+  constructor(private readonly client: OneClient) {}
+  async publish(vmId: number, figures: PublishedFigures): Promise<void> {
+    const template: Record<string, string | number> = {};
+    for (const [k, v] of Object.entries(figures)) if (v !== '') template[k] = v;
+    await this.client.vmUpdate(vmId, template, 'merge');
+  }
+}

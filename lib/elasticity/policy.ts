@@ -1,0 +1,420 @@
+// The elasticity policy: pure functions from a snapshot, the state, the config
+// and `now` to a plan of plain data. Nothing here reads a clock, a file or the
+// network.
+//
+// Per VM (decideVm), CloudVAMP's rule made safe:
+//   * act only when the guest's free share leaves [MEM_OVER−MARGIN, MEM_OVER+MARGIN];
+//   * then target = used / (1 − MEM_OVER/100), but never below
+//     used + 2 × MIN_FREE (so a shrink can never itself cause starvation, which
+//     CloudVAMP's rule did for guests under ~1 GiB);
+//   * free ≤ MIN_FREE is starvation: grow to used + 50 % of (original − used),
+//     and to the original size on the n-th strike (GROWTH_RULE: n = 2 by
+//     default, CloudVAMP used 3; simulate.ts measured why);
+//   * floor MEM_MIN (never above the original), ceiling the original size,
+//     ignore changes below MEM_DIFF_TO_CHANGE, per-VM cooldown.
+// Per host (decideHost), grows are never done blindly: a grow that does not fit
+// in the host's headroom first gets a relief migration (the cheapest other VM
+// whose move frees enough, to the host it fits best), else it shrinks to what
+// fits, else waits. Shrinks are not credited within a cycle because they are
+// applied last.
+
+import type { ElasticityConfig } from './config';
+import { chooseGuestFigures, type GuestFigures } from './guest-figures';
+import type { ClusterView, HostView, VmView } from './ports';
+import { liveStrikes, type ElasticityState, type VmState } from './state';
+
+export type VmAction = 'shrink' | 'grow' | 'none';
+
+export interface VmDecision {
+  vmId: number;
+  hostId: number | null;
+  action: VmAction;
+  fromKiB: number;
+  targetKiB: number;
+  reason: string;
+  /** the guest had MIN_FREE or less free */
+  starving: boolean;
+  /** strike counter after this decision */
+  strikes: number;
+  originalKiB: number;
+  figures?: GuestFigures;
+  /** a grow that may only be applied once this VM's relief migration succeeded */
+  afterMigrationOf?: number;
+}
+
+export interface Migration {
+  vmId: number;
+  fromHostId: number;
+  toHostId: number;
+  /** memory the VM takes along */
+  kib: number;
+  /** the VM whose grow needs the room */
+  forVmId: number;
+  reason: string;
+}
+
+export interface CyclePlan {
+  decisions: VmDecision[];
+  migrations: Migration[];
+}
+
+const MiB = 1024;
+const ceilMiB = (kib: number) => Math.ceil(kib / MiB) * MiB;
+const floorMiB = (kib: number) => Math.floor(kib / MiB) * MiB;
+const mib = (kib: number) => `${Math.round(kib / MiB)} MiB`;
+const pct = (x: number) => `${x.toFixed(1)} %`;
+
+export const strikesToOriginal = (config: ElasticityConfig) => (config.growthRule === 'three-strike' ? 3 : 2);
+
+export interface Limits {
+  memOverPercent: number;
+  minFreeKiB: number;
+}
+
+export function limitsFor(vm: VmView, config: ElasticityConfig): Limits {
+  return {
+    memOverPercent: vm.overrides.memOverPercent ?? config.memOverPercent,
+    minFreeKiB: vm.overrides.minFreeKiB ?? config.minFreeKiB,
+  };
+}
+
+/** The smallest size CVEM may give a VM: MEM_MIN, or the original if that is smaller. */
+export const floorFor = (originalKiB: number, config: ElasticityConfig) => Math.min(config.memMinKiB, originalKiB);
+
+/** Rounds to whole MiB (one.vm.resize takes MiB) and clamps to [floor, original]. */
+export function clampTarget(rawKiB: number, originalKiB: number, config: ElasticityConfig): number {
+  return Math.min(originalKiB, Math.max(floorFor(originalKiB, config), ceilMiB(rawKiB)));
+}
+
+export function decideVm(vm: VmView, vmState: VmState | undefined, config: ElasticityConfig, now: number): VmDecision {
+  const originalKiB = vmState?.originalKiB ?? vm.templateMemoryKiB;
+  const strikesNow = liveStrikes(vmState, config.strikeResetMs, now);
+  const base = {
+    vmId: vm.id,
+    hostId: vm.hostId,
+    fromKiB: vm.currentKiB,
+    originalKiB,
+    starving: false,
+    strikes: strikesNow,
+  };
+  const none = (reason: string, extra: Partial<VmDecision> = {}): VmDecision => ({
+    ...base,
+    action: 'none',
+    targetKiB: vm.currentKiB,
+    reason,
+    ...extra,
+  });
+  if (!vm.running || vm.hostId === null) return none('not running');
+  const choice = chooseGuestFigures(vm, config, now);
+  const f = choice.figures;
+  if (!f) return none(`no usable guest figures: ${choice.why}`);
+  const { memOverPercent, minFreeKiB } = limitsFor(vm, config);
+  // The guest sees a little less than it was given (kernel reservations);
+  // targets are computed in guest terms, then this is added back (CloudVAMP's mem_diff).
+  const overheadKiB = Math.max(0, vm.currentKiB - f.totalKiB);
+  const share = (f.freeKiB / f.totalKiB) * 100;
+  const seen = `used ${mib(f.usedKiB)}, free ${mib(f.freeKiB)} (${pct(share)}) from ${choice.why}`;
+  const withFigures = { figures: f };
+
+  if (vmState?.lastChangeAt !== undefined && now - vmState.lastChangeAt < config.cooldownMs) {
+    const left = Math.ceil((config.cooldownMs - (now - vmState.lastChangeAt)) / 1000);
+    return none(`cooldown: ${left} s left; ${seen}`, withFigures);
+  }
+
+  const decide = (action: 'grow' | 'shrink', rawKiB: number, why: string, extra: Partial<VmDecision>): VmDecision => {
+    const target = clampTarget(rawKiB, originalKiB, config);
+    const delta = target - vm.currentKiB;
+    if (action === 'grow' ? delta <= 0 : delta >= 0)
+      return none(`${why}, but already at ${mib(vm.currentKiB)} (bounds ${mib(floorFor(originalKiB, config))}..${mib(originalKiB)}); ${seen}`, {
+        ...withFigures,
+        ...extra,
+      });
+    // Giving a VM back its whole original is always worth it, however small the step.
+    if (Math.abs(delta) < config.memDiffToChangeKiB && !(action === 'grow' && target === originalKiB))
+      return none(`${why}, change of ${mib(Math.abs(delta))} below MEM_DIFF_TO_CHANGE; ${seen}`, { ...withFigures, ...extra });
+    return {
+      ...base,
+      ...extra,
+      action,
+      targetKiB: target,
+      reason: `${why}: ${mib(vm.currentKiB)} → ${mib(target)}; ${seen}`,
+      figures: f,
+    };
+  };
+
+  if (f.freeKiB <= minFreeKiB) {
+    const strikes = strikesNow + 1;
+    const needed = strikesToOriginal(config);
+    const halfway = f.usedKiB + overheadKiB + 0.5 * Math.max(0, originalKiB - overheadKiB - f.usedKiB);
+    // A half-way grow too small to matter would only burn a strike: go to the original.
+    const toOriginal = strikes >= needed || clampTarget(halfway, originalKiB, config) - vm.currentKiB < config.memDiffToChangeKiB;
+    const why = toOriginal
+      ? `starving (free ≤ ${mib(minFreeKiB)}), strike ${strikes}/${needed}: back to the original size`
+      : `starving (free ≤ ${mib(minFreeKiB)}), strike ${strikes}/${needed}: grow by half the gap to the original`;
+    return decide('grow', toOriginal ? originalKiB : halfway, why, { starving: true, strikes: toOriginal ? 0 : strikes });
+  }
+
+  const lo = memOverPercent - config.memMarginPercent;
+  const hi = memOverPercent + config.memMarginPercent;
+  if (share >= lo && share <= hi) return none(`free share within ${lo}..${hi} %; ${seen}`, withFigures);
+  if (share > hi && vmState?.lastStrikeAt !== undefined && now - vmState.lastStrikeAt < config.shrinkHoldOffMs) {
+    const ago = Math.round((now - vmState.lastStrikeAt) / 1000);
+    return none(`free share above ${hi} %, but the guest starved ${ago} s ago: no shrink within SHRINK_HOLD_OFF; ${seen}`, withFigures);
+  }
+  const byShare = f.usedKiB / (1 - memOverPercent / 100);
+  const guard = f.usedKiB + 2 * minFreeKiB;
+  const raw = Math.max(byShare, guard) + overheadKiB;
+  return share > hi
+    ? decide('shrink', raw, `free share above ${hi} %`, {})
+    : decide('grow', raw, `free share below ${lo} %`, {});
+}
+
+// ---------------------------------------------------------------- hosts
+
+/** Memory a host can still give to VMs, KiB (may be negative when already overcommitted). */
+export function hostHeadroom(host: HostView, committedKiB: number, config: ElasticityConfig): number {
+  const byCommitment = host.totalKiB - config.hostReserveKiB - committedKiB;
+  return host.freeKiB === undefined ? byCommitment : Math.min(byCommitment, host.freeKiB - config.hostReserveKiB);
+}
+
+export function committedByHost(view: ClusterView): Map<number, number> {
+  const committed = new Map<number, number>();
+  for (const vm of view.vms) if (vm.hostId !== null) committed.set(vm.hostId, (committed.get(vm.hostId) ?? 0) + vm.currentKiB);
+  return committed;
+}
+
+/** Everything decideHost needs to know about the cluster; `headroom` is updated as grows and migrations are accepted. */
+export interface HostLedger {
+  config: ElasticityConfig;
+  hosts: Map<number, HostView>;
+  vmsByHost: Map<number, VmView[]>;
+  headroom: Map<number, number>;
+  /** VMs that must not be moved this cycle (growing, already moving) */
+  pinned: Set<number>;
+  /** hosts that may send a relief migration this cycle */
+  mayMigrateFrom: (hostId: number) => boolean;
+}
+
+export function newLedger(view: ClusterView, config: ElasticityConfig, mayMigrateFrom: (hostId: number) => boolean): HostLedger {
+  const committed = committedByHost(view);
+  const hosts = new Map(view.hosts.map((h) => [h.id, h]));
+  const headroom = new Map(view.hosts.map((h) => [h.id, hostHeadroom(h, committed.get(h.id) ?? 0, config)]));
+  const vmsByHost = new Map<number, VmView[]>();
+  for (const vm of view.vms) {
+    if (vm.hostId === null) continue;
+    const list = vmsByHost.get(vm.hostId) ?? [];
+    list.push(vm);
+    vmsByHost.set(vm.hostId, list);
+  }
+  return { config, hosts, vmsByHost, headroom, pinned: new Set(), mayMigrateFrom };
+}
+
+/** Most urgent first: starving, then the lowest free share, then the VM ID for determinism. */
+function urgency(a: VmDecision, b: VmDecision): number {
+  if (a.starving !== b.starving) return a.starving ? -1 : 1;
+  const sa = a.figures ? a.figures.freeKiB / a.figures.totalKiB : 1;
+  const sb = b.figures ? b.figures.freeKiB / b.figures.totalKiB : 1;
+  return sa - sb || a.vmId - b.vmId;
+}
+
+/** Cheapest VM on `hostId` whose move frees `needKiB`, with the best-fitting destination. */
+function findRelief(hostId: number, needKiB: number, ledger: HostLedger): { vm: VmView; toHostId: number } | undefined {
+  const source = ledger.hosts.get(hostId);
+  if (!source) return undefined;
+  const candidates = (ledger.vmsByHost.get(hostId) ?? [])
+    .filter((v) => v.running && !ledger.pinned.has(v.id) && v.currentKiB >= needKiB)
+    .sort((a, b) => a.currentKiB - b.currentKiB || a.id - b.id);
+  for (const vm of candidates) {
+    let best: { id: number; slack: number } | undefined;
+    for (const host of ledger.hosts.values()) {
+      if (host.id === hostId || !host.enabled || host.clusterId !== source.clusterId) continue;
+      const slack = (ledger.headroom.get(host.id) ?? 0) - vm.currentKiB;
+      if (slack >= 0 && (!best || slack < best.slack || (slack === best.slack && host.id < best.id))) best = { id: host.id, slack };
+    }
+    if (best) return { vm, toHostId: best.id };
+  }
+  return undefined;
+}
+
+/**
+ * Settles the grows of one host against its headroom: accepts what fits, plans
+ * at most one relief migration for what does not, then shrinks the remaining
+ * grows to what is left (or drops them). Returns the settled grows and the
+ * migration; updates `ledger.headroom`.
+ */
+export function decideHost(
+  hostId: number,
+  grows: VmDecision[],
+  ledger: HostLedger,
+  opts: { force?: boolean } = {},
+): { decisions: VmDecision[]; migration?: Migration; moved?: VmView } {
+  const { config } = ledger;
+  const pending = [...grows].sort(urgency);
+  for (const d of pending) ledger.pinned.add(d.vmId);
+  const settled: VmDecision[] = [];
+  let headroom = ledger.headroom.get(hostId) ?? 0;
+  const fit = (list: VmDecision[], tag?: number): VmDecision[] => {
+    const rest: VmDecision[] = [];
+    for (const d of list) {
+      const delta = d.targetKiB - d.fromKiB;
+      if (delta <= headroom) {
+        headroom -= delta;
+        settled.push(tag === undefined ? d : { ...d, afterMigrationOf: tag, reason: `${d.reason}; after moving VM ${tag} away` });
+      } else rest.push(d);
+    }
+    return rest;
+  };
+  let unfit = fit(pending);
+  let migration: Migration | undefined;
+  let moved: VmView | undefined;
+  if (unfit.length > 0 && config.migrate && ledger.mayMigrateFrom(hostId)) {
+    const total = unfit.reduce((s, d) => s + d.targetKiB - d.fromKiB, 0);
+    const first = unfit[0]!;
+    const relief =
+      findRelief(hostId, total - headroom, ledger) ?? findRelief(hostId, first.targetKiB - first.fromKiB - headroom, ledger);
+    if (relief) {
+      moved = relief.vm;
+      migration = {
+        vmId: relief.vm.id,
+        fromHostId: hostId,
+        toHostId: relief.toHostId,
+        kib: relief.vm.currentKiB,
+        forVmId: first.vmId,
+        reason: `host ${hostId} lacks room for VM ${first.vmId}'s grow; VM ${relief.vm.id} (${mib(relief.vm.currentKiB)}) is the cheapest move that frees enough, host ${relief.toHostId} fits it best`,
+      };
+      ledger.pinned.add(relief.vm.id);
+      ledger.headroom.set(relief.toHostId, (ledger.headroom.get(relief.toHostId) ?? 0) - relief.vm.currentKiB);
+      headroom += relief.vm.currentKiB;
+      unfit = fit(unfit, relief.vm.id);
+    }
+  }
+  const why = !config.migrate
+    ? 'migrations are off'
+    : migration
+      ? 'the relief migration does not free enough for it'
+      : ledger.mayMigrateFrom(hostId)
+        ? 'no VM can be moved off the host to make room'
+        : 'host in migration cooldown';
+  for (const d of unfit) {
+    if (opts.force) {
+      settled.push({ ...d, reason: `${d.reason}; FORCED past the host's headroom (${why})` });
+      continue;
+    }
+    const partial = d.fromKiB + floorMiB(Math.max(0, headroom));
+    const target = Math.min(d.targetKiB, partial);
+    if (target - d.fromKiB >= config.memDiffToChangeKiB) {
+      headroom -= target - d.fromKiB;
+      settled.push({ ...d, targetKiB: target, reason: `${d.reason}; only ${mib(target)} fits on host ${hostId} (${why})` });
+    } else {
+      settled.push({ ...d, action: 'none', targetKiB: d.fromKiB, reason: `${d.reason}; host ${hostId} has no room (${why})` });
+    }
+  }
+  ledger.headroom.set(hostId, headroom);
+  return { decisions: settled, ...(migration ? { migration, moved } : {}) };
+}
+
+function settleHosts(
+  view: ClusterView,
+  decisions: VmDecision[],
+  ledger: HostLedger,
+  opts: { force?: boolean } = {},
+): CyclePlan {
+  const growsByHost = new Map<number, VmDecision[]>();
+  for (const d of decisions) {
+    if (d.action !== 'grow' || d.hostId === null) continue;
+    const list = growsByHost.get(d.hostId) ?? [];
+    list.push(d);
+    growsByHost.set(d.hostId, list);
+    ledger.pinned.add(d.vmId);
+  }
+  for (const vm of view.vms) if (!vm.running) ledger.pinned.add(vm.id);
+  // Hosts with the most urgent grow first: they get first pick of destinations.
+  const order = [...growsByHost.entries()]
+    .map(([hostId, grows]) => ({ hostId, grows, top: grows.reduce((m, d) => (urgency(d, m) < 0 ? d : m)) }))
+    .sort((a, b) => urgency(a.top, b.top));
+  const settled = new Map<number, VmDecision>();
+  const migrations: Migration[] = [];
+  for (const { hostId, grows } of order) {
+    const result = decideHost(hostId, grows, ledger, opts);
+    for (const d of result.decisions) settled.set(d.vmId, d);
+    if (result.migration) migrations.push(result.migration);
+  }
+  const moved = new Map(migrations.map((m) => [m.vmId, m]));
+  const out = decisions.map((d) => {
+    const s = settled.get(d.vmId);
+    if (s) return s;
+    const m = moved.get(d.vmId);
+    if (m && d.action !== 'none') {
+      return { ...d, action: 'none' as const, targetKiB: d.fromKiB, reason: `moving to host ${m.toHostId} this cycle; ${d.reason}` };
+    }
+    return d;
+  });
+  return { decisions: out, migrations };
+}
+
+/** One cycle's plan: every VM's decision, settled against its host's capacity. */
+export function planCycle(view: ClusterView, state: ElasticityState, config: ElasticityConfig, now: number): CyclePlan {
+  const decisions = view.vms.map((vm) => decideVm(vm, state.vms[String(vm.id)], config, now));
+  const ledger = newLedger(view, config, (hostId) => {
+    const last = state.hosts[String(hostId)]?.lastMigrationAt;
+    return last === undefined || now - last >= config.migrationCooldownMs;
+  });
+  return settleHosts(view, decisions, ledger);
+}
+
+/**
+ * restore-all: every running VM back to its original size, still never
+ * overloading a host unless forced (relief migrations ignore the cooldown:
+ * this is the operator's kill switch).
+ */
+export function planRestore(view: ClusterView, state: ElasticityState, config: ElasticityConfig, opts: { force?: boolean } = {}): CyclePlan {
+  const decisions: VmDecision[] = view.vms.map((vm) => {
+    const originalKiB = state.vms[String(vm.id)]?.originalKiB ?? vm.templateMemoryKiB;
+    const base = { vmId: vm.id, hostId: vm.hostId, fromKiB: vm.currentKiB, originalKiB, starving: false, strikes: 0 };
+    if (!vm.running || vm.hostId === null) return { ...base, action: 'none', targetKiB: vm.currentKiB, reason: 'not running' };
+    if (vm.currentKiB >= originalKiB)
+      return { ...base, action: 'none', targetKiB: vm.currentKiB, reason: `already at its original ${mib(originalKiB)}` };
+    return { ...base, action: 'grow', targetKiB: originalKiB, reason: `restore: ${mib(vm.currentKiB)} → original ${mib(originalKiB)}` };
+  });
+  return settleHosts(view, decisions, newLedger(view, config, () => true), opts);
+}
+
+// ---------------------------------------------------------------- checker
+
+export interface PlanViolation {
+  hostId?: number;
+  vmId?: number;
+  message: string;
+}
+
+/**
+ * Independent check of a plan against the safety rules: no target below the
+ * floor or above the original, no host given more than its headroom (counting
+ * grows and incoming migrations, crediting outgoing ones, not crediting shrinks).
+ */
+export function checkPlan(view: ClusterView, plan: CyclePlan, state: ElasticityState, config: ElasticityConfig): PlanViolation[] {
+  const out: PlanViolation[] = [];
+  const committed = committedByHost(view);
+  const increase = new Map<number, number>();
+  const add = (h: number, k: number) => increase.set(h, (increase.get(h) ?? 0) + k);
+  const vms = new Map(view.vms.map((v) => [v.id, v]));
+  for (const d of plan.decisions) {
+    if (d.action === 'none') continue;
+    const vm = vms.get(d.vmId)!;
+    const original = state.vms[String(d.vmId)]?.originalKiB ?? vm.templateMemoryKiB;
+    if (d.targetKiB > original) out.push({ vmId: d.vmId, message: `target ${d.targetKiB} above original ${original}` });
+    // A partial grow of a VM that was below the floor (shrunk by someone else) is still a step up.
+    if (d.targetKiB < floorFor(original, config) && d.targetKiB < d.fromKiB) out.push({ vmId: d.vmId, message: `target ${d.targetKiB} below floor` });
+    if (d.action === 'grow' && d.hostId !== null) add(d.hostId, d.targetKiB - d.fromKiB);
+  }
+  for (const m of plan.migrations) {
+    add(m.fromHostId, -m.kib);
+    add(m.toHostId, m.kib);
+  }
+  for (const host of view.hosts) {
+    const inc = increase.get(host.id) ?? 0;
+    const room = hostHeadroom(host, committed.get(host.id) ?? 0, config);
+    if (inc > 0 && inc > room) out.push({ hostId: host.id, message: `host ${host.id} gets ${inc} KiB more but had ${room} KiB headroom` });
+  }
+  return out;
+}

@@ -1,0 +1,102 @@
+// The elasticity manager's narrow view of the outside world. The pure core
+// (policy, state, simulate) only sees these plain objects; adapters build them
+// from OpenNebula (lib/elasticity/oned-adapters.ts) and tests build them with
+// small builders. Memory is KiB everywhere, times are epoch milliseconds.
+
+/** Guest figures from the virtio balloon (libvirt balloon.available / balloon.usable). */
+export interface BalloonFigures {
+  /** balloon.available: the guest's MemTotal as the balloon driver reports it */
+  availableKiB: number;
+  /** balloon.usable: the guest's MemAvailable */
+  usableKiB: number;
+  /** when the guest last refreshed the stats (epoch ms), if known */
+  updatedAt?: number;
+}
+
+/** Figures a guest published through OneGate into USER_TEMPLATE (MEM_TOTAL / MEM_FREE, KiB). */
+export interface OneGateFigures {
+  memTotalKiB: number;
+  memFreeKiB: number;
+  /** MEM_STAMP (epoch ms) if the reporter sent one; CloudVAMP's 2015 reporter did not */
+  updatedAt?: number;
+}
+
+/** Per-VM overrides read from USER_TEMPLATE (CloudVAMP's names). */
+export interface VmOverrides {
+  /** USER_TEMPLATE/MEM_OVER, percent */
+  memOverPercent?: number;
+  /** USER_TEMPLATE/MIN_FREE_MEM, KiB */
+  minFreeKiB?: number;
+}
+
+export interface VmView {
+  id: number;
+  name: string;
+  uid?: number;
+  /** Host the VM runs on (last HISTORY), null when it has none. */
+  hostId: number | null;
+  hostName: string | null;
+  /** libvirt domain name (DEPLOY_ID), needed by the memory action */
+  deployId: string;
+  /** LCM RUNNING: only these are resized or migrated */
+  running: boolean;
+  /** TEMPLATE/MEMORY in KiB */
+  templateMemoryKiB: number;
+  /** Memory the VM holds now (balloon target; TEMPLATE/MEMORY in resize mode). */
+  currentKiB: number;
+  balloon?: BalloonFigures;
+  onegate?: OneGateFigures;
+  overrides: VmOverrides;
+}
+
+export interface HostView {
+  id: number;
+  name: string;
+  clusterId: number;
+  /** MONITORED (2): only such hosts receive migrations */
+  enabled: boolean;
+  /** Physical memory (HOST_SHARE/TOTAL_MEM), KiB */
+  totalKiB: number;
+  /** Monitored free memory (MONITORING/CAPACITY/FREE_MEMORY), KiB, if known */
+  freeKiB?: number;
+}
+
+export interface ClusterView {
+  /** Every VM that still exists (any state but DONE): a VM absent from here is forgotten. */
+  vms: VmView[];
+  hosts: HostView[];
+}
+
+export interface ClusterSource {
+  snapshot(): Promise<ClusterView>;
+}
+
+export interface MemoryApplier {
+  /** Sets the VM's memory to `kib` live. Rejects with a CloudvampError when it could not. */
+  setMemory(vm: VmView, kib: number): Promise<void>;
+}
+
+export interface Migrator {
+  /** Live-migrates and resolves once the VM runs on `hostId` (or rejects). */
+  migrateLive(vmId: number, hostId: number): Promise<void>;
+}
+
+/** Figures CVEM used for a decision, published into the VM's USER_TEMPLATE. */
+export type PublishedFigures = Record<string, string | number>;
+
+export interface Publisher {
+  publish(vmId: number, figures: PublishedFigures): Promise<void>;
+}
+
+export interface StateStore<S> {
+  load(): Promise<S>;
+  save(state: S): Promise<void>;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export interface LogEvent {
+  level: LogLevel;
+  msg: string;
+  [field: string]: unknown;
+}
+export type Logger = (event: LogEvent) => void;

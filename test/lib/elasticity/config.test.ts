@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS, parseConfig } from '../../../lib/elasticity/config';
+
+describe('parseConfig', () => {
+  it('empty file = documented defaults', () => {
+    expect(parseConfig('')).toEqual({ config: DEFAULTS, errors: [], warnings: [] });
+    expect(DEFAULTS).toMatchObject({ memOverPercent: 30, memMarginPercent: 5, growthRule: 'two-strike', cooldownMs: 30_000, migrationCooldownMs: 300_000 });
+  });
+
+  it('reads kvmrc-style lines: comments, export, quotes, units', () => {
+    const r = parseConfig(`# cvem\nexport MEM_OVER=40\nMEM_MARGIN = "3"\nCOOLDOWN=60 # seconds\nMEMORY_COMMAND='sudo -n /usr/local/bin/setmem {deploy_id} {kib}'\nAPPLY_MODE=resize\nMIGRATE=no\nUSER_FILTER=5\n`);
+    expect(r.errors).toEqual([]);
+    expect(r.config).toMatchObject({ memOverPercent: 40, memMarginPercent: 3, cooldownMs: 60_000, applyMode: 'resize', migrate: false, userFilter: 5, memoryCommand: ['sudo', '-n', '/usr/local/bin/setmem', '{deploy_id}', '{kib}'] });
+    expect(r.warnings.map((w) => w.key)).toContain('APPLY_MODE');
+  });
+
+  it('collects every error at once', () => {
+    const r = parseConfig('MEM_OVER=95\nMEM_MARGIN=x\nGROWTH_RULE=fast\nMIGRATE=maybe\nwhat is this\nTYPO_KEY=1\nMIN_FREE_MEMORY=1.5\n');
+    expect(r.config).toBeUndefined();
+    expect(r.errors.map((e) => e.key)).toEqual(['line 5', 'MEM_OVER', 'MEM_MARGIN', 'GROWTH_RULE', 'MIGRATE', 'TYPO_KEY', 'MIN_FREE_MEMORY']);
+  });
+
+  it('cross-checks the dead band', () => {
+    expect(parseConfig('MEM_OVER=10\nMEM_MARGIN=10\n').errors).toEqual([expect.objectContaining({ key: 'MEM_MARGIN' })]);
+  });
+});

@@ -1,0 +1,161 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { runCycle, runDaemon, runRestore, timerSleep, type CycleDeps } from '../../../lib/elasticity/cycle';
+import type { LogEvent } from '../../../lib/elasticity/ports';
+import { emptyState } from '../../../lib/elasticity/state';
+import { config, GiB, MiB } from './builders';
+import { FakeCloud, MemoryStore } from './fake-cloud';
+
+const T0 = 1_700_000_000_000;
+
+function harness(cloud: FakeCloud, store = new MemoryStore()) {
+  const logs: LogEvent[] = [];
+  const deps: CycleDeps = { source: cloud, applier: cloud, migrator: cloud, publisher: cloud, store, log: (e) => logs.push(e), now: () => Date.now() };
+  return { deps, logs, store };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  vi.setSystemTime(T0);
+});
+afterEach(() => vi.useRealTimers());
+
+describe('one cycle', () => {
+  it('dry run prints every decision with its reason and changes nothing', async () => {
+    const cloud = new FakeCloud().addHost(0, 64 * GiB).addVm(1, 0, 4 * GiB, 1 * GiB).addVm(2, 0, 4 * GiB, 2.8 * GiB);
+    const { deps, logs, store } = harness(cloud);
+    const r = await runCycle(deps, config(), emptyState(), { dryRun: true });
+    expect(cloud.calls).toEqual([]);
+    expect(store.saves).toBe(0);
+    const plans = logs.filter((l) => l.event === 'plan');
+    expect(plans).toEqual([
+      expect.objectContaining({ vmId: 1, action: 'shrink', dryRun: true, reason: expect.stringMatching(/free share above 35 %/) }),
+      expect.objectContaining({ vmId: 2, action: 'none', dryRun: true, reason: expect.stringMatching(/within 25..35 %/) }),
+    ]);
+    expect(r.plan.decisions).toHaveLength(2);
+  });
+
+  it('persists originals before the first change, then applies and publishes', async () => {
+    const cloud = new FakeCloud().addHost(0, 64 * GiB).addVm(1, 0, 4 * GiB, 1 * GiB);
+    const store = new MemoryStore();
+    let savedBeforeChange: string | undefined;
+    cloud.onStep = () => (savedBeforeChange ??= store.text);
+    const { deps } = harness(cloud, store);
+    await runCycle(deps, config(), emptyState());
+    expect(JSON.parse(savedBeforeChange!).vms['1']).toMatchObject({ originalKiB: 4 * GiB, lastAction: { action: 'shrink', result: 'pending' } });
+    expect(cloud.vms.get(1)!.currentKiB).toBe(Math.ceil(GiB / 0.7 / MiB) * MiB);
+    expect(cloud.calls).toEqual([`setMemory 1 ${Math.ceil(GiB / 0.7 / MiB) * MiB}`, 'publish 1']);
+    expect(cloud.vms.get(1)!.userTemplate).toMatchObject({ CLOUDVAMP_ORIGINAL_MEMORY: 4 * GiB, CLOUDVAMP_ACTION: 'shrink', CLOUDVAMP_FIGURES: 'balloon' });
+    expect(JSON.parse(store.text!).vms['1'].lastAction.result).toBe('ok');
+  });
+
+  it('safe order: migrate, then grow, then shrink; a failed migration cancels the grow that needed it', async () => {
+    const cloud = new FakeCloud()
+      .addHost(0, 10 * GiB + config().hostReserveKiB)
+      .addHost(1, 16 * GiB)
+      .addVm(1, 0, 8 * GiB, 4 * GiB) // will starve
+      .addVm(2, 0, 2 * GiB, 1.4 * GiB)
+      .addVm(3, 0, 4 * GiB, 1 * GiB); // shrinkable
+    cloud.vms.get(1)!.currentKiB = 4 * GiB;
+    cloud.vms.get(3)!.currentKiB = 4 * GiB;
+    const { deps } = harness(cloud);
+    await runCycle(deps, config(), emptyState());
+    expect(cloud.calls.map((c) => c.split(' ')[0])).toEqual(['migrate', 'setMemory', 'setMemory', 'publish', 'publish']);
+    expect(cloud.calls[0]).toBe('migrate 2 1');
+    expect(cloud.calls[1]).toMatch(/^setMemory 1 /);
+    expect(cloud.calls[2]).toMatch(/^setMemory 3 /);
+
+    const failing = new FakeCloud().addHost(0, 6 * GiB + config().hostReserveKiB).addHost(1, 16 * GiB).addVm(1, 0, 8 * GiB, 4 * GiB).addVm(2, 0, 2 * GiB, 1.4 * GiB);
+    failing.vms.get(1)!.currentKiB = 4 * GiB;
+    failing.failMigrations = true;
+    const h = harness(failing);
+    const r = await runCycle(h.deps, config(), emptyState());
+    expect(failing.calls).toEqual(['migrate 2 1']);
+    expect(r).toMatchObject({ failed: 1, skipped: 1 });
+    expect(h.logs).toContainEqual(expect.objectContaining({ event: 'grow', result: 'skipped', vmId: 1 }));
+  });
+
+  it('restore-all gives every VM its original back', async () => {
+    const cloud = new FakeCloud().addHost(0, 64 * GiB).addVm(1, 0, 4 * GiB, 1 * GiB).addVm(2, 0, 2 * GiB, 1 * GiB);
+    const { deps } = harness(cloud);
+    const after = await runCycle(deps, config(), emptyState());
+    expect(cloud.vms.get(1)!.currentKiB).toBeLessThan(4 * GiB);
+    const r = await runRestore(deps, config(), after.state);
+    expect(r.failed).toBe(0);
+    expect(cloud.vms.get(1)!.currentKiB).toBe(4 * GiB);
+    expect(cloud.vms.get(2)!.currentKiB).toBe(2 * GiB);
+  });
+});
+
+describe('daemon over simulated time', () => {
+  it('shrinks an idle VM, grows it back within two cooldowns when demand jumps, never overloads the host', async () => {
+    const cfg = config();
+    const cloud = new FakeCloud().addHost(0, 12 * GiB + cfg.hostReserveKiB).addVm(1, 0, 8 * GiB, 1 * GiB).addVm(2, 0, 4 * GiB, 3 * GiB);
+    const { deps, logs, store } = harness(cloud);
+    const stop = new AbortController();
+    const done = runDaemon({ ...deps, sleep: timerSleep }, cfg, { signal: stop.signal });
+    const history: number[] = [];
+    for (let t = 0; t < 60; t++) {
+      if (t === 20) cloud.vms.get(1)!.demandKiB = 7 * GiB; // batch job starts
+      await vi.advanceTimersByTimeAsync(cfg.intervalMs);
+      history.push(cloud.vms.get(1)!.currentKiB);
+      expect(cloud.committed(0)).toBeLessThanOrEqual(12 * GiB);
+    }
+    stop.abort();
+    const r = await done;
+    expect(r.cycles).toBeGreaterThan(55);
+    expect(history[10]).toBeLessThan(2 * GiB); // shrunk while idle
+    const starvedFor = history.slice(20).findIndex((k) => k - 7 * GiB > cfg.minFreeKiB);
+    expect(starvedFor).toBeGreaterThan(-1);
+    expect(starvedFor * cfg.intervalMs).toBeLessThanOrEqual(2 * cfg.cooldownMs + cfg.intervalMs);
+    expect(logs.at(-1)).toMatchObject({ event: 'stop' });
+    expect(JSON.parse(store.text!).vms['1'].originalKiB).toBe(8 * GiB);
+  });
+
+  it('a restart resumes from the state file; vanished VMs are forgotten', async () => {
+    const cfg = config();
+    const cloud = new FakeCloud().addHost(0, 64 * GiB).addVm(1, 0, 8 * GiB, 1 * GiB).addVm(2, 0, 4 * GiB, 1 * GiB);
+    const store = new MemoryStore();
+    const { deps } = harness(cloud, store);
+    await runDaemon({ ...deps, sleep: timerSleep }, cfg, { once: true, signal: new AbortController().signal });
+    const shrunk = cloud.vms.get(1)!.currentKiB;
+    expect(shrunk).toBeLessThan(8 * GiB);
+    cloud.vms.delete(2);
+    await vi.advanceTimersByTimeAsync(cfg.cooldownMs);
+    const second = harness(cloud, store);
+    const r = await runDaemon({ ...second.deps, sleep: timerSleep }, cfg, { once: true, signal: new AbortController().signal });
+    expect(r.state.vms['1']!.originalKiB).toBe(8 * GiB); // not the shrunk size
+    expect(r.state.vms['2']).toBeUndefined();
+    expect(second.logs).toContainEqual(expect.objectContaining({ event: 'forget', vmId: 2 }));
+  });
+
+  it('SIGTERM finishes the step in flight, skips the rest, and exits cleanly', async () => {
+    const cfg = config();
+    const cloud = new FakeCloud().addHost(0, 64 * GiB).addVm(1, 0, 4 * GiB, 1 * GiB).addVm(2, 0, 4 * GiB, 1 * GiB);
+    const stop = new AbortController();
+    cloud.onStep = (what) => {
+      if (what === 'setMemory 1') stop.abort();
+    };
+    const { deps, logs, store } = harness(cloud);
+    const r = await runDaemon({ ...deps, sleep: timerSleep }, cfg, { signal: stop.signal });
+    expect(r.cycles).toBe(1);
+    expect(cloud.calls).toEqual([expect.stringMatching(/^setMemory 1 /)]);
+    expect(cloud.vms.get(2)!.currentKiB).toBe(4 * GiB);
+    expect(logs).toContainEqual(expect.objectContaining({ event: 'shrink', vmId: 2, result: 'skipped' }));
+    expect(JSON.parse(store.text!).vms['2']).toMatchObject({ originalKiB: 4 * GiB, lastAction: { result: 'skipped' } });
+  });
+
+  it('a failing snapshot is logged and retried next interval; --once rethrows', async () => {
+    const cloud = new FakeCloud().addHost(0, 64 * GiB);
+    const { deps, logs } = harness(cloud);
+    let calls = 0;
+    deps.source = { snapshot: async () => (++calls === 1 ? Promise.reject(new Error('oned down')) : cloud.snapshot()) };
+    const stop = new AbortController();
+    const done = runDaemon({ ...deps, sleep: timerSleep }, config(), { signal: stop.signal });
+    await vi.advanceTimersByTimeAsync(config().intervalMs + 1);
+    stop.abort();
+    await done;
+    expect(calls).toBe(2);
+    expect(logs).toContainEqual(expect.objectContaining({ level: 'error', msg: 'cycle failed', error: 'oned down' }));
+    await expect(runDaemon({ ...deps, source: { snapshot: () => Promise.reject(new Error('x')) }, sleep: timerSleep }, config(), { once: true, signal: new AbortController().signal })).rejects.toThrow('x');
+  });
+});

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import type { OneClient } from '../../../lib/oned/client';
+import type { OneVm } from '../../../lib/oned/models';
+import { hostViewFromOne, MemoryActionApplier, memoryCommandArgv, OnedMigrator, vmViewFromOne } from '../../../lib/elasticity/oned-adapters';
+import { DEFAULT_MEMORY_COMMAND } from '../../../lib/elasticity/config';
+import { vm } from './builders';
+
+const oneVm = (over: Partial<OneVm> = {}): OneVm => ({
+  id: 7, name: 'web', uid: 0, gid: 0, state: 3, lcmState: 3, deployId: 'one-7', lastPoll: 0,
+  hostId: 2, hostname: 'kvm2', templateMemoryMiB: 4096, cpu: 1,
+  userTemplate: { MEM_TOTAL: '4000000', MEM_FREE: '3000000', MEM_STAMP: '1700000000', MEM_OVER: '40', MIN_FREE_MEM: 'lots' },
+  monitoring: { REALMEMORY: '2097152', GUEST_MEMTOTAL: '2000000', GUEST_MEMAVAILABLE: '1500000', TIMESTAMP: '1700000005' },
+  ...over,
+});
+
+describe('oned → elasticity views', () => {
+  it('maps a running VM: balloon size, probe keys, OneGate figures, overrides', () => {
+    const problems: string[] = [];
+    expect(vmViewFromOne(oneVm(), { applyMode: 'memory-action' }, problems)).toEqual({
+      id: 7, name: 'web', uid: 0, hostId: 2, hostName: 'kvm2', deployId: 'one-7', running: true,
+      templateMemoryKiB: 4096 * 1024, currentKiB: 2097152,
+      balloon: { availableKiB: 2000000, usableKiB: 1500000, updatedAt: 1700000005000 },
+      onegate: { memTotalKiB: 4000000, memFreeKiB: 3000000, updatedAt: 1700000000000 },
+      overrides: { memOverPercent: 40 },
+    });
+    expect(problems).toEqual(['VM 7: MIN_FREE_MEM=lots ignored: use a whole number of KiB']);
+  });
+
+  it('resize mode takes TEMPLATE/MEMORY as the size; a powered-off VM holds no host memory', () => {
+    expect(vmViewFromOne(oneVm(), { applyMode: 'resize' }).currentKiB).toBe(4096 * 1024);
+    expect(vmViewFromOne(oneVm({ state: 8, lcmState: 0 }), { applyMode: 'memory-action' })).toMatchObject({ hostId: null, running: false });
+  });
+
+  it('hosts: physical memory from CLOUDVAMP_PHYSICALMEMORY, not the inflated TOTAL_MEM', () => {
+    const h = hostViewFromOne({
+      id: 2, name: 'kvm2', state: 2, imMad: 'cloudvamp', vmMad: 'cloudvamp', clusterId: 0, cluster: 'default',
+      hostShare: { memUsageKiB: 0, cpuUsage: 0, totalMemKiB: 20_000_000, totalCpu: 400, maxMemKiB: 20_000_000, maxCpu: 400, runningVms: 0 },
+      vmIds: [], template: { CLOUDVAMP_PHYSICALMEMORY: '16000000' }, monitoring: { freeMemoryKiB: 5_000_000 },
+    });
+    expect(h).toEqual({ id: 2, name: 'kvm2', clusterId: 0, enabled: true, totalKiB: 16_000_000, freeKiB: 5_000_000 });
+  });
+});
+
+describe('memory action', () => {
+  it('builds the argv word by word (no shell string)', () => {
+    expect(memoryCommandArgv(DEFAULT_MEMORY_COMMAND.split(' '), vm(3, { hostName: 'kvm1', deployId: 'one-3' }), 1048576)).toEqual([
+      'ssh', 'kvm1', '/var/tmp/one/vmm/cloudvamp/memory', 'one-3', '1048576', 'kvm1',
+    ]);
+    expect(() => memoryCommandArgv(['ssh', '{host}', '{kib}'], vm(3, { hostName: 'kvm1;rm -rf /' }), 1)).toThrow(/refusing/);
+  });
+
+  it('runs it and turns a non-zero exit into a hypervisor error', async () => {
+    const runs: string[][] = [];
+    const ok = new MemoryActionApplier(['ssh', '{host}', 'memory', '{deploy_id}', '{kib}'], async (f, a) => (runs.push([f, ...a]), { exitCode: 0, stderr: '' }));
+    await ok.setMemory(vm(1), 524288);
+    expect(runs).toEqual([['ssh', 'host-0', 'memory', 'one-1', '524288']]);
+    const bad = new MemoryActionApplier(['x', '{kib}'], async () => ({ exitCode: 1, stderr: 'balloon refused\n' }));
+    await expect(bad.setMemory(vm(1), 1)).rejects.toMatchObject({ kind: 'hypervisor', message: expect.stringMatching(/exited 1: balloon refused$/) });
+  });
+});
+
+describe('OnedMigrator', () => {
+  const client = (states: Partial<OneVm>[]) => {
+    const calls: unknown[] = [];
+    let i = 0;
+    const c = {
+      vmMigrate: async (...a: unknown[]) => void calls.push(['migrate', ...a]),
+      vmInfo: async () => oneVm(states[Math.min(i++, states.length - 1)]),
+    } as unknown as OneClient;
+    return { c, calls };
+  };
+  const wait = () => {
+    let t = 0;
+    return { now: () => t, sleep: async (ms: number) => void (t += ms) };
+  };
+
+  it('migrates live without enforce and waits until RUNNING on the destination', async () => {
+    const { c, calls } = client([{ lcmState: 4, hostId: 2 }, { lcmState: 4, hostId: 5 }, { lcmState: 3, hostId: 5 }]);
+    await new OnedMigrator(c, 60_000, wait()).migrateLive(7, 5);
+    expect(calls).toEqual([['migrate', 7, 5, { live: true, enforce: false }]]);
+  });
+
+  it('fails when the VM comes back RUNNING on the source, or on timeout', async () => {
+    await expect(new OnedMigrator(client([{ lcmState: 4 }, { lcmState: 3, hostId: 2 }]).c, 60_000, wait()).migrateLive(7, 5)).rejects.toThrow(/running on host 2 again/);
+    await expect(new OnedMigrator(client([{ lcmState: 4 }]).c, 10_000, wait()).migrateLive(7, 5)).rejects.toThrow(/MIGRATION_TIMEOUT/);
+  });
+});

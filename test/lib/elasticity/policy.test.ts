@@ -1,0 +1,334 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { checkPlan, decideVm, floorFor, planCycle, planRestore } from '../../../lib/elasticity/policy';
+import type { VmState } from '../../../lib/elasticity/state';
+import { emptyState, reconcile } from '../../../lib/elasticity/state';
+import type { ClusterView, VmView } from '../../../lib/elasticity/ports';
+import { cluster, config, GiB, host, MiB, vm } from './builders';
+
+const NOW = 1_000_000_000;
+const seen = (over: Partial<VmState> = {}): VmState => ({ originalKiB: 4 * GiB, firstSeenAt: 0, strikes: 0, ...over });
+
+describe('decideVm: CloudVAMP rule, table', () => {
+  const cfg = config();
+  const cases: { name: string; vm: VmView; state?: VmState; cfg?: ReturnType<typeof config>; action: string; target?: number; reason?: RegExp }[] = [
+    { name: 'free share in the dead band', vm: vm(1, { currentKiB: 4 * GiB, usedKiB: 0.7 * 4 * GiB }), action: 'none', reason: /within 25..35 %/ },
+    { name: 'band edge 25 % free is inside', vm: vm(1, { currentKiB: 4 * GiB, usedKiB: 3 * GiB }), action: 'none', reason: /within/ },
+    { name: 'mostly free: shrink to used / 0.7', vm: vm(1, { currentKiB: 4 * GiB, usedKiB: 1 * GiB }), action: 'shrink', target: Math.ceil(GiB / 0.7 / MiB) * MiB },
+    {
+      name: 'low but not starving: grow to used / 0.7',
+      vm: vm(1, { originalKiB: 4 * GiB, currentKiB: 3 * GiB, usedKiB: 2.6 * GiB }),
+      action: 'grow',
+      target: Math.ceil((2.6 * GiB) / 0.7 / MiB) * MiB,
+    },
+    {
+      name: 'starving, first strike: half the gap',
+      vm: vm(1, { originalKiB: 4 * GiB, currentKiB: 2 * GiB, usedKiB: 2 * GiB - 50 * MiB }),
+      action: 'grow',
+      target: Math.ceil((2 * GiB - 50 * MiB + 0.5 * (2 * GiB + 50 * MiB)) / MiB) * MiB,
+      reason: /strike 1\/2/,
+    },
+    {
+      name: 'starving, second strike (two-strike): original',
+      vm: vm(1, { originalKiB: 4 * GiB, currentKiB: 3 * GiB, usedKiB: 3 * GiB - 50 * MiB }),
+      state: seen({ strikes: 1, lastStrikeAt: NOW - 60_000, lastChangeAt: NOW - 60_000 }),
+      action: 'grow',
+      target: 4 * GiB,
+      reason: /strike 2\/2: back to the original/,
+    },
+    {
+      name: 'starving, second strike (three-strike): half again',
+      cfg: config({ growthRule: 'three-strike' }),
+      vm: vm(1, { originalKiB: 4 * GiB, currentKiB: 3 * GiB, usedKiB: 3 * GiB - 50 * MiB }),
+      state: seen({ strikes: 1, lastStrikeAt: NOW - 60_000, lastChangeAt: NOW - 60_000 }),
+      action: 'grow',
+      target: Math.ceil((3 * GiB - 50 * MiB + 0.5 * (GiB + 50 * MiB)) / MiB) * MiB,
+      reason: /strike 2\/3/,
+    },
+    {
+      name: 'old strikes are forgotten after STRIKE_RESET',
+      vm: vm(1, { originalKiB: 4 * GiB, currentKiB: 2 * GiB, usedKiB: 2 * GiB - 50 * MiB }),
+      state: seen({ strikes: 1, lastStrikeAt: NOW - 3_600_000 }),
+      action: 'grow',
+      reason: /strike 1\/2/,
+    },
+    {
+      name: 'cooldown blocks any change',
+      vm: vm(1, { currentKiB: 4 * GiB, usedKiB: 1 * GiB }),
+      state: seen({ lastChangeAt: NOW - 10_000 }),
+      action: 'none',
+      reason: /cooldown: 20 s left/,
+    },
+    {
+      name: 'change below MEM_DIFF_TO_CHANGE ignored',
+      vm: vm(1, { originalKiB: 1 * GiB, currentKiB: 300 * MiB, usedKiB: 190 * MiB, overrides: { minFreeKiB: 0 } }),
+      action: 'none',
+      reason: /below MEM_DIFF_TO_CHANGE/,
+    },
+    {
+      name: 'floor MEM_MIN',
+      cfg: config({ minFreeKiB: 0 }),
+      vm: vm(1, { currentKiB: 4 * GiB, usedKiB: 20 * MiB }),
+      action: 'shrink',
+      target: 256 * MiB,
+    },
+    {
+      name: 'never above the original, even a small one',
+      vm: vm(1, { originalKiB: 128 * MiB, currentKiB: 100 * MiB, usedKiB: 99 * MiB }),
+      state: seen({ originalKiB: 128 * MiB }),
+      action: 'grow',
+      target: 128 * MiB,
+    },
+    {
+      name: 'shrink never lands at or below the starvation line (guard used + 2 × MIN_FREE)',
+      vm: vm(1, { originalKiB: 1 * GiB, currentKiB: 1 * GiB, usedKiB: 300 * MiB }),
+      action: 'shrink',
+      target: 300 * MiB + 256 * MiB,
+    },
+    {
+      name: 'per-VM MEM_OVER override',
+      vm: vm(1, { currentKiB: 4 * GiB, usedKiB: 1.6 * GiB, overrides: { memOverPercent: 60 } }),
+      action: 'none',
+      reason: /within 55..65 %/,
+    },
+    {
+      name: 'per-VM MIN_FREE_MEM override makes it starve',
+      vm: vm(1, { originalKiB: 8 * GiB, currentKiB: 4 * GiB, usedKiB: 3.2 * GiB, overrides: { minFreeKiB: 1 * GiB } }),
+      action: 'grow',
+      reason: /starving \(free ≤ 1024 MiB\)/,
+    },
+    {
+      name: 'no shrink within SHRINK_HOLD_OFF of starving',
+      vm: vm(1, { currentKiB: 4 * GiB, usedKiB: 1 * GiB }),
+      state: seen({ lastStrikeAt: NOW - 120_000, lastChangeAt: NOW - 120_000 }),
+      action: 'none',
+      reason: /starved 120 s ago/,
+    },
+    { name: 'not running', vm: vm(1, { running: false, usedKiB: GiB }), action: 'none', reason: /not running/ },
+    { name: 'no figures', vm: vm(1), action: 'none', reason: /no balloon stats/ },
+    {
+      name: 'balloon figures from before a shrink are stale',
+      vm: vm(1, { currentKiB: 2 * GiB, balloon: { availableKiB: 4 * GiB, usableKiB: 3 * GiB } }),
+      action: 'none',
+      reason: /predate the last change/,
+    },
+    {
+      name: 'fresh stamped OneGate figures win over balloon stats',
+      vm: vm(1, {
+        currentKiB: 4 * GiB,
+        balloon: { availableKiB: 4 * GiB, usableKiB: 1.2 * GiB },
+        onegate: { memTotalKiB: 4 * GiB, memFreeKiB: 3 * GiB, updatedAt: NOW - 5_000 },
+      }),
+      action: 'shrink',
+      reason: /from OneGate figures/,
+    },
+  ];
+  it.each(cases)('$name', (c) => {
+    const d = decideVm(c.vm, c.state, c.cfg ?? cfg, NOW);
+    expect(d.action, d.reason).toBe(c.action);
+    if (c.target !== undefined) expect(d.targetKiB).toBe(c.target);
+    if (c.reason) expect(d.reason).toMatch(c.reason);
+  });
+});
+
+// ------------------------------------------------------------ properties
+
+const arbVmAndState = fc
+  .record({
+    original: fc.integer({ min: 64, max: 65536 }).map((m) => m * MiB),
+    currentShare: fc.double({ min: 0.05, max: 1, noNaN: true }),
+    usedShare: fc.double({ min: 0, max: 1, noNaN: true }),
+    overhead: fc.integer({ min: 0, max: 64 * MiB }),
+    minFree: fc.option(fc.integer({ min: 0, max: 2 * GiB }), { nil: undefined }),
+    memOver: fc.option(fc.integer({ min: 1, max: 90 }), { nil: undefined }),
+    strikes: fc.integer({ min: 0, max: 3 }),
+    sinceStrike: fc.option(fc.integer({ min: 0, max: 7_200_000 }), { nil: undefined }),
+    sinceChange: fc.option(fc.integer({ min: 0, max: 600_000 }), { nil: undefined }),
+    rule: fc.constantFrom('two-strike' as const, 'three-strike' as const),
+  })
+  .map((r) => {
+    const current = Math.max(MiB, Math.round(r.original * r.currentShare));
+    const total = Math.max(MiB, current - r.overhead);
+    const used = Math.round(total * r.usedShare);
+    const v = vm(1, {
+      originalKiB: r.original,
+      currentKiB: current,
+      balloon: { availableKiB: total, usableKiB: total - used },
+      overrides: { ...(r.minFree !== undefined ? { minFreeKiB: r.minFree } : {}), ...(r.memOver !== undefined ? { memOverPercent: r.memOver } : {}) },
+    });
+    const s: VmState = {
+      originalKiB: r.original,
+      firstSeenAt: 0,
+      strikes: r.strikes,
+      ...(r.sinceStrike !== undefined ? { lastStrikeAt: NOW - r.sinceStrike } : {}),
+      ...(r.sinceChange !== undefined ? { lastChangeAt: NOW - r.sinceChange } : {}),
+    };
+    return { v, s, cfg: config({ growthRule: r.rule }), used, total, current };
+  });
+
+describe('decideVm: properties', () => {
+  it('never below the floor, never above the original, changes at least MEM_DIFF_TO_CHANGE', () => {
+    fc.assert(
+      fc.property(arbVmAndState, ({ v, s, cfg }) => {
+        const d = decideVm(v, s, cfg, NOW);
+        if (d.action === 'none') return d.targetKiB === v.currentKiB;
+        return (
+          d.targetKiB <= s.originalKiB &&
+          d.targetKiB >= floorFor(s.originalKiB, cfg) &&
+          (Math.abs(d.targetKiB - v.currentKiB) >= cfg.memDiffToChangeKiB || d.targetKiB === s.originalKiB) &&
+          (d.action === 'grow') === d.targetKiB > v.currentKiB
+        );
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('respects the cooldown', () => {
+    fc.assert(
+      fc.property(arbVmAndState, ({ v, s, cfg }) => {
+        const d = decideVm(v, s, cfg, NOW);
+        const cooling = s.lastChangeAt !== undefined && NOW - s.lastChangeAt < cfg.cooldownMs;
+        return !cooling || d.action === 'none';
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('respects the dead band when the guest is not starving', () => {
+    fc.assert(
+      fc.property(arbVmAndState, ({ v, s, cfg, used, total }) => {
+        const d = decideVm(v, s, cfg, NOW);
+        const over = v.overrides.memOverPercent ?? cfg.memOverPercent;
+        const minFree = v.overrides.minFreeKiB ?? cfg.minFreeKiB;
+        const share = ((total - used) / total) * 100;
+        const inBand = share >= over - cfg.memMarginPercent && share <= over + cfg.memMarginPercent;
+        return !(inBand && total - used > minFree) || d.action === 'none';
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('a shrink never leaves the guest starving', () => {
+    fc.assert(
+      fc.property(arbVmAndState, ({ v, s, cfg, used, current, total }) => {
+        const d = decideVm(v, s, cfg, NOW);
+        if (d.action !== 'shrink') return true;
+        const minFree = v.overrides.minFreeKiB ?? cfg.minFreeKiB;
+        return d.targetKiB - (current - total) - used > minFree;
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+const arbCluster = fc
+  .record({
+    hosts: fc.array(fc.record({ total: fc.integer({ min: 4, max: 64 }), free: fc.option(fc.integer({ min: 0, max: 64 }), { nil: undefined }), enabled: fc.boolean(), cluster: fc.integer({ min: 0, max: 1 }) }), { minLength: 1, maxLength: 6 }),
+    vms: fc.array(
+      fc.record({
+        host: fc.nat(),
+        original: fc.integer({ min: 256, max: 16384 }),
+        currentShare: fc.double({ min: 0.1, max: 1, noNaN: true }),
+        usedShare: fc.double({ min: 0, max: 1, noNaN: true }),
+        running: fc.boolean(),
+      }),
+      { maxLength: 30 },
+    ),
+    lastMigrationAgo: fc.option(fc.integer({ min: 0, max: 600_000 }), { nil: undefined }),
+  })
+  .map((r): ClusterView => {
+    const hosts = r.hosts.map((h, id) => host(id, h.total * GiB, { enabled: h.enabled, clusterId: h.cluster, ...(h.free !== undefined ? { freeKiB: h.free * GiB } : {}) }));
+    const vms = r.vms.map((x, id) => {
+      const original = x.original * MiB;
+      const current = Math.max(MiB, Math.round((original * x.currentShare) / MiB) * MiB);
+      const hostId = x.host % hosts.length;
+      return vm(id, { originalKiB: original, currentKiB: current, usedKiB: Math.round(current * x.usedShare), hostId, hostName: `host-${hostId}`, running: x.running || x.usedShare > 0.5 });
+    });
+    return cluster(vms, hosts);
+  });
+
+describe('planCycle: properties', () => {
+  it('no decision commits a host beyond its headroom, and targets stay within [floor, original]', () => {
+    fc.assert(
+      fc.property(arbCluster, fc.boolean(), (view, migrate) => {
+        const cfg = config({ migrate });
+        const state = reconcile(emptyState(), view, NOW).state;
+        const plan = planCycle(view, state, cfg, NOW);
+        expect(checkPlan(view, plan, state, cfg)).toEqual([]);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('relief migrations: never the growing VM, at most one per source host, only to enabled hosts of the same cluster', () => {
+    fc.assert(
+      fc.property(arbCluster, (view) => {
+        const cfg = config();
+        const state = reconcile(emptyState(), view, NOW).state;
+        const plan = planCycle(view, state, cfg, NOW);
+        const growing = new Set(plan.decisions.filter((d) => d.action === 'grow').map((d) => d.vmId));
+        const sources = plan.migrations.map((m) => m.fromHostId);
+        expect(new Set(sources).size).toBe(sources.length);
+        for (const m of plan.migrations) {
+          expect(growing.has(m.vmId)).toBe(false);
+          const to = view.hosts.find((h) => h.id === m.toHostId)!;
+          const from = view.hosts.find((h) => h.id === m.fromHostId)!;
+          expect(to.enabled).toBe(true);
+          expect(to.clusterId).toBe(from.clusterId);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('restore-all never overloads a host unless forced', () => {
+    fc.assert(
+      fc.property(arbCluster, (view) => {
+        const cfg = config();
+        const state = reconcile(emptyState(), view, NOW).state;
+        expect(checkPlan(view, planRestore(view, state, cfg), state, cfg)).toEqual([]);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('decideHost: relief migration', () => {
+  const cfg = config({ hostReserveKiB: 0 });
+  // host 0 is full; VM 1 is starving; VMs 2 and 3 could move; host 1 fits 2 GiB, host 2 fits 6 GiB.
+  const view = cluster(
+    [
+      vm(1, { originalKiB: 8 * GiB, currentKiB: 4 * GiB, usedKiB: 4 * GiB - 10 * MiB }),
+      vm(2, { originalKiB: 2 * GiB, currentKiB: 2 * GiB, usedKiB: 1.4 * GiB }),
+      vm(3, { originalKiB: 6 * GiB, currentKiB: 6 * GiB, usedKiB: 4.2 * GiB }),
+      vm(4, { originalKiB: 6 * GiB, currentKiB: 6 * GiB, usedKiB: 4.2 * GiB, hostId: 1, hostName: 'host-1' }),
+      vm(5, { originalKiB: 2 * GiB, currentKiB: 2 * GiB, usedKiB: 1.4 * GiB, hostId: 2, hostName: 'host-2' }),
+    ],
+    [host(0, 12 * GiB), host(1, 8 * GiB), host(2, 8.5 * GiB)],
+  );
+
+  it('moves the cheapest VM that frees enough to the best-fitting host, then grows', () => {
+    const state = reconcile(emptyState(), view, NOW).state;
+    const plan = planCycle(view, state, cfg, NOW);
+    expect(plan.migrations).toEqual([expect.objectContaining({ vmId: 2, fromHostId: 0, toHostId: 1, forVmId: 1, kib: 2 * GiB })]);
+    const grow = plan.decisions.find((d) => d.vmId === 1)!;
+    expect(grow).toMatchObject({ action: 'grow', afterMigrationOf: 2 });
+    expect(grow.targetKiB - grow.fromKiB).toBeLessThanOrEqual(2 * GiB);
+  });
+
+  it('in migration cooldown: grows only what fits, never blindly', () => {
+    const state = reconcile(emptyState(), view, NOW).state;
+    state.hosts['0'] = { lastMigrationAt: NOW - 10_000 };
+    const plan = planCycle(view, state, cfg, NOW);
+    expect(plan.migrations).toEqual([]);
+    expect(plan.decisions.find((d) => d.vmId === 1)).toMatchObject({ action: 'none', reason: expect.stringMatching(/no room \(host in migration cooldown\)/) });
+  });
+
+  it('with partial room: grows to what fits', () => {
+    const roomy = { ...view, hosts: [host(0, 13 * GiB), host(1, 6 * GiB), host(2, 2 * GiB)] };
+    const state = reconcile(emptyState(), roomy, NOW).state;
+    const plan = planCycle(roomy, state, cfg, NOW);
+    expect(plan.migrations).toEqual([]);
+    expect(plan.decisions.find((d) => d.vmId === 1)).toMatchObject({ action: 'grow', targetKiB: 5 * GiB, reason: expect.stringMatching(/only 5120 MiB fits/) });
+  });
+});

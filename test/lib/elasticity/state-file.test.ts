@@ -1,0 +1,78 @@
+import { execa } from 'execa';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fileStateStore, readStateFile, writeStateFile } from '../../../lib/elasticity/state-file';
+import { emptyState, parseState, reconcile } from '../../../lib/elasticity/state';
+import { seededRandom } from '../../../lib/elasticity/simulate';
+import { cluster, GiB, host, vm } from './builders';
+
+const tmp = () => mkdtemp(path.join(tmpdir(), 'cvem-state-'));
+
+describe('state model', () => {
+  it('records originals on first sight, keeps them, forgets vanished VMs', () => {
+    const s1 = reconcile(emptyState(), cluster([vm(1, { originalKiB: 4 * GiB }), vm(2)], [host(0, 64 * GiB)]), 10);
+    expect(s1.added).toEqual([1, 2]);
+    // VM 1 was shrunk (resize mode changes TEMPLATE/MEMORY): the original stays.
+    const s2 = reconcile(s1.state, cluster([vm(1, { originalKiB: 1 * GiB })], [host(0, 64 * GiB)]), 20);
+    expect(s2.state.vms['1']).toMatchObject({ originalKiB: 4 * GiB, firstSeenAt: 10 });
+    expect(s2.forgotten).toEqual([2]);
+    expect(s2.state.vms['2']).toBeUndefined();
+  });
+
+  it.each([
+    ['not JSON', '{"version":1,'],
+    ['wrong version', '{"version":2,"vms":{},"hosts":{}}'],
+    ['a VM without original', '{"version":1,"vms":{"3":{"strikes":0,"firstSeenAt":1}},"hosts":{}}'],
+  ])('refuses a corrupt file loudly (%s)', (_, text) => {
+    expect(() => parseState(text)).toThrow(/will not start over it/);
+  });
+});
+
+describe('state file', () => {
+  it('round-trips, absent file = empty, corrupt file throws instead of resetting', async () => {
+    const dir = await tmp();
+    const file = path.join(dir, 'state.json');
+    expect(await readStateFile(file)).toEqual(emptyState());
+    const state = reconcile(emptyState(), cluster([vm(7)], [host(0, GiB)]), 5).state;
+    await writeStateFile(file, state);
+    expect(await readStateFile(file)).toEqual(state);
+    await writeFile(file, '{"version":1,"vms":{"7":');
+    await expect(readStateFile(file)).rejects.toThrow(/state\.json: the CVEM state file is unreadable/);
+  });
+
+  it('the store removes temp files left by a killed writer', async () => {
+    const dir = await tmp();
+    const file = path.join(dir, 'state.json');
+    await writeFile(`${file}.tmp-123-abc`, 'half');
+    await fileStateStore(file).load();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('kill -9 at random moments: the file always parses and keeps every original', async () => {
+    const dir = await tmp();
+    const file = path.join(dir, 'state.json');
+    const child = path.resolve(__dirname, 'state-writer-child.ts');
+    const random = seededRandom(7);
+    let previous = 0;
+    for (let round = 0; round < 25; round++) {
+      const proc = execa('node', ['--import', 'tsx', child, file], { reject: false });
+      await new Promise<void>((resolve) => proc.stdout!.once('data', () => resolve()));
+      await new Promise((r) => setTimeout(r, 5 + random() * 150));
+      proc.kill('SIGKILL');
+      const r = await proc;
+      expect(r.signal).toBe('SIGKILL');
+      const state = parseState(await readFile(file, 'utf8'));
+      const ids = Object.keys(state.vms).map(Number).sort((a, b) => a - b);
+      // Every VM ever written is still there, with its original untouched.
+      expect(ids.length).toBeGreaterThanOrEqual(previous);
+      ids.forEach((id, i) => {
+        expect(id).toBe(i);
+        expect(state.vms[String(id)]!.originalKiB).toBe((id + 1) * 1024);
+      });
+      previous = ids.length;
+    }
+    expect(previous).toBeGreaterThan(12);
+  }, 60_000);
+});
