@@ -1,0 +1,123 @@
+// A cluster snapshot file (JSON) into the planning model. Pure: it takes the
+// parsed JSON value and returns the model or every problem found, each naming
+// the field to fix, so one run shows all of them. Reading the file is the
+// caller's business.
+//
+// {
+//   "hosts": [{ "id": 0, "name": "kvm-01", "memMiB": 131072, "cpu": 3200, "enabled": true }],
+//   "vms":   [{ "id": 10, "name": "web-1", "host": 0, "usedMiB": 3500, "reservedMiB": 512, "cpu": 100, "dirtyMiBps": 20 }],
+//   "constraints": { "reserve": { "memMiB": 4096, "cpu": 0 }, "excludedHosts": [], "pinnedVms": [],
+//                    "maxInFlightPerHost": 2, "maxInFlightPerCluster": 16 }   // optional, each field optional
+// }
+import type { Cluster, Constraints, Host, HostId, Vm, VmId } from './model';
+
+export type SnapshotResult =
+  | { ok: true; cluster: Cluster; constraints: Partial<Constraints> }
+  | { ok: false; errors: string[] };
+
+type Json = Record<string, unknown>;
+const isObject = (x: unknown): x is Json => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+export function parseSnapshot(input: unknown): SnapshotResult {
+  const errors: string[] = [];
+  if (!isObject(input)) return { ok: false, errors: ['the snapshot must be a JSON object with "hosts" and "vms" arrays'] };
+  const field = (obj: Json, key: string, where: string, check: 'id' | 'amount' | 'string' | 'boolean', required = true): unknown => {
+    const value = obj[key];
+    if (value === undefined) {
+      if (required) errors.push(`${where}.${key}: missing`);
+      return undefined;
+    }
+    const ok =
+      check === 'id' ? Number.isInteger(value) && (value as number) >= 0
+      : check === 'amount' ? typeof value === 'number' && Number.isFinite(value) && value >= 0
+      : check === 'string' ? typeof value === 'string'
+      : typeof value === 'boolean';
+    if (!ok) {
+      const want = { id: 'a whole number ≥ 0', amount: 'a number ≥ 0', string: 'a string', boolean: 'true or false' }[check];
+      errors.push(`${where}.${key}: must be ${want}, got ${JSON.stringify(value)}`);
+      return undefined;
+    }
+    return value;
+  };
+
+  const hosts: Host[] = [];
+  const hostIds = new Set<HostId>();
+  if (!Array.isArray(input.hosts)) errors.push('hosts: must be an array of hosts');
+  else
+    input.hosts.forEach((raw, i) => {
+      const where = `hosts[${i}]`;
+      if (!isObject(raw)) return void errors.push(`${where}: must be an object`);
+      const id = field(raw, 'id', where, 'id') as number | undefined;
+      const name = (field(raw, 'name', where, 'string', false) as string | undefined) ?? `host-${id}`;
+      const memMiB = field(raw, 'memMiB', where, 'amount') as number | undefined;
+      const cpu = field(raw, 'cpu', where, 'amount') as number | undefined;
+      const enabled = (field(raw, 'enabled', where, 'boolean', false) as boolean | undefined) ?? true;
+      if (id !== undefined && hostIds.has(id)) errors.push(`${where}.id: host ${id} appears twice`);
+      if (id !== undefined) hostIds.add(id);
+      if (id === undefined || memMiB === undefined || cpu === undefined) return;
+      hosts.push({ id, name, memMiB, cpu, enabled });
+    });
+
+  const vms: Vm[] = [];
+  const placement = new Map<VmId, HostId>();
+  const vmIds = new Set<VmId>();
+  if (!Array.isArray(input.vms)) errors.push('vms: must be an array of VMs');
+  else
+    input.vms.forEach((raw, i) => {
+      const where = `vms[${i}]`;
+      if (!isObject(raw)) return void errors.push(`${where}: must be an object`);
+      const id = field(raw, 'id', where, 'id') as number | undefined;
+      const name = (field(raw, 'name', where, 'string', false) as string | undefined) ?? `vm-${id}`;
+      const host = field(raw, 'host', where, 'id') as number | undefined;
+      const usedMiB = field(raw, 'usedMiB', where, 'amount') as number | undefined;
+      const reservedMiB = (field(raw, 'reservedMiB', where, 'amount', false) as number | undefined) ?? 0;
+      const cpu = field(raw, 'cpu', where, 'amount') as number | undefined;
+      const dirtyMiBps = field(raw, 'dirtyMiBps', where, 'amount', false) as number | undefined;
+      if (id !== undefined && vmIds.has(id)) errors.push(`${where}.id: VM ${id} appears twice`);
+      if (id !== undefined) vmIds.add(id);
+      if (host !== undefined && Array.isArray(input.hosts) && !hostIds.has(host)) {
+        errors.push(`${where}.host: host ${host} is not in "hosts"`);
+      }
+      if (id === undefined || host === undefined || usedMiB === undefined || cpu === undefined) return;
+      placement.set(id, host);
+      const vm: Vm = { id, name, memMiB: usedMiB + reservedMiB, cpu };
+      if (dirtyMiBps !== undefined) vm.dirtyMiBps = dirtyMiBps;
+      vms.push(vm);
+    });
+
+  const constraints = parseConstraints(input.constraints, hostIds, vmIds, errors);
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, cluster: { hosts, vms, placement }, constraints };
+}
+
+function parseConstraints(raw: unknown, hostIds: Set<HostId>, vmIds: Set<VmId>, errors: string[]): Partial<Constraints> {
+  if (raw === undefined) return {};
+  if (!isObject(raw)) {
+    errors.push('constraints: must be an object');
+    return {};
+  }
+  const out: Partial<Constraints> = {};
+  if (raw.reserve !== undefined) {
+    const r = raw.reserve;
+    const amount = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+    if (isObject(r) && amount(r.memMiB ?? 0) && amount(r.cpu ?? 0)) out.reserve = { memMiB: (r.memMiB as number | undefined) ?? 0, cpu: (r.cpu as number | undefined) ?? 0 };
+    else errors.push('constraints.reserve: must be { "memMiB": number ≥ 0, "cpu": number ≥ 0 }');
+  }
+  const ids = (key: 'excludedHosts' | 'pinnedVms', known: Set<number>, what: string) => {
+    const list = raw[key];
+    if (list === undefined) return;
+    if (!Array.isArray(list) || !list.every((x) => Number.isInteger(x))) return void errors.push(`constraints.${key}: must be an array of ${what} ids`);
+    const unknown = list.filter((x) => !known.has(x as number));
+    if (unknown.length > 0) errors.push(`constraints.${key}: ${what}s ${unknown.join(', ')} are not in the snapshot`);
+    out[key] = list as number[];
+  };
+  ids('excludedHosts', hostIds, 'host');
+  ids('pinnedVms', vmIds, 'VM');
+  for (const key of ['maxInFlightPerHost', 'maxInFlightPerCluster'] as const) {
+    const value = raw[key];
+    if (value === undefined) continue;
+    if (Number.isInteger(value) && (value as number) >= 1) out[key] = value as number;
+    else errors.push(`constraints.${key}: must be a whole number ≥ 1, got ${JSON.stringify(value)}`);
+  }
+  return out;
+}

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { checkPlacement } from '../../../../lib/planning/checker';
+import { consolidate } from '../../../../lib/planning/strategies/consolidate';
+import { cluster, constraints, host, vm } from '../builders';
+
+const hostsUsed = (placement: ReadonlyMap<number, number>) => new Set(placement.values()).size;
+const moved = (before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>) => [...after].filter(([v, h]) => before.get(v) !== h).map(([v]) => v);
+
+describe('consolidate', () => {
+  // Four 32 GiB hosts at a quarter each: everything fits one host.
+  const quarterFull = cluster(
+    [host(1, 32), host(2, 32), host(3, 32), host(4, 32)],
+    [[vm(10, 8), 1], [vm(11, 6), 2], [vm(12, 4), 2], [vm(13, 8), 3], [vm(14, 2), 4]],
+  );
+
+  it('frees whole hosts, keeping the fullest and moving only the VMs of the others', () => {
+    const target = consolidate.plan(quarterFull, consolidate.defaults, constraints());
+    expect(hostsUsed(target.placement)).toBe(1);
+    expect(checkPlacement(quarterFull, target.placement, constraints())).toEqual([]);
+    expect(new Set(target.placement.values())).toEqual(new Set([2]));
+    expect(target.notes[0]).toBe('hosts used 4 → 1 (lower bound 1), 3 VMs to migrate');
+  });
+
+  it('keeps a pinned VM where it is, and fills its host first', () => {
+    const target = consolidate.plan(quarterFull, consolidate.defaults, constraints({ pinnedVms: [14] }));
+    expect(target.placement.get(14)).toBe(4);
+    expect(hostsUsed(target.placement)).toBe(1);
+  });
+
+  it('leaves VMs of a disabled host alone and sends nothing there', () => {
+    const target = consolidate.plan(quarterFull, consolidate.defaults, constraints({ excludedHosts: [3] }));
+    expect(target.placement.get(13)).toBe(3);
+    expect([...target.placement].filter(([, h]) => h === 3).map(([v]) => v)).toEqual([13]);
+    expect(hostsUsed(target.placement)).toBe(2);
+  });
+
+  it('counts the reserve: with 8 GiB held back the VMs need two hosts', () => {
+    const target = consolidate.plan(quarterFull, consolidate.defaults, constraints({ reserve: { memMiB: 8 * 1024, cpu: 0 } }));
+    expect(hostsUsed(target.placement)).toBe(2);
+    expect(checkPlacement(quarterFull, target.placement, constraints({ reserve: { memMiB: 8 * 1024, cpu: 0 } }))).toEqual([]);
+  });
+
+  it('respects CPU as well as memory', () => {
+    const cpuBound = cluster([host(1, 64, { cpu: 400 }), host(2, 64, { cpu: 400 })], [[vm(10, 1, { cpu: 300 }), 1], [vm(11, 1, { cpu: 300 }), 2]]);
+    expect(hostsUsed(consolidate.plan(cpuBound, consolidate.defaults, constraints()).placement)).toBe(2);
+  });
+
+  it('gives up freed hosts to stay within the migration bound', () => {
+    const target = consolidate.plan(quarterFull, { ...consolidate.defaults, maxMigrations: 2 }, constraints());
+    expect(moved(quarterFull.placement, target.placement).length).toBeLessThanOrEqual(2);
+    expect(hostsUsed(target.placement)).toBeLessThan(4);
+  });
+
+  it('moves VMs off a kept host that is over capacity', () => {
+    const over = cluster([host(1, 16), host(2, 16)], [[vm(10, 10), 1], [vm(11, 10), 1]]);
+    const target = consolidate.plan(over, consolidate.defaults, constraints());
+    expect(checkPlacement(over, target.placement, constraints())).toEqual([]);
+    expect(hostsUsed(target.placement)).toBe(2);
+  });
+});
