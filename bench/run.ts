@@ -3,6 +3,8 @@
 const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   probes: () => import('./probes'),
   elasticity: () => import('./elasticity'),
+  vmm: () => import('./vmm'),
+  planning: () => import('./planning'),
 };
 
 export {};

@@ -5,14 +5,15 @@
 // ./koffi.node and required relative to the bundle, so a bundle runs from a
 // folder without node_modules (and survives `rsync -L` to the hosts).
 import { build } from 'esbuild';
-import { chmod, copyFile, mkdir, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { executables } from './executables.mjs';
+import { emptyDirs, executables } from './executables.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const outRoot = path.join(root, 'dist');
+// CLOUDVAMP_BUILD_DIR: build elsewhere (tests build into a temp dir, away from dist/)
+const outRoot = process.env.CLOUDVAMP_BUILD_DIR ? path.resolve(process.env.CLOUDVAMP_BUILD_DIR) : path.join(root, 'dist');
 const require = createRequire(import.meta.url);
 const koffiDir = path.dirname(require.resolve('koffi/package.json'));
 
@@ -61,5 +62,12 @@ await Promise.all(
 );
 for (const dir of dirs) {
   await copyFile(path.join(koffiDir, 'build', 'koffi', triplet, 'koffi.node'), path.join(dir, 'koffi.node'));
+  // never executable: OpenNebula's probe runners execute every executable file of a probe dir
+  await chmod(path.join(dir, 'koffi.node'), 0o644);
 }
+for (const dir of emptyDirs) await mkdir(path.join(outRoot, dir), { recursive: true });
+// The bundles are CommonJS without an extension: inside this repo the root
+// package.json says "type": "module", which would make node load them as ESM.
+// (On the hosts they sit in a tree with no package.json at all.)
+await writeFile(path.join(outRoot, 'package.json'), '{ "type": "commonjs" }\n');
 process.stdout.write(`built ${selected.length} executables under ${path.relative(root, outRoot)}/\n`);

@@ -1,0 +1,122 @@
+// The probes' config file, cloudvamp.conf: KEY=VALUE lines like kvmrc.
+// Parsing is pure and collects every problem; readProbeConfig is the thin
+// file reader around it.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { configError } from '../errors';
+
+export type ProbeFormat = 'modern' | 'legacy';
+
+export interface ProbeConfig {
+  /** O: share of borrowed memory added to TOTALMEMORY, in [0, 1] */
+  overcommit: number;
+  libvirtUri: string;
+  /** what host/system prints: its SYSTEM_HOST keys, or the whole OpenNebula 4.x document */
+  probeFormat: ProbeFormat;
+}
+
+export const defaultProbeConfig: Readonly<ProbeConfig> = Object.freeze({
+  overcommit: 1.0,
+  libvirtUri: 'qemu:///system',
+  probeFormat: 'modern',
+});
+
+export interface ParsedProbeConfig {
+  config: ProbeConfig;
+  errors: string[];
+  warnings: string[];
+}
+
+const KNOWN = ['OVERCOMMIT', 'LIBVIRT_URI', 'PROBE_FORMAT'] as const;
+
+function unquote(raw: string): string | undefined {
+  const v = raw.trim();
+  if (v.length >= 2 && (v[0] === '"' || v[0] === "'") && v[v.length - 1] === v[0]) return v.slice(1, -1);
+  if (v.startsWith('"') || v.startsWith("'")) return undefined; // unterminated quote
+  return v;
+}
+
+/** `file` only names the source in messages. */
+export function parseProbeConfig(text: string, file = 'cloudvamp.conf'): ParsedProbeConfig {
+  const config: ProbeConfig = { ...defaultProbeConfig };
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  const lines = text.split(/\r?\n/);
+  lines.forEach((line, index) => {
+    const where = `${file}:${index + 1}`;
+    const trimmed = line.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) return;
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$/.exec(trimmed);
+    if (!m) {
+      errors.push(`${where}: '${trimmed}' is not a KEY=VALUE line; write e.g. OVERCOMMIT=0.8 or comment it out with #`);
+      return;
+    }
+    const key = m[1] as string;
+    let rawValue = m[2] as string;
+    // trailing comment after an unquoted value
+    if (!/^\s*["']/.test(rawValue)) rawValue = rawValue.replace(/\s+#.*$/, '');
+    const value = unquote(rawValue);
+    if (value === undefined) {
+      errors.push(`${where}: the value of ${key} has an unterminated quote; close it or remove the quotes`);
+      return;
+    }
+    switch (key as (typeof KNOWN)[number]) {
+      case 'OVERCOMMIT': {
+        const n = /^[+]?(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
+        if (!(n >= 0 && n <= 1)) {
+          errors.push(
+            `${where}: OVERCOMMIT='${value}' is not a number between 0 and 1; set e.g. OVERCOMMIT=1.0 (offer all borrowed memory) or OVERCOMMIT=0 (none)`,
+          );
+        } else config.overcommit = n;
+        return;
+      }
+      case 'LIBVIRT_URI':
+        if (value === '') errors.push(`${where}: LIBVIRT_URI is empty; set e.g. LIBVIRT_URI=qemu:///system or remove the line`);
+        else config.libvirtUri = value;
+        return;
+      case 'PROBE_FORMAT':
+        if (value === 'modern' || value === 'legacy') config.probeFormat = value;
+        else errors.push(`${where}: PROBE_FORMAT='${value}' is not 'modern' or 'legacy'; modern is for OpenNebula 5.12 and later`);
+        return;
+      default:
+        warnings.push(`${where}: unknown key ${key} ignored (known: ${KNOWN.join(', ')})`);
+    }
+  });
+  return { config, errors, warnings };
+}
+
+/**
+ * Where the config sits for a probe at `<remotes>/im/<dir>.d/.../probe`:
+ * `<remotes>/etc/im/cloudvamp-probes.d/cloudvamp.conf` (the place OpenNebula
+ * keeps per-driver IM config, synced with the remotes). Undefined when the
+ * probe does not run from inside a remotes tree.
+ */
+export function defaultConfigPath(probePath: string): string | undefined {
+  let dir = path.dirname(path.resolve(probePath));
+  while (dir !== path.dirname(dir)) {
+    if (path.basename(dir) === 'im') return path.join(path.dirname(dir), 'etc', 'im', 'cloudvamp-probes.d', 'cloudvamp.conf');
+    dir = path.dirname(dir);
+  }
+  return undefined;
+}
+
+/**
+ * Reads and validates the config. A missing file at the default place means
+ * defaults; a file named explicitly (--config, CLOUDVAMP_CONFIG) must exist.
+ * Any error throws one config error listing every problem.
+ */
+export function readProbeConfig(file: string | undefined, explicit: boolean): ProbeConfig {
+  if (file === undefined) return { ...defaultProbeConfig };
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && !explicit) return { ...defaultProbeConfig };
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : `cannot be read (${code ?? String(error)})`;
+    throw configError(`config file ${file} ${why}; fix the path or its permissions`);
+  }
+  const parsed = parseProbeConfig(text, file);
+  if (parsed.errors.length > 0) throw configError(parsed.errors.join('; '));
+  return parsed.config;
+}

@@ -1,0 +1,91 @@
+// One probe run: which facts each probe kind needs, the state file for CPU
+// deltas, and the rendering. The probes/ entries only parse argv and print.
+import type { Hypervisor } from '../libvirt/types';
+import { CloudvampError } from '../errors';
+import type { ProbeConfig } from '../memory/config';
+import { collectSnapshot, type CollectNeeds } from './collect';
+import { cpuSample, hostMonitorReport, hostSystemReport, legacyReport, vmMonitorReport, vmStatusReport } from './reports';
+import { loadCpuSample, saveCpuSample, stateFile } from './state';
+import { renderTemplate, templateToJson, type Template } from './template';
+
+export type ProbeKind = 'host-system' | 'host-monitor' | 'host-beacon' | 'vm-status' | 'vm-monitor' | 'legacy';
+export type OutputFormat = 'one' | 'json';
+
+const NEEDS: Record<Exclude<ProbeKind, 'host-beacon'>, CollectNeeds> = {
+  'host-system': { node: true, hostname: true, domains: true, cpuModel: true },
+  'host-monitor': { node: true, nodeMemory: true, nodeCpu: true, net: true },
+  'vm-status': { domains: true },
+  'vm-monitor': { domains: true },
+  legacy: { node: true, hostname: true, domains: true, cpuModel: true, nodeMemory: true, nodeCpu: true, net: true },
+};
+
+/** Kinds whose figures are deltas over the previous run. */
+const KEEPS_CPU_SAMPLE = new Set<ProbeKind>(['host-monitor', 'vm-monitor', 'legacy']);
+
+export interface ProbeRun {
+  kind: ProbeKind;
+  config: ProbeConfig;
+  format: OutputFormat;
+  /** print the OpenNebula 4.x document (host-system only; the legacy kind always does) */
+  legacy?: boolean;
+  open: (uri: string) => Hypervisor;
+  now: () => number;
+  readProc: (file: string) => string | undefined;
+  /** where CPU samples are kept; undefined disables them */
+  stateDir?: string;
+  perDomainFallback?: boolean;
+}
+
+export function render(t: Template, format: OutputFormat): string {
+  return format === 'json' ? `${JSON.stringify(templateToJson(t), null, 2)}\n` : renderTemplate(t);
+}
+
+/** Runs the probe and returns its whole stdout, or throws one CloudvampError. */
+export function runProbe(run: ProbeRun): string {
+  const kind: ProbeKind = run.kind === 'host-system' && (run.legacy || run.config.probeFormat === 'legacy') ? 'legacy' : run.kind;
+  if (kind === 'host-beacon') {
+    // any non-empty output refreshes "last monitored"; stock prints `date +%s`
+    const seconds = Math.floor(run.now() / 1000);
+    return run.format === 'json' ? `${JSON.stringify({ TIMESTAMP: seconds })}\n` : `${seconds}\n`;
+  }
+  const uri = run.config.libvirtUri;
+  let hv: Hypervisor;
+  try {
+    hv = run.open(uri);
+  } catch (error) {
+    if (error instanceof CloudvampError) throw error; // the client's message already names the URI and the fix
+    throw new CloudvampError(
+      'hypervisor',
+      `cannot connect to libvirt at ${uri}: ${error instanceof Error ? error.message : String(error)}; check that libvirtd runs and the URI (--uri or LIBVIRT_URI in cloudvamp.conf)`,
+      { cause: error },
+    );
+  }
+  try {
+    const snap = collectSnapshot(hv, NEEDS[kind], {
+      now: run.now,
+      readProc: run.readProc,
+      ...(run.perDomainFallback === undefined ? {} : { perDomainFallback: run.perDomainFallback }),
+    });
+    const file = run.stateDir !== undefined && KEEPS_CPU_SAMPLE.has(kind) ? stateFile(run.stateDir, kind, uri) : undefined;
+    const prev = file ? loadCpuSample(file) : undefined;
+    const opts = { overcommit: run.config.overcommit };
+    const report =
+      kind === 'host-system'
+        ? hostSystemReport(snap, opts)
+        : kind === 'host-monitor'
+          ? hostMonitorReport(snap, prev)
+          : kind === 'vm-status'
+            ? vmStatusReport(snap)
+            : kind === 'vm-monitor'
+              ? vmMonitorReport(snap, prev)
+              : legacyReport(snap, prev, opts);
+    const output = render(report, run.format);
+    if (file) saveCpuSample(file, cpuSample(snap));
+    return output;
+  } catch (error) {
+    if (error instanceof CloudvampError) throw error;
+    throw new CloudvampError('hypervisor', `libvirt at ${uri}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  } finally {
+    hv.close();
+  }
+}

@@ -1,0 +1,229 @@
+// Report builders: HostSnapshot (+ previous CPU sample, + config) in,
+// OpenNebula template out. Pure; the probes print what these return.
+import { DomainState, type DomainStats, type NodeCpuStats } from '../libvirt/types';
+import { hostMemory, vmMemory, type VmMemory } from '../memory/accounting';
+import type { CpuSample, HostSnapshot } from './snapshot';
+import { template, vector, type Entry, type Template } from './template';
+
+/** OpenNebula's VM id from the libvirt domain name `one-<id>`; -1 for wild domains. */
+export function vmIdOf(name: string): number {
+  const m = /^one-(\d+)$/.exec(name);
+  return m ? Number(m[1]) : -1;
+}
+
+export type OneVmState = 'RUNNING' | 'POWEROFF' | 'SUSPENDED' | 'FAILURE' | 'UNKNOWN';
+
+// virDomainPausedReason values that matter here
+const PAUSED_USER = 1;
+const PAUSED_FAILED = new Set([5 /* I/O error */, 6 /* watchdog */, 10 /* crashed */, 13 /* post-copy failed */, 14 /* API error */]);
+
+/** The libvirt → OpenNebula state mapping of the stock kvm probes (PROTOCOL.md §1.6.4). */
+export function oneState(state: DomainState, reason: number): OneVmState {
+  switch (state) {
+    case DomainState.Running:
+    case DomainState.Blocked:
+    case DomainState.Shutdown:
+      return 'RUNNING';
+    case DomainState.Paused:
+      if (reason === PAUSED_USER) return 'SUSPENDED';
+      if (PAUSED_FAILED.has(reason)) return 'FAILURE';
+      // migrating, saving, dumping, snapshotting, starting up: a passing pause
+      return 'RUNNING';
+    case DomainState.PmSuspended:
+      return 'SUSPENDED';
+    case DomainState.Crashed:
+      return 'FAILURE';
+    case DomainState.Shutoff:
+      return 'POWEROFF';
+    default:
+      return 'UNKNOWN';
+  }
+}
+
+/** The one-letter STATE of OpenNebula 4.x POLL strings. */
+const LEGACY_STATE: Record<OneVmState, string> = { RUNNING: 'a', SUSPENDED: 'p', FAILURE: 'e', POWEROFF: 'd', UNKNOWN: '-' };
+
+/**
+ * Whether a domain has a live QEMU process, i.e. holds host memory and its
+ * balloon can have given some back. Only these count towards borrowed memory.
+ */
+export function isRunning(state: DomainState): boolean {
+  return state !== DomainState.Shutoff && state !== DomainState.Crashed && state !== DomainState.NoState;
+}
+
+export const domainMemory = (d: DomainStats): VmMemory => vmMemory(d.balloon);
+
+// ---------------------------------------------------------------- CPU
+
+const nodeCounters = (cpu: NodeCpuStats | undefined) => {
+  if (!cpu || cpu.idleNs === undefined || (cpu.kernelNs === undefined && cpu.userNs === undefined)) return undefined;
+  return { busyNs: (cpu.kernelNs ?? 0) + (cpu.userNs ?? 0), idleNs: cpu.idleNs + (cpu.iowaitNs ?? 0) };
+};
+
+/** The cumulative counters the next run needs. */
+export function cpuSample(snap: HostSnapshot): CpuSample {
+  const domains: Record<string, number> = {};
+  for (const d of snap.domains) if (d.cpuTimeNs !== undefined && d.uuid) domains[d.uuid] = d.cpuTimeNs;
+  const node = nodeCounters(snap.nodeCpu);
+  return { atMs: snap.takenAtMs, ...(node ? { node } : {}), domains };
+}
+
+/**
+ * Host CPU use in percent of one core, over [previous run, now]. Without a
+ * usable previous sample (first run, counters reset) it is the average since
+ * boot, which the cumulative counters give for free.
+ */
+export function hostCpu(snap: HostSnapshot, prev: CpuSample | undefined): { usedCpu: number; freeCpu: number } | undefined {
+  const now = nodeCounters(snap.nodeCpu);
+  if (!now || !snap.node) return undefined;
+  const total = snap.node.cpus * 100;
+  let busy = now.busyNs;
+  let idle = now.idleNs;
+  const before = prev?.node;
+  if (before && now.busyNs >= before.busyNs && now.idleNs >= before.idleNs && now.busyNs + now.idleNs > before.busyNs + before.idleNs) {
+    busy = now.busyNs - before.busyNs;
+    idle = now.idleNs - before.idleNs;
+  }
+  if (busy + idle <= 0) return undefined;
+  const usedCpu = Math.round((busy / (busy + idle)) * total);
+  return { usedCpu, freeCpu: total - usedCpu };
+}
+
+/** A domain's CPU use in percent of one core since the previous run; undefined on its first run. */
+export function domainCpu(d: DomainStats, atMs: number, prev: CpuSample | undefined): number | undefined {
+  const before = prev?.domains[d.uuid];
+  if (d.cpuTimeNs === undefined || before === undefined || prev === undefined) return undefined;
+  const wallNs = (atMs - prev.atMs) * 1e6;
+  if (wallNs <= 0 || d.cpuTimeNs < before) return undefined; // clock went back, or the domain restarted
+  return ((d.cpuTimeNs - before) / wallNs) * 100;
+}
+
+// ---------------------------------------------------------------- memory
+
+/** free = MemFree + Buffers + Cached (the classic `free` "-/+ buffers/cache" line); used = total − free. */
+export function hostMemoryUse(snap: HostSnapshot): { usedKiB: number; freeKiB: number } | undefined {
+  const m = snap.nodeMemory;
+  if (!m) return undefined;
+  const freeKiB = Math.min(m.totalKiB, m.freeKiB + (m.buffersKiB ?? 0) + (m.cachedKiB ?? 0));
+  return { usedKiB: m.totalKiB - freeKiB, freeKiB };
+}
+
+export function borrowed(snap: HostSnapshot, overcommit: number) {
+  const physicalKiB = snap.node?.memoryKiB ?? snap.nodeMemory?.totalKiB ?? 0;
+  const vms = snap.domains.map((d) => ({ running: isRunning(d.state), memory: domainMemory(d) }));
+  return { physicalKiB, ...hostMemory({ physicalKiB, vms, overcommit }) };
+}
+
+// ---------------------------------------------------------------- reports
+
+export interface ReportOptions {
+  overcommit: number;
+}
+
+function hostSystemEntries(snap: HostSnapshot, opts: ReportOptions): Template {
+  const mem = borrowed(snap, opts.overcommit);
+  return template([
+    ['HYPERVISOR', 'kvm'],
+    ['HOSTNAME', snap.hostname],
+    ['ARCH', snap.node?.model],
+    ['MODELNAME', snap.cpuModelName],
+    ['TOTALCPU', snap.node ? snap.node.cpus * 100 : undefined],
+    ['CPUSPEED', snap.node?.mhz],
+    ['TOTALMEMORY', mem.totalKiB],
+    ['PACKEDMEMORY', mem.borrowedKiB],
+    ['CLOUDVAMP_PHYSICALMEMORY', mem.physicalKiB],
+    ['CLOUDVAMP_OVERCOMMIT', opts.overcommit],
+  ]);
+}
+
+function hostMonitorEntries(snap: HostSnapshot, prev: CpuSample | undefined): Template {
+  const mem = hostMemoryUse(snap);
+  const cpu = hostCpu(snap, prev);
+  return template([
+    ['USEDMEMORY', mem?.usedKiB],
+    ['FREEMEMORY', mem?.freeKiB],
+    ['USEDCPU', cpu?.usedCpu],
+    ['FREECPU', cpu?.freeCpu],
+    ['NETRX', snap.net?.rxBytes],
+    ['NETTX', snap.net?.txBytes],
+  ]);
+}
+
+/** SYSTEM_HOST: the only path for TOTALMEMORY, so the borrowed memory is reported here. Wild domains are listed as OpenNebula does. */
+export function hostSystemReport(snap: HostSnapshot, opts: ReportOptions): Template {
+  const wild: Entry[] = snap.domains
+    .filter((d) => vmIdOf(d.name) < 0)
+    .map((d) => ['VM', vector([['ID', -1], ['DEPLOY_ID', d.uuid], ['VM_NAME', d.name]])]);
+  return [...hostSystemEntries(snap, opts), ...wild];
+}
+
+/** MONITOR_HOST: monitord keeps only its whitelisted keys, so nothing CloudVAMP-specific here. */
+export const hostMonitorReport = (snap: HostSnapshot, prev: CpuSample | undefined): Template => hostMonitorEntries(snap, prev);
+
+/** STATE_VM: every OpenNebula VM on the host, always as a full list. */
+export function vmStatusReport(snap: HostSnapshot): Template {
+  const vms: Entry[] = snap.domains
+    .filter((d) => vmIdOf(d.name) >= 0)
+    .map((d) => ['VM', vector([['ID', vmIdOf(d.name)], ['DEPLOY_ID', d.uuid], ['STATE', oneState(d.state, d.stateReason)]])]);
+  return [['SYNC_STATE', 'yes'], ['MISSING_STATE', 'POWEROFF'], ...vms];
+}
+
+/** The per-VM keys, shared by the modern MONITOR and the legacy POLL. */
+function vmKeys(d: DomainStats, cpu: number | undefined, legacy: boolean): Template {
+  const m = domainMemory(d);
+  const mem = (n: number) => (m.known ? n : undefined);
+  return template([
+    legacy ? ['STATE', LEGACY_STATE[oneState(d.state, d.stateReason)]] : undefined,
+    [legacy ? 'USEDCPU' : 'CPU', cpu],
+    legacy ? undefined : ['MEMORY', mem(m.usedKiB)],
+    legacy ? ['USEDMEMORY', mem(m.usedKiB)] : undefined,
+    ['NETRX', d.netRxBytes],
+    ['NETTX', d.netTxBytes],
+    legacy ? undefined : ['USEDMEMORY', mem(m.usedKiB)],
+    ['MAXMEMORY', mem(m.maxKiB)],
+    ['REALMEMORY', mem(m.realKiB)],
+    ['PACKEDMEMORY', mem(m.packedKiB)],
+    ['GUEST_MEMTOTAL', m.guest.availableKiB],
+    ['GUEST_MEMFREE', m.guest.unusedKiB],
+    ['GUEST_MEMAVAILABLE', m.guest.usableKiB],
+    ['GUEST_DISKCACHES', m.guest.diskCachesKiB],
+    ['BALLOON_LAST_UPDATE', d.balloon.lastUpdate],
+  ].filter((e): e is [string, number | string | undefined] => e !== undefined));
+}
+
+/** MONITOR_VM: one `VM=[ID, DEPLOY_ID, MONITOR=base64]` per OpenNebula VM (monitord drops wild ones). */
+export function vmMonitorReport(snap: HostSnapshot, prev: CpuSample | undefined): Template {
+  return snap.domains
+    .filter((d) => vmIdOf(d.name) >= 0)
+    .map((d): Entry => [
+      'VM',
+      vector([
+        ['ID', vmIdOf(d.name)],
+        ['DEPLOY_ID', d.uuid],
+        ['MONITOR', { kind: 'base64', template: vmKeys(d, domainCpu(d, snap.takenAtMs, prev), false) }],
+      ]),
+    ]);
+}
+
+/**
+ * The OpenNebula 4.x single-probe document CloudVAMP 2015 printed: host keys,
+ * then `VM_POLL=YES` and a `VM=[ID, DEPLOY_ID=<name>, POLL="…"]` block per domain.
+ */
+export function legacyReport(snap: HostSnapshot, prev: CpuSample | undefined, opts: ReportOptions): Template {
+  const vms: Entry[] = snap.domains.map((d) => {
+    const id = vmIdOf(d.name);
+    return [
+      'VM',
+      vector(
+        [
+          ['ID', id],
+          ['DEPLOY_ID', d.name],
+          ['VM_NAME', id < 0 ? d.name : undefined],
+          ['POLL', { kind: 'poll', template: vmKeys(d, domainCpu(d, snap.takenAtMs, prev), true) }],
+        ],
+        true,
+      ),
+    ];
+  });
+  return [...hostSystemEntries(snap, opts), ...hostMonitorEntries(snap, prev), ['VM_POLL', 'YES'], ...vms];
+}

@@ -1,0 +1,29 @@
+// The plain data every report is built from: one probe run's view of the
+// host, taken by collect.ts, plus the previous cumulative CPU sample kept
+// between runs (probes never sleep to sample CPU).
+import type { DomainStats, NodeCpuStats, NodeInfo, NodeMemoryStats } from '../libvirt/types';
+
+export interface HostSnapshot {
+  uri: string;
+  /** wall clock of the libvirt calls, ms since the epoch */
+  takenAtMs: number;
+  hostname?: string;
+  node?: NodeInfo;
+  /** absent where the driver cannot report it (libvirt's test driver) */
+  nodeMemory?: NodeMemoryStats;
+  nodeCpu?: NodeCpuStats;
+  /** active domains, balloon stats filled */
+  domains: DomainStats[];
+  /** Σ bytes over /proc/net/dev except lo; only when the URI is this machine's kernel */
+  net?: { rxBytes: number; txBytes: number };
+  /** `model name` of /proc/cpuinfo; only when the URI is this machine's kernel */
+  cpuModelName?: string;
+}
+
+/** Cumulative counters of the previous run, kept in a state file. */
+export interface CpuSample {
+  atMs: number;
+  node?: { busyNs: number; idleNs: number };
+  /** domain UUID → cpu.time (ns) */
+  domains: Record<string, number>;
+}

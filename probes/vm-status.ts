@@ -1,0 +1,9 @@
+// IM probe vm/status of the cloudvamp IM_MAD; see lib/monitor/reports.ts for what it prints.
+import { runMain } from '../lib/cli/run';
+import { openHypervisor } from '../lib/libvirt/client';
+import { probeMain } from '../lib/monitor/cli';
+
+const name = 'cloudvamp-vm-status';
+void runMain(name, () =>
+  probeMain('vm-status', name, { argv: process.argv.slice(2), env: process.env, probePath: process.argv[1], open: openHypervisor, now: Date.now }),
+);

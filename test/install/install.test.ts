@@ -1,0 +1,209 @@
+// install.sh against a staging root that mirrors OpenNebula's real layout:
+// install, install again (nothing changes, not even a timestamp), uninstall
+// (the tree is back as it was, byte for byte, but for the backups it made).
+import { execa } from 'execa';
+import { createHash } from 'node:crypto';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const repo = path.resolve(__dirname, '../..');
+const installer = path.join(repo, 'install.sh');
+
+const MONITORD_CONF = `# monitord.conf (stock excerpt)
+MANAGER_TIMER = 15
+PROBES_PERIOD = [
+    BEACON_HOST    = 30,
+    SYSTEM_HOST    = 600,
+    MONITOR_HOST   = 120,
+    STATE_VM       = 5,
+    MONITOR_VM     = 30,
+    SYNC_STATE_VM  = 180
+]
+
+IM_MAD = [ NAME = "kvm", SUNSTONE_NAME = "KVM", EXECUTABLE = "one_im_ssh", ARGUMENTS = "-r 3 -t 15 -w 90 kvm", THREADS = 0 ]
+`;
+const ONED_CONF = `# oned.conf (stock excerpt)
+VM_MAD = [ NAME = "kvm", EXECUTABLE = "one_vmm_exec", ARGUMENTS = "-t 15 -r 0 kvm -p", DEFAULT = "vmm_exec/vmm_exec_kvm.conf", TYPE = "kvm" ]
+
+DEFAULT_UMASK = 177
+`;
+
+const stockFiles: Record<string, string> = {
+  'var/lib/one/remotes/VERSION': '7.4.0\n',
+  'var/lib/one/remotes/im/kvm.d/monitord-client_control.sh': '#!/bin/sh\n',
+  'var/lib/one/remotes/im/kvm.d/monitord-client.rb': '#!/usr/bin/env ruby\n',
+  'var/lib/one/remotes/im/kvm-probes.d/host/system/linux_host.rb': '#!/usr/bin/env ruby\n',
+  'var/lib/one/remotes/im/kvm-probes.d/host/system/monitor_ds.rb': '#!/usr/bin/env ruby\n',
+  'var/lib/one/remotes/im/kvm-probes.d/host/system/pci.rb': '#!/usr/bin/env ruby\n',
+  'var/lib/one/remotes/im/kvm-probes.d/host/monitor/linux_usage.rb': '#!/usr/bin/env ruby\n',
+  'var/lib/one/remotes/im/kvm-probes.d/host/monitor/numa_usage.rb': '#!/usr/bin/env ruby\n',
+  'var/lib/one/remotes/im/kvm-probes.d/host/beacon/date.sh': '#!/bin/sh\n',
+  'var/lib/one/remotes/im/kvm-probes.d/vm/status/state.rb': '#!/usr/bin/env ruby\n',
+  'var/lib/one/remotes/im/kvm-probes.d/vm/monitor/monitor.rb': '#!/usr/bin/env ruby\n',
+  'var/lib/one/remotes/im/kvm-probes.d/vm/monitor/monitor_ds_vm.rb': '#!/usr/bin/env ruby\n',
+  'var/lib/one/remotes/im/kvm-probes.d/vm/snapshot/recovery.rb': '#!/usr/bin/env ruby\n',
+  'var/lib/one/remotes/vmm/kvm/deploy': '#!/bin/bash\n',
+  'var/lib/one/remotes/vmm/kvm/attach_disk': '#!/bin/bash\n',
+  'var/lib/one/remotes/vmm/kvm/attach_nic': '#!/bin/bash\n',
+  'var/lib/one/remotes/vmm/kvm/snapshot_create': '#!/bin/bash\n',
+  'var/lib/one/remotes/vmm/kvm/migrate_local': '#!/bin/bash\n',
+  'var/lib/one/remotes/etc/vmm/kvm/kvmrc': 'LIBVIRT_URI=qemu:///system\n',
+  'var/lib/one/remotes/etc/im/kvm-probes.d/probe_db.conf': 'DB_PATH=/var/tmp/one_db\n',
+  'etc/one/oned.conf': ONED_CONF,
+  'etc/one/monitord.conf': MONITORD_CONF,
+};
+
+type Entry = { type: 'dir' | 'file' | 'link'; mode: number; hash?: string; target?: string; mtimeMs?: number };
+
+async function snapshot(dir: string, withTimes = false): Promise<Record<string, Entry>> {
+  const out: Record<string, Entry> = {};
+  async function walk(rel: string) {
+    const full = path.join(dir, rel);
+    for (const name of (await readdir(full)).sort()) {
+      const r = path.join(rel, name);
+      const st = await lstat(path.join(dir, r));
+      if (st.isSymbolicLink()) out[r] = { type: 'link', mode: 0, target: await readlink(path.join(dir, r)) };
+      else if (st.isDirectory()) {
+        out[r] = { type: 'dir', mode: st.mode & 0o7777 };
+        await walk(r);
+      } else {
+        const hash = createHash('sha256').update(await readFile(path.join(dir, r))).digest('hex');
+        out[r] = { type: 'file', mode: st.mode & 0o7777, hash, ...(withTimes ? { mtimeMs: st.mtimeMs } : {}) };
+      }
+    }
+  }
+  await walk('');
+  return out;
+}
+
+const withoutBackups = (s: Record<string, Entry>) =>
+  Object.fromEntries(Object.entries(s).filter(([p]) => !p.includes('.cloudvamp-backup.')));
+
+let work: string;
+let built: string;
+
+async function stagingRoot(files: Record<string, string>): Promise<string> {
+  const root = await mkdtemp(path.join(work, 'root-'));
+  for (const [rel, content] of Object.entries(files)) {
+    const full = path.join(root, rel);
+    await mkdir(path.dirname(full), { recursive: true });
+    await writeFile(full, content);
+    if (content.startsWith('#!')) await chmod(full, 0o755);
+  }
+  await mkdir(path.join(root, 'var/lib/one/remotes/im/kvm-probes.d/vm/execution'), { recursive: true });
+  return root;
+}
+
+const install = (root: string, ...args: string[]) =>
+  execa('bash', [installer, '--root', root, '--from', built, ...args], { reject: false });
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'cloudvamp-install-'));
+  built = path.join(work, 'dist');
+  await execa('node', [path.join(repo, 'scripts/build.mjs')], { env: { CLOUDVAMP_BUILD_DIR: built } });
+}, 120_000);
+
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('install.sh on a staging root of OpenNebula 7.4', () => {
+  it('installs probes, actions and links, applies the stanzas; a second run changes nothing; uninstall restores the tree', async () => {
+    const root = await stagingRoot(stockFiles);
+    const before = await snapshot(root);
+    const remotes = path.join(root, 'var/lib/one/remotes');
+
+    const first = await install(root, '--apply-conf');
+    expect(first.stderr).toBe('');
+    expect(first.exitCode).toBe(0);
+
+    // our probes replace the stock ones that print the same keys; the rest are linked
+    const system = path.join(remotes, 'im/cloudvamp-probes.d/host/system');
+    expect((await stat(path.join(system, 'cloudvamp-host-system'))).mode & 0o111).not.toBe(0);
+    expect(await readlink(path.join(system, 'pci.rb'))).toBe('../../../kvm-probes.d/host/system/pci.rb');
+    await expect(lstat(path.join(system, 'linux_host.rb'))).rejects.toThrow();
+    await expect(lstat(path.join(remotes, 'im/cloudvamp-probes.d/vm/monitor/monitor.rb'))).rejects.toThrow();
+    expect(await readlink(path.join(remotes, 'im/cloudvamp-probes.d/vm/monitor/monitor_ds_vm.rb'))).toBe(
+      '../../../kvm-probes.d/vm/monitor/monitor_ds_vm.rb',
+    );
+    for (const category of ['vm/snapshot', 'vm/execution', 'host/beacon']) {
+      expect((await stat(path.join(remotes, 'im/cloudvamp-probes.d', category))).isDirectory()).toBe(true);
+    }
+    expect(await readlink(path.join(remotes, 'im/cloudvamp.d/monitord-client.rb'))).toBe('../kvm.d/monitord-client.rb');
+    // actions: ours are real files, the stock ones we do not replace are links
+    expect((await lstat(path.join(remotes, 'vmm/cloudvamp/deploy'))).isFile()).toBe(true);
+    expect((await lstat(path.join(remotes, 'vmm/cloudvamp/memory'))).isFile()).toBe(true);
+    expect(await readlink(path.join(remotes, 'vmm/cloudvamp/attach_disk'))).toBe('../kvm/attach_disk');
+    // configuration: defaults written once, credentials file 0600
+    expect((await stat(path.join(root, 'etc/one/cloudvamp/cvem.conf'))).mode & 0o777).toBe(0o600);
+    expect(await readFile(path.join(remotes, 'etc/im/cloudvamp-probes.d/cloudvamp.conf'), 'utf8')).toMatch(/^OVERCOMMIT=1\.0$/m);
+    // stanzas and the shorter host/system period
+    const oned = await readFile(path.join(root, 'etc/one/oned.conf'), 'utf8');
+    expect(oned).toMatch(/NAME\s+= "cloudvamp"[\s\S]*ARGUMENTS\s+= "-t 15 -r 0 cloudvamp -p"[\s\S]*LIVE_RESIZE\s+= "yes"/);
+    const monitord = await readFile(path.join(root, 'etc/one/monitord.conf'), 'utf8');
+    expect(monitord).toContain('IM_MAD = [ NAME = "cloudvamp"');
+    expect(monitord).toMatch(/^\s*SYSTEM_HOST\s+= 60, # cloudvamp: was 600$/m);
+    expect(await readFile(path.join(root, 'etc/systemd/system/cloudvamp-cvem.service'), 'utf8')).toContain(
+      'ExecStart=/usr/bin/env node /usr/lib/one/cloudvamp/bin/cloudvamp-cvem run',
+    );
+
+    const installed = await snapshot(root, true);
+    const second = await install(root, '--apply-conf');
+    expect(second.exitCode).toBe(0);
+    expect(second.stdout).toContain('nothing changed');
+    expect(await snapshot(root, true)).toEqual(installed);
+
+    const removed = await install(root, '--uninstall');
+    expect(removed.exitCode).toBe(0);
+    const after = await snapshot(root);
+    expect(withoutBackups(after)).toEqual(before);
+    // the backups of the edited configuration files stay, as the operator's safety net
+    expect(Object.keys(after).filter((p) => p.includes('.cloudvamp-backup.')).length).toBeGreaterThan(0);
+
+    const again = await install(root, '--uninstall');
+    expect(again.exitCode).toBe(0);
+    expect(withoutBackups(await snapshot(root))).toEqual(before);
+  });
+
+  it('keeps a configuration file the operator edited when uninstalling', async () => {
+    const root = await stagingRoot(stockFiles);
+    expect((await install(root)).exitCode).toBe(0);
+    const conf = path.join(root, 'var/lib/one/remotes/etc/im/cloudvamp-probes.d/cloudvamp.conf');
+    await writeFile(conf, 'OVERCOMMIT=0.5\n');
+    const removed = await install(root, '--uninstall');
+    expect(removed.exitCode).toBe(0);
+    expect(removed.stdout).toContain(`kept ${conf}`);
+    expect(await readFile(conf, 'utf8')).toBe('OVERCOMMIT=0.5\n');
+  });
+
+  it('prints the stanzas without touching the configuration unless --apply-conf', async () => {
+    const root = await stagingRoot(stockFiles);
+    const run = await install(root);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toContain('Add to /etc/one/monitord.conf:');
+    expect(run.stdout).toContain('SYSTEM_HOST = 60');
+    expect(await readFile(path.join(root, 'etc/one/oned.conf'), 'utf8')).toBe(ONED_CONF);
+    expect(await readFile(path.join(root, 'etc/one/monitord.conf'), 'utf8')).toBe(MONITORD_CONF);
+  });
+
+  it('puts the IM driver into oned.conf for OpenNebula older than 5.12', async () => {
+    const root = await stagingRoot({ ...stockFiles, 'var/lib/one/remotes/VERSION': '5.10.0\n' });
+    const run = await install(root, '--apply-conf');
+    expect(run.exitCode).toBe(0);
+    const oned = await readFile(path.join(root, 'etc/one/oned.conf'), 'utf8');
+    expect(oned).toContain('ARGUMENTS = "-r 3 -t 15 cloudvamp-legacy"');
+    expect(await readFile(path.join(root, 'etc/one/monitord.conf'), 'utf8')).toBe(MONITORD_CONF);
+  });
+
+  it('rejects bad options with one line on stderr', async () => {
+    const run = await execa('bash', [installer, '--bogus'], { reject: false });
+    expect(run.exitCode).not.toBe(0);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toContain("unknown option '--bogus'");
+    const period = await execa('bash', [installer, '--system-period', 'soon'], { reject: false });
+    expect(period.exitCode).not.toBe(0);
+    expect(period.stderr).toContain('--system-period');
+  });
+});

@@ -1,0 +1,107 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { hostMemory, vmMemory, type VmMemory } from '../../../lib/memory/accounting';
+
+const kib = fc.integer({ min: 0, max: 2 ** 40 });
+const balloon = fc
+  .record({ maximumKiB: kib, rssKiB: kib, taken: kib })
+  .map(({ maximumKiB, rssKiB, taken }) => ({ maximumKiB, rssKiB, currentKiB: Math.max(0, maximumKiB - taken) }));
+const overcommit = fc.double({ min: 0, max: 1, noNaN: true });
+const vm = balloon.map((b) => ({ running: true, memory: vmMemory(b) }));
+
+describe('vmMemory', () => {
+  it('follows the CloudVAMP definitions on a worked example', () => {
+    // 4 GiB VM ballooned down to 1 GiB, QEMU holds 1.5 GiB
+    expect(vmMemory({ maximumKiB: 4194304, currentKiB: 1048576, rssKiB: 1572864, unusedKiB: 1000, usableKiB: 2000 })).toEqual({
+      known: true,
+      realKiB: 1048576,
+      usedKiB: 1572864,
+      maxKiB: 4194304,
+      packedKiB: 2621440,
+      guest: { unusedKiB: 1000, usableKiB: 2000 },
+    });
+  });
+
+  it('PACKEDMEMORY is never negative, even with nonsense input', () => {
+    fc.assert(
+      fc.property(fc.option(kib, { nil: undefined }), fc.option(kib, { nil: undefined }), fc.option(kib, { nil: undefined }), (c, m, r) => {
+        expect(vmMemory({ currentKiB: c, maximumKiB: m, rssKiB: r }).packedKiB).toBeGreaterThanOrEqual(0);
+      }),
+    );
+  });
+
+  it('PACKEDMEMORY is 0 for a VM whose balloon is untouched', () => {
+    fc.assert(fc.property(kib, kib, (max, rss) => {
+        expect(vmMemory({ currentKiB: max, maximumKiB: max, rssKiB: rss }).packedKiB).toBe(0);
+      }));
+  });
+
+  it('memory the guest leaves idle is never borrowed: guest stats do not change PACKEDMEMORY', () => {
+    fc.assert(
+      fc.property(balloon, kib, kib, (b, unused, usable) => {
+        expect(vmMemory({ ...b, unusedKiB: unused, usableKiB: usable, availableKiB: b.currentKiB }).packedKiB).toBe(vmMemory(b).packedKiB);
+      }),
+    );
+  });
+
+  it('PACKEDMEMORY = MAXMEMORY − USEDMEMORY, USEDMEMORY ≥ REALMEMORY, and never more than the balloon took', () => {
+    fc.assert(
+      fc.property(balloon, (b) => {
+        const m = vmMemory(b);
+        expect(m.packedKiB).toBe(m.maxKiB - m.usedKiB);
+        expect(m.usedKiB).toBeGreaterThanOrEqual(m.realKiB);
+        expect(m.packedKiB).toBeLessThanOrEqual(b.maximumKiB - b.currentKiB);
+      }),
+    );
+  });
+
+  it('is unknown without balloon size and maximum, and then borrows nothing', () => {
+    expect(vmMemory({ rssKiB: 5 })).toMatchObject({ known: false, packedKiB: 0 });
+  });
+});
+
+describe('hostMemory', () => {
+  it('O = 0 gives the physical total', () => {
+    fc.assert(fc.property(kib, fc.array(vm), (physicalKiB, vms) => {
+        expect(hostMemory({ physicalKiB, vms, overcommit: 0 }).totalKiB).toBe(physicalKiB);
+      }));
+  });
+
+  it('TOTALMEMORY is monotone in O', () => {
+    fc.assert(
+      fc.property(kib, fc.array(vm), overcommit, overcommit, (physicalKiB, vms, a, b) => {
+        const [lo, hi] = a <= b ? [a, b] : [b, a];
+        expect(hostMemory({ physicalKiB, vms, overcommit: lo }).totalKiB).toBeLessThanOrEqual(hostMemory({ physicalKiB, vms, overcommit: hi }).totalKiB);
+      }),
+    );
+  });
+
+  it('TOTALMEMORY is monotone in borrowed memory (one more ballooned VM never lowers it)', () => {
+    fc.assert(
+      fc.property(kib, fc.array(vm), vm, overcommit, (physicalKiB, vms, extra, o) => {
+        const before = hostMemory({ physicalKiB, vms, overcommit: o });
+        const after = hostMemory({ physicalKiB, vms: [...vms, extra], overcommit: o });
+        expect(after.borrowedKiB).toBeGreaterThanOrEqual(before.borrowedKiB);
+        expect(after.totalKiB).toBeGreaterThanOrEqual(before.totalKiB);
+      }),
+    );
+  });
+
+  it('borrowed = Σ PACKEDMEMORY of running VMs only; TOTALMEMORY = physical + O × borrowed', () => {
+    const a: VmMemory = vmMemory({ maximumKiB: 4000, currentKiB: 1000, rssKiB: 500 }); // packed 3000
+    const b: VmMemory = vmMemory({ maximumKiB: 2000, currentKiB: 1000, rssKiB: 1500 }); // packed 500
+    const stopped: VmMemory = vmMemory({ maximumKiB: 9000, currentKiB: 1000 });
+    const vms = [
+      { running: true, memory: a },
+      { running: true, memory: b },
+      { running: false, memory: stopped },
+    ];
+    expect(hostMemory({ physicalKiB: 100000, vms, overcommit: 1 })).toEqual({ borrowedKiB: 3500, totalKiB: 103500 });
+    expect(hostMemory({ physicalKiB: 100000, vms, overcommit: 0.5 })).toEqual({ borrowedKiB: 3500, totalKiB: 101750 });
+  });
+
+  it('refuses an O outside [0, 1]', () => {
+    expect(() => hostMemory({ physicalKiB: 1, vms: [], overcommit: 1.5 })).toThrow(/outside/);
+    expect(() => hostMemory({ physicalKiB: 1, vms: [], overcommit: Number.NaN })).toThrow(/outside/);
+  });
+});

@@ -1,0 +1,128 @@
+// A Hypervisor double that serves a fixed host and counts every call, so
+// tests can assert that a probe's libvirt calls do not grow with the number
+// of domains.
+import { LibvirtError, VirErrorCode } from '../../../lib/libvirt/errors';
+import {
+  DomainState,
+  type BalloonStats,
+  type DomainHandle,
+  type DomainStats,
+  type Hypervisor,
+  type NodeCpuStats,
+  type NodeInfo,
+  type NodeMemoryStats,
+} from '../../../lib/libvirt/types';
+
+export interface FakeHost {
+  uri?: string;
+  hostname?: string;
+  node?: Partial<NodeInfo>;
+  nodeMemory?: NodeMemoryStats | 'unsupported';
+  nodeCpu?: NodeCpuStats;
+  domains?: DomainStats[];
+  /** per-domain memoryStats/maxMemory answers for the fallback path, by name */
+  perDomain?: Record<string, { stats: BalloonStats; maxKiB: number }>;
+}
+
+export const libvirtError = (code: number, text: string) =>
+  new LibvirtError(text, { code, domain: 0, libvirtMessage: text });
+
+export function domain(id: number | string, over: Partial<DomainStats> = {}): DomainStats {
+  const name = typeof id === 'number' ? `one-${id}` : id;
+  const n = typeof id === 'number' ? id : 999;
+  return {
+    name,
+    uuid: `00000000-0000-0000-0000-${String(n).padStart(12, '0')}`,
+    state: DomainState.Running,
+    stateReason: 1,
+    balloon: { currentKiB: 1048576, maximumKiB: 2097152, rssKiB: 524288 },
+    ...over,
+  };
+}
+
+export class FakeHypervisor implements Hypervisor {
+  readonly uri: string;
+  calls: string[] = [];
+  closed = false;
+  constructor(private readonly host: FakeHost = {}) {
+    this.uri = host.uri ?? 'qemu:///system';
+  }
+  private call(name: string) {
+    if (this.closed) throw new Error(`${name} on a closed connection`);
+    this.calls.push(name);
+  }
+  getAllDomainStats(): DomainStats[] {
+    this.call('getAllDomainStats');
+    return structuredClone(this.host.domains ?? []);
+  }
+  listDomainNames(): string[] {
+    this.call('listDomainNames');
+    return (this.host.domains ?? []).map((d) => d.name);
+  }
+  nodeInfo(): NodeInfo {
+    this.call('nodeInfo');
+    return { model: 'x86_64', memoryKiB: 16777216, cpus: 4, mhz: 2400, nodes: 1, sockets: 1, cores: 4, threads: 1, ...this.host.node };
+  }
+  nodeMemoryStats(): NodeMemoryStats {
+    this.call('nodeMemoryStats');
+    const m = this.host.nodeMemory ?? { totalKiB: 16777216, freeKiB: 8388608, buffersKiB: 1048576, cachedKiB: 2097152 };
+    if (m === 'unsupported') throw libvirtError(VirErrorCode.NoSupport, 'this function is not supported by the connection driver');
+    return m;
+  }
+  nodeCpuStats(): NodeCpuStats | undefined {
+    this.call('nodeCpuStats');
+    return this.host.nodeCpu;
+  }
+  hostname(): string {
+    this.call('hostname');
+    return this.host.hostname ?? 'node1';
+  }
+  libVersion(): string {
+    this.call('libVersion');
+    return '9.0.0';
+  }
+  domain(nameOrUuid: string): DomainHandle {
+    this.call('domain');
+    const d = (this.host.domains ?? []).find((x) => x.name === nameOrUuid || x.uuid === nameOrUuid);
+    const per = d && this.host.perDomain?.[d.name];
+    if (!d || !per) throw libvirtError(VirErrorCode.NoDomain, `Domain not found: no domain with matching name '${nameOrUuid}'`);
+    const unsupported = () => {
+      throw new Error('not used by the probes');
+    };
+    return {
+      name: d.name,
+      uuid: d.uuid,
+      state: () => ({ state: d.state, reason: d.stateReason }),
+      xml: unsupported,
+      maxMemoryKiB: () => (this.call('maxMemoryKiB'), per.maxKiB),
+      setMemoryLive: unsupported,
+      memoryStats: () => (this.call('memoryStats'), { ...per.stats }),
+      setMemoryStatsPeriod: unsupported,
+      start: unsupported,
+      shutdown: unsupported,
+      destroy: unsupported,
+      reboot: unsupported,
+      reset: unsupported,
+      suspend: unsupported,
+      resume: unsupported,
+      save: unsupported,
+      undefine: unsupported,
+      isPersistent: () => true,
+      migrateToUri: async () => unsupported(),
+      jobProgress: unsupported,
+      free: () => {},
+    };
+  }
+  createDomain(): DomainHandle {
+    throw new Error('not used by the probes');
+  }
+  defineDomain(): DomainHandle {
+    throw new Error('not used by the probes');
+  }
+  restoreDomain(): void {
+    throw new Error('not used by the probes');
+  }
+  close(): void {
+    this.closed = true;
+  }
+}

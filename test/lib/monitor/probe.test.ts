@@ -1,0 +1,197 @@
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DomainState, type DomainStats } from '../../../lib/libvirt/types';
+import { defaultProbeConfig } from '../../../lib/memory/config';
+import { probeMain } from '../../../lib/monitor/cli';
+import { collectSnapshot } from '../../../lib/monitor/collect';
+import { runProbe, type ProbeKind } from '../../../lib/monitor/probe';
+import { isLocalKernelUri, parseCpuModelName, parseNetDev } from '../../../lib/monitor/procfs';
+import { domain, FakeHypervisor, libvirtError, type FakeHost } from './fake-hypervisor';
+
+const KINDS: ProbeKind[] = ['host-system', 'host-monitor', 'vm-status', 'vm-monitor', 'legacy'];
+const noProc = () => undefined;
+
+function run(kind: ProbeKind, host: FakeHost, extra: { stateDir?: string; now?: number; overcommit?: number } = {}) {
+  const hv = new FakeHypervisor(host);
+  const output = runProbe({
+    kind,
+    config: { ...defaultProbeConfig, overcommit: extra.overcommit ?? 1 },
+    format: 'one',
+    open: () => hv,
+    now: () => extra.now ?? 1_700_000_000_000,
+    readProc: noProc,
+    ...(extra.stateDir ? { stateDir: extra.stateDir } : {}),
+  });
+  return { output, hv };
+}
+
+const many = (n: number): DomainStats[] => Array.from({ length: n }, (_, i) => domain(i));
+
+describe('libvirt calls per probe run', () => {
+  it.each(KINDS)('%s makes the same calls for 1 and 300 domains, on one connection it closes', (kind) => {
+    const one = run(kind, { domains: many(1) });
+    const lots = run(kind, { domains: many(300) });
+    expect(lots.hv.calls).toEqual(one.hv.calls);
+    expect(lots.hv.calls.length).toBeLessThanOrEqual(5);
+    expect(lots.hv.closed).toBe(true);
+  });
+
+  it('host/beacon never opens libvirt', () => {
+    const out = runProbe({
+      kind: 'host-beacon',
+      config: defaultProbeConfig,
+      format: 'one',
+      open: () => {
+        throw new Error('opened');
+      },
+      now: () => 1_700_000_000_999,
+      readProc: noProc,
+    });
+    expect(out).toBe('1700000000\n');
+  });
+
+  it('asks per domain only for domains whose bulk stats carry no balloon (libvirt test driver)', () => {
+    const bare = domain(5, { balloon: {} });
+    const { output, hv } = run('vm-monitor', {
+      domains: [domain(1), bare],
+      perDomain: { 'one-5': { stats: { currentKiB: 100, rssKiB: 50 }, maxKiB: 400 } },
+    });
+    expect(hv.calls).toEqual(['getAllDomainStats', 'domain', 'memoryStats', 'maxMemoryKiB']);
+    const mon = Buffer.from(/ID="5".*MONITOR="([^"]+)"/.exec(output)?.[1] ?? '', 'base64').toString();
+    expect(mon).toContain('PACKEDMEMORY="300"');
+  });
+});
+
+describe('domains that vanish or cannot be named', () => {
+  it('a domain cannot vanish between list and stats: one getAllDomainStats call does both; a record whose name/uuid lookup failed is left out', () => {
+    const { output } = run('vm-status', { domains: [domain(1), domain(2, { name: '' }), domain(3, { uuid: '' })] });
+    expect(output).toBe(`SYNC_STATE=yes\nMISSING_STATE=POWEROFF\nVM=[ID="1", DEPLOY_ID="${domain(1).uuid}", STATE="RUNNING"]\n`);
+  });
+
+  it('a domain gone before its per-domain balloon call is left out, not an error', () => {
+    // no perDomain answer: the fake's lookup fails with VIR_ERR_NO_DOMAIN
+    const { output } = run('vm-monitor', { domains: [domain(1), domain(2, { balloon: {} })] });
+    expect(output).toMatch(/^VM=\[ID="1", [^\n]*\n$/);
+  });
+
+  it('any other libvirt failure fails the probe with one message naming the URI', () => {
+    const hv = new FakeHypervisor({ domains: [domain(1)] });
+    hv.getAllDomainStats = () => {
+      throw libvirtError(1, 'internal error: stats failed');
+    };
+    expect(() => runProbe({ kind: 'vm-status', config: defaultProbeConfig, format: 'one', open: () => hv, now: Date.now, readProc: noProc })).toThrow(
+      'internal error: stats failed',
+    );
+    expect(hv.closed).toBe(true);
+  });
+});
+
+describe('host figures', () => {
+  it('leaves USEDMEMORY/FREEMEMORY out where the driver has no node memory stats', () => {
+    const { output } = run('host-monitor', { nodeMemory: 'unsupported', nodeCpu: { kernelNs: 1, userNs: 1, idleNs: 2 } });
+    expect(output).toBe('USEDCPU=200\nFREECPU=200\n');
+  });
+
+  it('O from the config scales TOTALMEMORY', () => {
+    const domains = [domain(1)]; // 1 GiB borrowed
+    expect(run('host-system', { domains }, { overcommit: 0 }).output).toContain('TOTALMEMORY=16777216\n');
+    expect(run('host-system', { domains }, { overcommit: 0.25 }).output).toContain('TOTALMEMORY=17039360\n');
+  });
+
+  it('keeps the CPU sample between runs in its state dir (never sleeps to sample)', () => {
+    const stateDir = mkdtempSync(path.join(tmpdir(), 'cvstate-'));
+    const d0 = domain(1, { cpuTimeNs: 1e9 });
+    const first = run('vm-monitor', { domains: [d0] }, { stateDir, now: 1_000_000 });
+    expect(Buffer.from(/MONITOR="([^"]+)"/.exec(first.output)?.[1] ?? '', 'base64').toString()).not.toContain('CPU=');
+    const second = run('vm-monitor', { domains: [{ ...d0, cpuTimeNs: 3e9 }] }, { stateDir, now: 1_010_000 });
+    expect(Buffer.from(/MONITOR="([^"]+)"/.exec(second.output)?.[1] ?? '', 'base64').toString()).toMatch(/^CPU="20"\n/);
+    expect(readdirSync(stateDir)).toEqual([expect.stringMatching(/^cpu-vm-monitor-[0-9a-f]{12}\.json$/)]);
+  });
+
+  it('reads host NETRX/NETTX and MODELNAME from /proc only for this machine\'s kernel', () => {
+    const proc = (f: string) =>
+      f === '/proc/net/dev'
+        ? 'Inter-|   Receive\n face |bytes\n    lo: 100 1 0 0 0 0 0 0 100 1 0 0 0 0 0 0\n  eth0: 1000 5 0 0 0 0 0 0 2000 6 0 0 0 0 0 0\n  eth1: 1 5 0 0 0 0 0 0 2 6 0 0 0 0 0 0\n'
+        : 'processor\t: 0\nmodel name\t: AMD EPYC 7B13\n';
+    const needs = { net: true, cpuModel: true };
+    expect(collectSnapshot(new FakeHypervisor({ uri: 'qemu:///system' }), needs, { now: Date.now, readProc: proc })).toMatchObject({
+      net: { rxBytes: 1001, txBytes: 2002 },
+      cpuModelName: 'AMD EPYC 7B13',
+    });
+    const remote = collectSnapshot(new FakeHypervisor({ uri: 'qemu+ssh://node2/system' }), needs, { now: Date.now, readProc: proc });
+    expect(remote.net).toBeUndefined();
+    expect([isLocalKernelUri('qemu:///system'), isLocalKernelUri('qemu+unix:///system?socket=/x'), isLocalKernelUri('test:///default'), isLocalKernelUri('qemu+tcp://h/system')]).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
+    expect(parseNetDev('garbage')).toBeUndefined();
+    expect(parseCpuModelName('')).toBeUndefined();
+  });
+
+  it('sorts VMs by id and wild domains last, whatever libvirt\'s order', () => {
+    const { output } = run('vm-status', { domains: [domain(10), domain('zz'), domain(2), domain(1, { state: DomainState.Paused })] });
+    expect(output.match(/ID="\d+"/g)).toEqual(['ID="1"', 'ID="2"', 'ID="10"']);
+  });
+});
+
+describe('probe command line', () => {
+  const env = (over: Partial<Parameters<typeof probeMain>[2]> = {}) => ({
+    argv: [],
+    env: { CLOUDVAMP_STATE_DIR: mkdtempSync(path.join(tmpdir(), 'cvstate-')) },
+    probePath: undefined,
+    open: () => new FakeHypervisor({ domains: [domain(1)] }),
+    now: () => 0,
+    ...over,
+  });
+
+  it('accepts the arguments OpenNebula passes (5.12+ and 4.x) and ignores them', () => {
+    expect(probeMain('vm-status', 'p', env({ argv: ['cloudvamp', '7', 'node1'] }))).toContain('VM=[ID="1"');
+    expect(probeMain('vm-status', 'p', env({ argv: ['/var/lib/one/datastores', '4124', '20', '7', 'node1'] }))).toContain('VM=[ID="1"');
+  });
+
+  it('--uri overrides the config file, which overrides the default', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cvconf-'));
+    const conf = path.join(dir, 'c.conf');
+    writeFileSync(conf, 'LIBVIRT_URI=qemu+ssh://from-config/system\n');
+    const seen: string[] = [];
+    const open = (uri: string) => (seen.push(uri), new FakeHypervisor());
+    probeMain('vm-status', 'p', env({ argv: ['--config', conf], open }));
+    probeMain('vm-status', 'p', env({ argv: ['--config', conf, '--uri', 'test:///default'], open }));
+    probeMain('vm-status', 'p', env({ open }));
+    expect(seen).toEqual(['qemu+ssh://from-config/system', 'test:///default', 'qemu:///system']);
+  });
+
+  it('finds its config file relative to itself in the remotes tree, and CLOUDVAMP_CONFIG overrides it', () => {
+    const remotes = mkdtempSync(path.join(tmpdir(), 'cvremotes-'));
+    const etc = path.join(remotes, 'etc', 'im', 'cloudvamp-probes.d');
+    mkdirSync(etc, { recursive: true });
+    writeFileSync(path.join(etc, 'cloudvamp.conf'), 'OVERCOMMIT=0\n');
+    const probePath = path.join(remotes, 'im', 'cloudvamp-probes.d', 'host', 'system', 'cloudvamp-host-system');
+    expect(probeMain('host-system', 'p', env({ probePath }))).toContain('TOTALMEMORY=16777216\n');
+    const other = path.join(remotes, 'other.conf');
+    writeFileSync(other, 'OVERCOMMIT=1\n');
+    expect(probeMain('host-system', 'p', env({ probePath, env: { CLOUDVAMP_CONFIG: other } }))).toContain('TOTALMEMORY=17825792\n');
+  });
+
+  it('--legacy and PROBE_FORMAT=legacy make host/system print the 4.x document', () => {
+    expect(probeMain('host-system', 'p', env({ argv: ['--legacy'] }))).toContain('VM_POLL=YES\nVM=[\n  ID=1,\n  DEPLOY_ID=one-1,');
+  });
+
+  it('--format json prints the same report as JSON', () => {
+    expect(JSON.parse(probeMain('vm-status', 'p', env({ argv: ['--format', 'json'] })))).toEqual({
+      SYNC_STATE: 'yes',
+      MISSING_STATE: 'POWEROFF',
+      VM: [{ ID: 1, DEPLOY_ID: domain(1).uuid, STATE: 'RUNNING' }],
+    });
+  });
+
+  it('--help prints usage; bad options and formats are usage errors', () => {
+    expect(probeMain('vm-monitor', 'cloudvamp-vm-monitor', env({ argv: ['--help'] }))).toMatch(/^Usage: cloudvamp-vm-monitor \[options\]/);
+    expect(() => probeMain('vm-monitor', 'p', env({ argv: ['--format', 'xml'] }))).toThrow("--format must be 'one' or 'json', not 'xml'");
+    expect(() => probeMain('vm-monitor', 'p', env({ argv: ['--nope'] }))).toThrow("unknown option '--nope'; see --help");
+  });
+});
