@@ -17,18 +17,20 @@ const outRoot = process.env.CLOUDVAMP_BUILD_DIR ? path.resolve(process.env.CLOUD
 const require = createRequire(import.meta.url);
 const koffiDir = path.dirname(require.resolve('koffi/package.json'));
 
-// koffi's index.js requires each platform's prebuilt module by a static path.
-// Keep this platform's as an external './koffi.node'; turn the others into null
-// so esbuild does not copy twenty binaries.
+// In a bundle, `koffi` is its native module alone, required as ./koffi.node
+// beside the bundle. koffi's index.js only adds deprecated aliases around it,
+// but loads https, zlib and crypto for its download tooling: ~10 ms of every
+// probe's start-up.
 const triplet = `${process.platform}_${process.arch}`;
 const koffiNative = {
   name: 'koffi-native-beside-bundle',
   setup(b) {
-    b.onResolve({ filter: /koffi\.node$/ }, (args) => {
-      if (args.path.includes(`/${triplet}/`)) return { path: './koffi.node', external: true };
-      return { path: args.path, namespace: 'absent-native' };
-    });
-    b.onLoad({ filter: /.*/, namespace: 'absent-native' }, () => ({ contents: 'module.exports = null;' }));
+    b.onResolve({ filter: /^koffi$/ }, () => ({ path: 'koffi', namespace: 'koffi-native' }));
+    b.onLoad({ filter: /.*/, namespace: 'koffi-native' }, () => ({
+      contents: 'module.exports = require("./koffi.node");',
+      loader: 'js',
+    }));
+    b.onResolve({ filter: /^\.\/koffi\.node$/ }, () => ({ path: './koffi.node', external: true }));
   },
 };
 
