@@ -10,11 +10,9 @@
 // count includes the ~8 RPCs of opening and closing a connection.
 //
 // The test driver's virConnectGetAllDomainStats only implements the `state`
-// group, so on it the probes fall back to 3 RPCs per domain for the balloon
-// (lookup, virDomainMemoryStats, virDomainGetMaxMemory). QEMU reports the
-// balloon group in bulk, so a real host gets the constant path; its calls are
-// counted here in-process through the Hypervisor interface with the fallback
-// switched off.
+// group, so on it the client adds one virDomainGetInfo per running domain for
+// the balloon size and maximum. QEMU reports the balloon group in bulk, so on
+// a real host a probe makes the same few calls whatever the number of VMs.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -62,7 +60,7 @@ function rpcs(cmd: string, args: string[], logDir: string): number {
 }
 
 /** Hypervisor calls of one in-process probe run (each is one RPC over a remote URI). */
-function hypervisorCalls(kind: ProbeKind, uri: string, perDomainFallback: boolean): number {
+function hypervisorCalls(kind: ProbeKind, uri: string): number {
   let calls = 0;
   const count = <T extends object>(target: T): T =>
     new Proxy(target, {
@@ -84,20 +82,8 @@ function hypervisorCalls(kind: ProbeKind, uri: string, perDomainFallback: boolea
     open: (u) => count<Hypervisor>(openHypervisor(u)),
     now: Date.now,
     readProc: () => undefined,
-    perDomainFallback,
   });
   return calls;
-}
-
-/** Median ms of one in-process legacy probe run (connection included, node start-up not). */
-function inProcessMs(uri: string, perDomainFallback: boolean): number {
-  return median(
-    Array.from({ length: 7 }, () => {
-      const t0 = performance.now();
-      runProbe({ kind: 'legacy', config: { ...defaultProbeConfig, libvirtUri: uri }, format: 'one', open: openHypervisor, now: Date.now, readProc: () => undefined, perDomainFallback });
-      return performance.now() - t0;
-    }),
-  );
 }
 
 const row = (cells: Array<string | number>, widths: number[]) => cells.map((c, i) => String(c).padStart(widths[i] ?? 10)).join(' ') + '\n';
@@ -123,8 +109,8 @@ export async function run(): Promise<void> {
     const probeEnv = { CLOUDVAMP_STATE_DIR: stateDir };
 
     out(`libvirtd ${execFileSync('libvirtd', ['--version'], { encoding: 'utf8' }).trim()}, node ${process.version}; medians of 7 probe runs, 1 run of the virsh loop\n\n`);
-    const w = [5, 10, 10, 10, 13, 8, 9, 9, 11, 11, 12, 10];
-    out(row(['VMs', 'legacy ms', 'vm/mon ms', 'QEMU ms†', 'virsh/dom ms', 'ratio', 'ratio**', 'ratio†', 'probe RPCs', 'virsh RPCs', 'bulk calls*', 'fallback*'], w));
+    const w = [5, 10, 10, 13, 8, 9, 11, 11, 12];
+    out(row(['VMs', 'legacy ms', 'vm/mon ms', 'virsh/dom ms', 'ratio', 'ratio**', 'probe RPCs', 'virsh RPCs', 'API calls*'], w));
     let spawnMsAtSmallest: number | undefined;
     for (const n of SIZES) {
       const domains = testDomains(n).map((d, i) => ({ ...d, name: `one-${i}` }));
@@ -149,28 +135,22 @@ export async function run(): Promise<void> {
       // every virsh at its cost on the smallest host: the conservative figure.
       spawnMsAtSmallest ??= virshMs / (2 * n);
 
-      // the QEMU path, estimated: the built probe minus what the fallback costs in-process
-      const qemuMs = legacyMs - Math.max(0, inProcessMs(uri, true) - inProcessMs(uri, false));
       const probeRpcs = rpcs(process.execPath, args(legacy), work);
       const first = domains[0]?.name ?? 'one-0';
       const virshRpcs = (rpcs('virsh', ['-c', uri, 'dominfo', first], work) + rpcs('virsh', ['-c', uri, 'dommemstat', first], work)) * n;
-      const bulk = hypervisorCalls('legacy', uri, false);
-      const fallback = hypervisorCalls('legacy', uri, true);
+      const calls = hypervisorCalls('legacy', uri);
       out(
         row(
           [
             n,
             legacyMs.toFixed(1),
             vmMonMs.toFixed(1),
-            qemuMs.toFixed(1),
             virshMs.toFixed(0),
             `${(virshMs / legacyMs).toFixed(1)}x`,
             `${((spawnMsAtSmallest * 2 * n) / legacyMs).toFixed(1)}x`,
-            `${((spawnMsAtSmallest * 2 * n) / qemuMs).toFixed(1)}x`,
             probeRpcs,
             virshRpcs,
-            bulk,
-            fallback,
+            calls,
           ],
           w,
         ),
@@ -179,28 +159,37 @@ export async function run(): Promise<void> {
     out(
       '\nlegacy = cloudvamp-poll (everything the 2015 probe printed); ratio = virsh/dom ÷ legacy;\n' +
         `ratio** = 2 × VMs × ${(spawnMsAtSmallest ?? 0).toFixed(1)} ms (one virsh on the ${SIZES[0]}-VM host) ÷ legacy.\n` +
-        'probe RPCs: counted from libvirt client logs, with the per-domain balloon fallback the test driver needs.\n' +
-        '† QEMU ms = legacy ms − (in-process run with the fallback − without it): the probe on a host whose\n' +
-        '  driver reports the balloon group in bulk (an estimate; no QEMU guests are booted here). ratio† uses it.\n' +
-        '* Hypervisor calls of one legacy run, in-process: bulk = the QEMU path (balloon in getAllDomainStats),\n' +
-        '  fallback = the test-driver path. Connection open/close RPCs not included.\n\n',
+        'probe RPCs: counted from libvirt client logs (connection set-up included); on the test driver they grow by\n' +
+        '  one virDomainGetInfo per VM, which QEMU hosts never need (balloon figures come in the bulk call).\n' +
+        '* Hypervisor interface calls of one legacy run (open/close not included).\n\n',
     );
 
     // start-up: a probe run vs a bare node start
     // interleaved, so load from whatever else shares the machine hits all three alike
     const reps = 21;
-    const samples = { bare: [] as number[], beacon: [] as number[], sys: [] as number[] };
+    const samples = { bare: [] as number[], beacon: [] as number[], help: [] as number[], sys: [] as number[], virsh: [] as number[] };
     for (let i = 0; i < reps; i++) {
       samples.bare.push(timed(process.execPath, ['-e', '0']));
       samples.beacon.push(timed(process.execPath, [beacon]));
+      samples.help.push(timed(process.execPath, [system, '--help']));
       samples.sys.push(timed(process.execPath, [system, '--uri', 'test:///default'], probeEnv));
+      samples.virsh.push(timed('virsh', ['-c', 'test:///default', 'nodeinfo']));
     }
-    const [bare, beaconMs, sysMs] = [median(samples.bare), median(samples.beacon), median(samples.sys)];
+    const [bare, beaconMs, helpMs, sysMs, virshNodeinfo] = [samples.bare, samples.beacon, samples.help, samples.sys, samples.virsh].map(median) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     const w2 = [44, 10, 10];
     out(row([`start-up (median of ${reps})`, 'ms', 'vs node'], w2));
     out(row(['node -e 0', bare.toFixed(1), '1.00x'], w2));
     out(row(['host/beacon (no libvirt)', beaconMs.toFixed(1), `${(beaconMs / bare).toFixed(2)}x`], w2));
+    out(row(['host/system --help (probe code, no libvirt)', helpMs.toFixed(1), `${(helpMs / bare).toFixed(2)}x`], w2));
     out(row(['host/system --uri test:///default (koffi+libvirt)', sysMs.toFixed(1), `${(sysMs / bare).toFixed(2)}x`], w2));
+    out(row(['virsh -c test:///default nodeinfo (reference)', virshNodeinfo.toFixed(1), `${(virshNodeinfo / bare).toFixed(2)}x`], w2));
+    out('loading libvirt.so.0 and its ~56 libraries (~10 ms of symbol relocation) is a floor every libvirt client pays.\n');
   } finally {
     await daemon.stop();
     rmSync(work, { recursive: true, force: true });

@@ -35,6 +35,14 @@ export interface MemoryStat {
   val: number | bigint;
 }
 
+export interface DomainInfoStruct {
+  state: number;
+  maxMem: number | bigint;
+  memory: number | bigint;
+  nrVirtCpu: number;
+  cpuTime: number | bigint;
+}
+
 export interface NodeInfoStruct {
   model: string;
   memory: number | bigint;
@@ -83,6 +91,7 @@ export interface Libvirt {
   virDomainGetName(dom: DomainPtr | RawPtr): string | null;
   virDomainGetUUIDString(dom: DomainPtr | RawPtr, buf: Buffer): number;
   virDomainGetState(dom: DomainPtr, state: Out<number>, reason: Out<number>, flags: number): number;
+  virDomainGetInfo(dom: DomainPtr | RawPtr, info: Out<DomainInfoStruct>): number;
   virDomainGetXMLDesc(dom: DomainPtr, flags: number): string | null;
   virDomainGetMaxMemory(dom: DomainPtr): number | bigint;
   virDomainSetMemoryFlags(dom: DomainPtr, kib: number, flags: number): number;
@@ -180,6 +189,13 @@ export function loadLibvirt(): Libvirt {
     params: 'void *',
     nparams: 'int',
   });
+  koffi.struct('virDomainInfo', {
+    state: 'unsigned char',
+    maxMem: 'unsigned long',
+    memory: 'unsigned long',
+    nrVirtCpu: 'unsigned short',
+    cpuTime: 'unsigned long long',
+  });
   // virNodeMemoryStats and virNodeCPUStats share this layout.
   koffi.struct('virFieldValue', { field: 'char[80]', value: 'unsigned long long' });
   koffi.struct('virDomainMemoryStat', { tag: 'int', val: 'unsigned long long' });
@@ -191,6 +207,7 @@ export function loadLibvirt(): Libvirt {
   // x86_64 / aarch64 LP64 sizes from the C headers.
   expectSize(virError, 80, 'virError');
   expectSize('virNodeInfo', 64, 'virNodeInfo');
+  expectSize('virDomainInfo', 40, 'virDomainInfo');
   expectSize(virTypedParameter, 96, 'virTypedParameter');
   expectSize(virDomainStatsRecord, 24, 'virDomainStatsRecord');
   expectSize('virFieldValue', 88, 'virNodeMemoryStats');
@@ -231,6 +248,7 @@ export function loadLibvirt(): Libvirt {
     virDomainFree: f('int virDomainFree(void *dom)'),
     virDomainGetName: f('const char *virDomainGetName(void *dom)'),
     virDomainGetUUIDString: f('int virDomainGetUUIDString(void *dom, _Out_ uint8_t *buf)'),
+    virDomainGetInfo: f('int virDomainGetInfo(void *dom, _Out_ virDomainInfo *info)'),
     virDomainGetState: f('int virDomainGetState(virDomainPtr dom, _Out_ int *state, _Out_ int *reason, unsigned int flags)'),
     virDomainGetXMLDesc: f('char *! virDomainGetXMLDesc(virDomainPtr dom, unsigned int flags)'),
     virDomainGetMaxMemory: f('unsigned long virDomainGetMaxMemory(virDomainPtr dom)'),

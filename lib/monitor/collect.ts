@@ -1,6 +1,6 @@
 // The adapter side of a probe run: a fixed set of libvirt calls, whatever
 // the number of domains, turned into a HostSnapshot.
-import { DomainState, type BalloonStats, type DomainStats, type Hypervisor } from '../libvirt/types';
+import type { Hypervisor } from '../libvirt/types';
 import { isLocalKernelUri, parseCpuModelName, parseNetDev } from './procfs';
 import type { HostSnapshot } from './snapshot';
 
@@ -18,17 +18,9 @@ export interface CollectOptions {
   now: () => number;
   /** reads a /proc file; undefined when it cannot */
   readProc: (file: string) => string | undefined;
-  /**
-   * Per-domain balloon calls for domains whose bulk stats carry no balloon
-   * group. QEMU always reports it for active domains, so on real hosts this
-   * never runs; libvirt's test driver only implements the `state` group of
-   * virConnectGetAllDomainStats, and needs it for any memory figure.
-   */
-  perDomainFallback?: boolean;
 }
 
 const VIR_ERR_NO_SUPPORT = 3;
-const VIR_ERR_NO_DOMAIN = 42;
 const codeOf = (error: unknown): number | undefined => {
   const c = (error as { code?: unknown } | null)?.code;
   return typeof c === 'number' ? c : undefined;
@@ -44,29 +36,6 @@ function unlessUnsupported<T>(call: () => T | undefined): T | undefined {
   }
 }
 
-const defined = <T extends object>(o: T): T =>
-  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
-
-const active = (s: DomainState) => s !== DomainState.Shutoff && s !== DomainState.NoState;
-
-/**
- * Fills the balloon of one domain with per-domain calls. Returns undefined
- * when the domain vanished since the bulk call (it is then simply not on
- * the host any more; vm/status's SYNC_STATE reports it missing).
- */
-function balloonOf(hv: Hypervisor, d: DomainStats): BalloonStats | undefined {
-  let handle;
-  try {
-    handle = hv.domain(d.name); // by name: one lookup call (a UUID is tried as a name first)
-    return defined({ ...defined(d.balloon), ...defined(handle.memoryStats()), maximumKiB: handle.maxMemoryKiB() });
-  } catch (error) {
-    if (codeOf(error) === VIR_ERR_NO_DOMAIN) return undefined;
-    throw error;
-  } finally {
-    handle?.free();
-  }
-}
-
 export function collectSnapshot(hv: Hypervisor, needs: CollectNeeds, opts: CollectOptions): HostSnapshot {
   const snap: HostSnapshot = { uri: hv.uri, takenAtMs: opts.now(), domains: [] };
   if (needs.domains) {
@@ -76,11 +45,7 @@ export function collectSnapshot(hv: Hypervisor, needs: CollectNeeds, opts: Colle
       // A record whose domain could not be named (it vanished while libvirt
       // gathered the stats) cannot be reported against any VM: leave it out.
       if (!d.name || !d.uuid) continue;
-      if (d.balloon.currentKiB === undefined && active(d.state) && opts.perDomainFallback !== false) {
-        const balloon = balloonOf(hv, d);
-        if (!balloon) continue;
-        snap.domains.push({ ...d, balloon });
-      } else snap.domains.push(d);
+      snap.domains.push(d);
     }
   }
   // OpenNebula VMs by id, then wild domains by name: stable output whatever order libvirt lists them in

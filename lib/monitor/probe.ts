@@ -33,7 +33,6 @@ export interface ProbeRun {
   readProc: (file: string) => string | undefined;
   /** where CPU samples are kept; undefined disables them */
   stateDir?: string;
-  perDomainFallback?: boolean;
 }
 
 export function render(t: Template, format: OutputFormat): string {
@@ -64,7 +63,6 @@ export function runProbe(run: ProbeRun): string {
     const snap = collectSnapshot(hv, NEEDS[kind], {
       now: run.now,
       readProc: run.readProc,
-      ...(run.perDomainFallback === undefined ? {} : { perDomainFallback: run.perDomainFallback }),
     });
     const file = run.stateDir !== undefined && KEEPS_CPU_SAMPLE.has(kind) ? stateFile(run.stateDir, kind, uri) : undefined;
     const prev = file ? loadCpuSample(file) : undefined;

@@ -173,7 +173,7 @@ describe('built probes on a test-driver host with OpenNebula VMs', () => {
   it('legacy probe: host keys, VM_POLL=YES, VM blocks with names as DEPLOY_ID and POLL strings', () => {
     const r = probe('legacy', ['--uri', nodeUri]);
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^HYPERVISOR=kvm\n(?:[A-Z_]+=[^\n]+\n)+VM_POLL=YES\nVM=\[\n  ID=10,\n  DEPLOY_ID=one-10,\n  POLL="STATE=a USEDMEMORY=\d+ MAXMEMORY=\d+ REALMEMORY=\d+ PACKEDMEMORY=\d+ /);
+    expect(r.stdout).toMatch(/^HYPERVISOR=kvm\n(?:[A-Z_]+=[^\n]+\n)+VM_POLL=YES\nVM=\[\n  ID=10,\n  DEPLOY_ID=one-10,\n  POLL="STATE=a USEDMEMORY=\d+ MAXMEMORY=\d+ REALMEMORY=\d+ PACKEDMEMORY=\d+[ "]/);
     expect(r.stdout).toContain('  ID=-1,\n  DEPLOY_ID=backup-appliance,\n  VM_NAME=backup-appliance,\n');
     expect(r.stdout.match(/^VM=\[$/gm)).toHaveLength(5);
   });

@@ -20,8 +20,6 @@ export interface FakeHost {
   nodeMemory?: NodeMemoryStats | 'unsupported';
   nodeCpu?: NodeCpuStats;
   domains?: DomainStats[];
-  /** per-domain memoryStats/maxMemory answers for the fallback path, by name */
-  perDomain?: Record<string, { stats: BalloonStats; maxKiB: number }>;
 }
 
 export const libvirtError = (code: number, text: string) =>
@@ -81,37 +79,10 @@ export class FakeHypervisor implements Hypervisor {
     this.call('libVersion');
     return '9.0.0';
   }
-  domain(nameOrUuid: string): DomainHandle {
+  domain(): DomainHandle {
+    // the probes never look a domain up: everything comes from the bulk call
     this.call('domain');
-    const d = (this.host.domains ?? []).find((x) => x.name === nameOrUuid || x.uuid === nameOrUuid);
-    const per = d && this.host.perDomain?.[d.name];
-    if (!d || !per) throw libvirtError(VirErrorCode.NoDomain, `Domain not found: no domain with matching name '${nameOrUuid}'`);
-    const unsupported = () => {
-      throw new Error('not used by the probes');
-    };
-    return {
-      name: d.name,
-      uuid: d.uuid,
-      state: () => ({ state: d.state, reason: d.stateReason }),
-      xml: unsupported,
-      maxMemoryKiB: () => (this.call('maxMemoryKiB'), per.maxKiB),
-      setMemoryLive: unsupported,
-      memoryStats: () => (this.call('memoryStats'), { ...per.stats }),
-      setMemoryStatsPeriod: unsupported,
-      start: unsupported,
-      shutdown: unsupported,
-      destroy: unsupported,
-      reboot: unsupported,
-      reset: unsupported,
-      suspend: unsupported,
-      resume: unsupported,
-      save: unsupported,
-      undefine: unsupported,
-      isPersistent: () => true,
-      migrateToUri: async () => unsupported(),
-      jobProgress: unsupported,
-      free: () => {},
-    };
+    throw new Error('not used by the probes');
   }
   createDomain(): DomainHandle {
     throw new Error('not used by the probes');
