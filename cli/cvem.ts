@@ -17,6 +17,7 @@ void runMain('cloudvamp-cvem', () =>
     signal: stop.signal,
     now: Date.now,
     write: (line) => process.stdout.write(`${line}\n`),
+    writeErr: (line) => process.stderr.write(`${line}\n`),
     configExists: existsSync,
     adapters: async (config, log) => {
       const connection = await loadOneConnection({ endpoint: config.oneXmlrpc, oneAuthFile: config.oneAuthFile });

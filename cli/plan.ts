@@ -1,6 +1,20 @@
-// cloudvamp-plan: prints a migration plan (dry run) for a placement strategy.
+// cloudvamp-plan: prints a migration plan for a placement strategy (dry run),
+// or applies it through oned with --apply. Wires argv, stdout/stderr, the
+// clock and oned; nothing else.
 import { readFile } from 'node:fs/promises';
 import { runMain } from '../lib/cli/run';
+import { loadOneConnection } from '../lib/oned/auth';
+import { createOneClient } from '../lib/oned/client';
 import { planCommand } from '../lib/planning/command';
 
-void runMain('cloudvamp-plan', () => planCommand(process.argv.slice(2), { readText: (path) => readFile(path, 'utf8') }));
+void runMain('cloudvamp-plan', async () => {
+  const result = await planCommand(process.argv.slice(2), {
+    readText: (path) => readFile(path, 'utf8'),
+    connect: async (settings) => createOneClient(await loadOneConnection(settings)),
+    progress: (line) => void process.stderr.write(`${line}\n`),
+    now: Date.now,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  });
+  process.exitCode = result.exitCode;
+  return result.output;
+});

@@ -4,7 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { CloudvampError, usageError } from '../errors';
 import { readConfigFile, type ElasticityConfig } from './config';
-import { runDaemon, runRestore, timerSleep, type CycleDeps } from './cycle';
+import { runDaemon, runRestore, timerSleep, withStateLock, type CycleDeps } from './cycle';
 import type { ClusterSource, ClusterView, Logger, LogEvent, MemoryApplier, Migrator, Publisher, StateStore } from './ports';
 import { chooseGuestFigures } from './guest-figures';
 import { fileStateStore } from './state-file';
@@ -27,6 +27,11 @@ export interface CvemEnv {
   sleep?(ms: number, signal: AbortSignal): Promise<void>;
   /** one line (without newline) to stdout */
   write(line: string): void;
+  /**
+   * one line to stderr: `status` logs there, so its stdout is only the table
+   * (scripts read it); default `write`
+   */
+  writeErr?(line: string): void;
   /** aborted on SIGTERM / SIGINT */
   signal: AbortSignal;
   /** does the default config file exist (a missing default means built-in defaults) */
@@ -88,11 +93,11 @@ export async function runCvem(argv: readonly string[], env: CvemEnv): Promise<st
     .exitOverride()
     .configureOutput({ writeOut: (s) => (output += s), writeErr: (s) => (output += s) });
 
-  const setup = async () => {
+  const setup = async (logTo: (line: string) => void = env.write) => {
     const opts = program.opts<{ config?: string; debug?: boolean }>();
     const path = opts.config ?? (env.configExists?.(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
     const { config, warnings } = await readConfigFile(path);
-    const log = jsonLogger(env.write, env.now, opts.debug ? 'debug' : 'info');
+    const log = jsonLogger(logTo, env.now, opts.debug ? 'debug' : 'info');
     for (const w of warnings) log({ level: 'warn', msg: w.message, event: 'config', key: w.key });
     const store = env.store?.(config) ?? fileStateStore(config.stateFile);
     return { config, log, store };
@@ -120,7 +125,7 @@ export async function runCvem(argv: readonly string[], env: CvemEnv): Promise<st
     .command('status')
     .description('table of managed VMs: original, current, used, free %, last action')
     .action(async () => {
-      const { config, log, store } = await setup();
+      const { config, log, store } = await setup((line) => (env.writeErr ?? env.write)(line));
       const d = await deps(config, log, store);
       const [view, state] = await Promise.all([d.source.snapshot(), store.load()]);
       output += formatStatus(view, state, config, env.now());
@@ -134,7 +139,9 @@ export async function runCvem(argv: readonly string[], env: CvemEnv): Promise<st
     .action(async (o: { dryRun?: boolean; force?: boolean }) => {
       const { config, log, store } = await setup();
       const d = await deps(config, log, store);
-      const report = await runRestore(d, config, await store.load(), { dryRun: o.dryRun === true, force: o.force === true });
+      const restore = async () => runRestore(d, config, await store.load(), { dryRun: o.dryRun === true, force: o.force === true });
+      // restore-all writes the state file: not while a daemon does (stop it first; see docs/elasticity.md).
+      const report = o.dryRun ? await restore() : await withStateLock(store, restore);
       const grows = report.plan.decisions.filter((x) => x.action === 'grow').length;
       if (!o.dryRun && (report.failed > 0 || report.skipped > 0))
         throw new CloudvampError(

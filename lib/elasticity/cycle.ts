@@ -5,15 +5,22 @@
 //                                      → apply: persist state (originals first!),
 //                                        migrate, grow, shrink, publish, persist results
 //
+// Before each step a fresh snapshot is taken and the step's precondition
+// re-checked (lib/elasticity/precheck.ts): a VM that moved, stopped or was
+// resized by someone else, or a host that no longer has room, makes the step
+// skip with its reason instead of acting on a stale plan.
+//
 // Migrations go first because the grows that need them wait on their
 // success; grows before shrinks because a starving guest should not wait for
 // someone else's balloon. Each step is logged with its result; `shouldStop`
 // is checked between steps, so SIGTERM finishes the step in flight and stops.
 
-import { oneLineMessage } from '../errors';
+import { CloudvampError, oneLineMessage } from '../errors';
+import { OnedError } from '../oned/errors';
 import type { ElasticityConfig } from './config';
 import { limitsFor, planCycle, planRestore, type CyclePlan, type VmDecision } from './policy';
 import type { ClusterSource, ClusterView, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
+import { nothingApplied, recheck, recordDone, type Step } from './precheck';
 import { reconcile, type ActionKind, type ElasticityState, type LastAction } from './state';
 
 export interface CycleDeps {
@@ -26,6 +33,8 @@ export interface CycleDeps {
   now: () => number;
   /** true once SIGTERM arrived: no new step starts */
   shouldStop?: () => boolean;
+  /** where the fresh state for each step's re-check comes from; default `source` */
+  fresh?: ClusterSource;
 }
 
 export interface CycleOptions {
@@ -111,17 +120,35 @@ async function applyPlan(
   let skipped = 0;
   let stopped = false;
   const failedMoves = new Set<number>();
-  const step = async (what: Record<string, unknown>, vmId: number, run: () => Promise<void>): Promise<boolean> => {
+  const done = nothingApplied();
+  const skip = (what: Record<string, unknown>, vmId: number, level: 'info' | 'warn', why: string) => {
+    skipped++;
+    setResult(state, vmId, 'skipped');
+    log({ level, msg: `${String(what.event)} skipped: ${why}`, ...what, result: 'skipped', skipReason: why });
+  };
+  const step = async (what: Record<string, unknown>, s: Step, run: () => Promise<void>): Promise<boolean> => {
+    const vmId = s.kind === 'migrate' ? s.migration.vmId : s.decision.vmId;
     if (stop()) {
       stopped = true;
-      skipped++;
-      setResult(state, vmId, 'skipped');
-      log({ level: 'info', msg: 'step skipped: stopping', ...what, result: 'skipped' });
+      skip(what, vmId, 'info', 'stopping');
+      return false;
+    }
+    let fresh: ClusterView;
+    try {
+      fresh = await (deps.fresh ?? deps.source).snapshot();
+    } catch (error) {
+      skip(what, vmId, 'warn', `could not re-read the cluster before acting: ${oneLineMessage(error)}`);
+      return false;
+    }
+    const why = recheck(s, view, fresh, done, config);
+    if (why !== undefined) {
+      skip(what, vmId, 'warn', why);
       return false;
     }
     const started = deps.now();
     try {
       await run();
+      recordDone(done, s);
       applied++;
       setResult(state, vmId, 'ok');
       log({ level: 'info', msg: `${String(what.event)} done`, ...what, result: 'ok', ms: deps.now() - started });
@@ -134,27 +161,26 @@ async function applyPlan(
     }
   };
   for (const m of plan.migrations) {
-    const ok = await step({ event: 'migrate', vmId: m.vmId, fromHostId: m.fromHostId, toHostId: m.toHostId, kib: m.kib, forVmId: m.forVmId, reason: m.reason }, m.vmId, () =>
+    const what = { event: 'migrate', vmId: m.vmId, fromHostId: m.fromHostId, toHostId: m.toHostId, kib: m.kib, forVmId: m.forVmId, reason: m.reason };
+    const ok = await step(what, { kind: 'migrate', migration: m }, () =>
       deps.migrator.migrateLive(m.vmId, m.toHostId),
     );
     if (!ok) failedMoves.add(m.vmId);
   }
   const changes = plan.decisions.filter((d) => d.action !== 'none');
   const ordered = [...changes.filter((d) => d.action === 'grow'), ...changes.filter((d) => d.action === 'shrink')];
-  const done: VmDecision[] = [];
+  const resized: VmDecision[] = [];
   for (const d of ordered) {
     const vm = vms.get(d.vmId)!;
     const what = { event: d.action, vmId: d.vmId, hostId: d.hostId, fromKiB: d.fromKiB, targetKiB: d.targetKiB, reason: d.reason };
     if (d.afterMigrationOf !== undefined && failedMoves.has(d.afterMigrationOf)) {
-      skipped++;
-      setResult(state, d.vmId, 'skipped');
-      log({ level: 'warn', msg: `${d.action} skipped: its relief migration did not happen`, ...what, result: 'skipped' });
+      skip(what, d.vmId, 'warn', 'its relief migration did not happen');
       continue;
     }
-    if (await step(what, d.vmId, () => deps.applier.setMemory(vm, d.targetKiB))) done.push(d);
+    if (await step(what, { kind: 'resize', decision: d }, () => deps.applier.setMemory(vm, d.targetKiB))) resized.push(d);
   }
   if (config.publish) {
-    for (const d of done) {
+    for (const d of resized) {
       if (stop()) break;
       try {
         await deps.publisher.publish(d.vmId, publishedFigures(vms.get(d.vmId)!, d, config, now));
@@ -252,11 +278,41 @@ export const timerSleep = (ms: number, signal: AbortSignal): Promise<void> =>
   });
 
 /**
- * The daemon: load state, run cycles every INTERVAL until `signal` aborts.
- * A failed cycle (oned unreachable…) is logged and retried next interval;
- * with `once` it is rethrown so the exit code tells.
+ * The daemon: take the state file's lock, load state, run cycles every
+ * INTERVAL until `signal` aborts. A failed cycle (oned unreachable…) is logged
+ * and retried next interval; with `once`, or when no retry can help
+ * (`isFatal`), it is rethrown so the exit code tells.
  */
 export async function runDaemon(
+  deps: DaemonDeps,
+  config: ElasticityConfig,
+  opts: CycleOptions & { once?: boolean; signal: AbortSignal },
+): Promise<{ cycles: number; state: ElasticityState }> {
+  // A dry run writes nothing, so it may watch alongside the real daemon.
+  return opts.dryRun ? loop(deps, config, opts) : withStateLock(deps.store, () => loop(deps, config, opts));
+}
+
+/** Runs `body` holding the state file's single-writer lock (when the store has one); always releases it. */
+export async function withStateLock<T>(store: StateStore<ElasticityState>, body: () => Promise<T>): Promise<T> {
+  const release = await store.lock?.();
+  try {
+    return await body();
+  } finally {
+    await release?.();
+  }
+}
+
+/**
+ * Errors no retry will cure: a bad config, or oned refusing cvem's credentials
+ * or rights. The daemon stops on them with that one message (and systemd shows
+ * it) instead of logging the same failure every INTERVAL.
+ */
+export function isFatal(error: unknown): boolean {
+  if (error instanceof OnedError) return error.codeName === 'AUTHENTICATION' || error.codeName === 'AUTHORIZATION';
+  return error instanceof CloudvampError && error.kind === 'config';
+}
+
+async function loop(
   deps: DaemonDeps,
   config: ElasticityConfig,
   opts: CycleOptions & { once?: boolean; signal: AbortSignal },
@@ -275,7 +331,7 @@ export async function runDaemon(
       deps.log({ level: 'info', msg: 'cycle done', event: 'cycle', cycle: cycles, vms: report.view.vms.length, ...counts, migrations: report.plan.migrations.length, applied: report.applied, failed: report.failed, skipped: report.skipped, ms: deps.now() - started });
     } catch (error) {
       deps.log({ level: 'error', msg: 'cycle failed', event: 'cycle', cycle: cycles, error: oneLineMessage(error) });
-      if (opts.once) throw error;
+      if (opts.once || isFatal(error)) throw error;
     }
     cycles++;
     if (opts.once) break;

@@ -63,6 +63,7 @@ export function hostViewFromOne(host: OneHost): HostView {
     enabled: host.state === HostState.MONITORED,
     totalKiB: physical ?? host.hostShare.totalMemKiB,
     ...(host.monitoring.freeMemoryKiB !== undefined ? { freeKiB: host.monitoring.freeMemoryKiB } : {}),
+    ...(host.monitoring.freeMemoryKiB !== undefined && host.monitoring.timestamp !== undefined ? { freeAt: host.monitoring.timestamp * 1000 } : {}),
   };
 }
 

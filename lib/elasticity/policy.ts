@@ -11,7 +11,8 @@
 //     and to the original size on the n-th strike (GROWTH_RULE: n = 2 by
 //     default, CloudVAMP used 3; simulate.ts measured why);
 //   * floor MEM_MIN (never above the original), ceiling the original size,
-//     ignore changes below MEM_DIFF_TO_CHANGE, per-VM cooldown.
+//     ignore changes below MEM_DIFF_TO_CHANGE, per-VM cooldown (skipped by a
+//     starving guest: growth is immediate).
 // Per host (decideHost), grows are never done blindly: a grow that does not fit
 // in the host's headroom first gets a relief migration (the cheapest other VM
 // whose move frees enough, to the host it fits best), else it shrinks to what
@@ -116,7 +117,11 @@ export function decideVm(vm: VmView, vmState: VmState | undefined, config: Elast
   const seen = `used ${mib(f.usedKiB)}, free ${mib(f.freeKiB)} (${pct(share)}) from ${choice.why}`;
   const withFigures = { figures: f };
 
-  if (vmState?.lastChangeAt !== undefined && now - vmState.lastChangeAt < config.cooldownMs) {
+  // A starving guest is grown at once: the cooldown exists to let the figures
+  // settle before the next balloon change, which is worth waiting for before a
+  // shrink or a share-driven grow, never while the guest reclaims or swaps.
+  const starving = f.freeKiB <= minFreeKiB;
+  if (!starving && vmState?.lastChangeAt !== undefined && now - vmState.lastChangeAt < config.cooldownMs) {
     const left = Math.ceil((config.cooldownMs - (now - vmState.lastChangeAt)) / 1000);
     return none(`cooldown: ${left} s left; ${seen}`, withFigures);
   }
@@ -142,7 +147,7 @@ export function decideVm(vm: VmView, vmState: VmState | undefined, config: Elast
     };
   };
 
-  if (f.freeKiB <= minFreeKiB) {
+  if (starving) {
     const strikes = strikesNow + 1;
     const needed = strikesToOriginal(config);
     const halfway = f.usedKiB + overheadKiB + 0.5 * Math.max(0, originalKiB - overheadKiB - f.usedKiB);

@@ -59,6 +59,8 @@ export interface HostView {
   totalKiB: number;
   /** Monitored free memory (MONITORING/CAPACITY/FREE_MEMORY), KiB, if known */
   freeKiB?: number;
+  /** when freeKiB was measured (MONITORING/TIMESTAMP, epoch ms), if known */
+  freeAt?: number;
 }
 
 export interface ClusterView {
@@ -91,6 +93,12 @@ export interface Publisher {
 export interface StateStore<S> {
   load(): Promise<S>;
   save(state: S): Promise<void>;
+  /**
+   * Takes the single-writer lock (two daemons on one state file would each
+   * record the other's shrunk sizes as originals); resolves to its release.
+   * Rejects with a CloudvampError naming the holder when another process has it.
+   */
+  lock?(): Promise<() => Promise<void>>;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

@@ -6,8 +6,9 @@
 // corrupt file loudly instead of starting empty, because starting empty would
 // take every shrunk VM's current size for its original.
 
-import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { link, open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { CloudvampError } from '../errors';
 import { parseState, serializeState, emptyState, type ElasticityState } from './state';
 import type { StateStore } from './ports';
 
@@ -71,6 +72,61 @@ export async function removeStaleTemps(file: string): Promise<string[]> {
   return stale;
 }
 
+export const lockFileOf = (file: string) => `${file}.lock`;
+
+/** Is there a process with this pid (EPERM: yes, another user's)? */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The single-writer lock: `<state file>.lock` holding the owner's pid. It is
+ * created with its content in one step (written to a temp file, then hard-linked
+ * to the lock name, which fails if the name exists), so no one ever reads a
+ * half-written lock. A lock whose pid no longer runs was left by a daemon that
+ * died (kill -9, power cut): it is removed and taken over. Resolves to the
+ * release, which removes the lock only while it is still ours.
+ * Not for NFS-shared state directories (hard links and pids are host-local).
+ */
+export async function lockStateFile(file: string, pid = process.pid, alive: (pid: number) => boolean = processAlive): Promise<() => Promise<void>> {
+  const lock = lockFileOf(file);
+  // Not named like the state's temp files: a running daemon's load() removes those.
+  const temp = `${lock}.new-${pid}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+  await writeFile(temp, `${pid}\n`, { mode: 0o644 });
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await link(temp, lock);
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const holder = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(holder) && holder > 0 && alive(holder)) {
+        throw new CloudvampError(
+          'unsafe',
+          `another cloudvamp-cvem (pid ${holder}) is using the state file ${file}: stop it first (systemctl stop cloudvamp-cvem). ` +
+            `If no process ${holder} is a cvem (a pid reused after a crash), remove ${lock}`,
+        );
+      }
+      if (attempt > 0) throw new CloudvampError('unsafe', `cannot take the lock ${lock}: it keeps reappearing; is another cvem starting right now?`);
+      // Stale: its owner died without releasing it.
+      await unlink(lock).catch(() => undefined);
+    }
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+  return async () => {
+    const holder = (await readFile(lock, 'utf8').catch(() => '')).trim();
+    if (holder === String(pid)) await unlink(lock).catch(() => undefined);
+  };
+}
+
 export function fileStateStore(file: string): StateStore<ElasticityState> {
   return {
     load: async () => {
@@ -78,5 +134,6 @@ export function fileStateStore(file: string): StateStore<ElasticityState> {
       return readStateFile(file);
     },
     save: (state) => writeStateFile(file, state),
+    lock: () => lockStateFile(file),
   };
 }

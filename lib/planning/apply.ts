@@ -15,6 +15,7 @@ export interface ClusterGateway {
 
 export type ApplyEvent =
   | { type: 'wave-start'; wave: number; waves: number; moves: number }
+  | { type: 'move-start'; wave: number; move: Move }
   | { type: 'move-done'; wave: number; move: Move }
   | { type: 'move-failed'; wave: number; move: Move; reason: string };
 
@@ -66,7 +67,12 @@ export async function applyPlan(
       stopHere('a precondition no longer holds');
       return report;
     }
-    const results = await Promise.allSettled(wave.map((move) => gateway.migrate(move.vm, move.to, true)));
+    const results = await Promise.allSettled(
+      wave.map((move) => {
+        onEvent({ type: 'move-start', wave: waveNo, move });
+        return gateway.migrate(move.vm, move.to, true);
+      }),
+    );
     results.forEach((result, k) => {
       const move = wave[k]!;
       if (result.status === 'fulfilled') {

@@ -1,22 +1,49 @@
-// `cloudvamp-plan STRATEGY [HOST]`: argv in, text out. Everything the
-// executable does except touching the process, so it is tested with a fake
-// file reader. The strategy name is checked before anything is read.
+// `cloudvamp-plan STRATEGY [HOST]`: argv in, text and exit code out.
+// Everything the executable does except touching the process, so it is tested
+// with fakes and the oned simulator. The strategy name is checked before
+// anything is read.
+//
+// The cluster comes from a JSON snapshot (--snapshot) or from oned (the
+// default; endpoint and credentials as for every cloudvamp tool, lib/oned/auth.ts).
+// A dry run prints the plan; --apply runs it through oned wave by wave
+// (apply.ts), with one progress line per event on stderr, and ends with what
+// was done. --apply never takes a snapshot: a plan is only applied to the
+// state it was made from.
 import { Command, CommanderError, Option } from 'commander';
 import { CloudvampError, configError, usageError } from '../errors';
+import type { OneConnectionSettings } from '../oned/auth';
+import type { OneClient } from '../oned/client';
+import { applyPlan, describeReport, type ApplyEvent } from './apply';
 import { checkPlan } from './checker';
 import { memoryMoved, memoryMovedWithDirtyRate } from './cost';
-import { planToJson, planToTable } from './format';
+import { planToJson, planToTable, progressLine, reportToJson } from './format';
 import { makePlan, strategyArgs } from './make-plan';
-import { defaultConstraints, type Constraints } from './model';
+import { defaultConstraints, type Cluster, type Constraints, type Move, type Plan } from './model';
+import { OnedClusterGateway } from './oned-gateway';
 import { parseSnapshot } from './snapshot';
 import { strategies, strategyByName } from './strategies';
 
 export interface PlanCommandDeps {
   readText(path: string): Promise<string>;
+  /** A client for oned; settings carry --endpoint, the rest comes from ONE_XMLRPC, ONE_AUTH, ~/.one… */
+  connect(settings: OneConnectionSettings): Promise<OneClient>;
+  /** One line of --apply progress (stderr). */
+  progress(line: string): void;
+  /** Milliseconds; for elapsed times and the migration timeout. */
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export interface PlanCommandResult {
+  /** everything for stdout */
+  output: string;
+  /** 1 when --apply left a migration failed or not started, or the strategy's target unreached */
+  exitCode: number;
 }
 
 interface Options {
   snapshot?: string;
+  endpoint?: string;
   format: string;
   maxMigrations?: number;
   threshold?: number;
@@ -30,19 +57,24 @@ interface Options {
   staging: boolean;
   dirtyBandwidth?: number;
   apply?: boolean;
+  migrationTimeout: number;
 }
 
 const number = (value: string) => Number(value);
 const idList = (value: string, previous: number[] = []) => [...previous, ...value.split(',').map((x) => Number(x.trim()))];
 
-export async function planCommand(argv: readonly string[], deps: PlanCommandDeps): Promise<string> {
+export async function planCommand(argv: readonly string[], deps: PlanCommandDeps): Promise<PlanCommandResult> {
   let out = '';
   let err = '';
   const program = new Command('cloudvamp-plan')
-    .description(`Plan live migrations (dry run). Strategies: ${strategies.map((s) => `${s.name}: ${s.summary}`).join('; ')}.`)
+    .description(
+      `Plan live migrations for a placement strategy and print them (dry run), or run them with --apply. ` +
+        `Reads the cluster from oned unless --snapshot is given. Strategies: ${strategies.map((s) => `${s.name}: ${s.summary}`).join('; ')}.`,
+    )
     .argument('<strategy>', strategies.map((s) => s.name).join('|'))
     .argument('[host]', 'for evacuate: the host to empty (id or name)')
-    .option('--snapshot <file>', 'read the cluster from a JSON snapshot file')
+    .option('--snapshot <file>', 'read the cluster from a JSON snapshot file instead of oned (dry run only)')
+    .option('--endpoint <url>', "oned's XML-RPC endpoint (default: $ONE_XMLRPC, ~/.one/one_endpoint, http://localhost:2633/RPC2)")
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('--max-migrations <n>', 'most VMs to migrate', number)
     .option('--threshold <fraction>', 'hotspot: a host is hot above this fraction of its capacity', number)
@@ -50,18 +82,19 @@ export async function planCommand(argv: readonly string[], deps: PlanCommandDeps
     .option('--reserve-mem <MiB>', 'memory held back on every host', number)
     .option('--reserve-cpu <cpu>', 'CPU held back on every host (100 = one core)', number)
     .option('--exclude-host <ids>', 'hosts that must receive no VM (comma-separated, repeatable)', idList, [])
-    .option('--pin <ids>', 'VMs that must not move (comma-separated, repeatable)', idList, [])
+    .option('--pin <ids>', 'VMs that must not move (comma-separated, repeatable); also USER_TEMPLATE CLOUDVAMP_PINNED=YES', idList, [])
     .option('--max-per-host <n>', 'migrations in flight per host', number)
     .option('--max-in-flight <n>', 'migrations in flight in the cluster', number)
     .option('--no-staging', 'never detour through a third host; report cycles instead')
     .option('--dirty-bandwidth <MiBps>', 'scale each move by its dirty rate over this migration bandwidth', number)
-    .option('--apply', 'execute the plan through oned (live migrations, wave by wave)')
+    .option('--apply', 'execute the plan through oned: live migrations, wave by wave, stopping at the first failure')
+    .option('--migration-timeout <seconds>', '--apply: give up waiting for one live migration after this long', number, 600)
     .exitOverride()
     .configureOutput({ writeOut: (s) => void (out += s), writeErr: (s) => void (err += s) });
   try {
     program.parse(argv as string[], { from: 'user' });
   } catch (error) {
-    if (error instanceof CommanderError && (error.code === 'commander.helpDisplayed' || error.code === 'commander.help')) return out;
+    if (error instanceof CommanderError && (error.code === 'commander.helpDisplayed' || error.code === 'commander.help')) return { output: out, exitCode: 0 };
     throw usageError(err.trim().replace(/^error: /, '') || (error as Error).message);
   }
   const [strategyName, host] = program.processedArgs as [string, string | undefined];
@@ -74,33 +107,79 @@ export async function planCommand(argv: readonly string[], deps: PlanCommandDeps
     host,
   });
   if (errors.length > 0) throw usageError(errors.join('; '));
-  if (options.apply) {
-    throw usageError('--apply needs a connection to oned, which this build does not have yet; run the dry run and migrate with `onevm migrate --live`');
+  if (options.apply && options.snapshot) {
+    throw usageError('--apply plans from the live state in oned and cannot use --snapshot; drop --snapshot (or drop --apply for a dry run on the file)');
   }
-  if (!options.snapshot) {
-    throw usageError('pass --snapshot FILE (a JSON cluster snapshot); reading the cluster from oned is not available in this build');
-  }
+  if (!(options.migrationTimeout > 0)) throw usageError('--migration-timeout must be a number of seconds > 0');
   const constraintsFromFlags = flagConstraints(options);
 
-  const text = await deps.readText(options.snapshot);
+  let cluster: Cluster;
+  let constraints: Constraints;
+  let sourceNotes: string[] = [];
+  let gateway: OnedClusterGateway | undefined;
+  if (options.snapshot) {
+    const snapshot = await readSnapshot(options.snapshot, deps);
+    cluster = snapshot.cluster;
+    constraints = constraintsFromFlags(snapshot.constraints);
+  } else {
+    const client = await deps.connect(options.endpoint === undefined ? {} : { endpoint: options.endpoint });
+    gateway = new OnedClusterGateway(client, { sleep: deps.sleep, now: deps.now, timeoutMs: options.migrationTimeout * 1000 });
+    const live = await gateway.readCluster();
+    cluster = live.cluster;
+    constraints = constraintsFromFlags({ pinnedVms: live.pinnedVms });
+    sourceNotes = live.notes;
+  }
+
+  const cost = options.dirtyBandwidth === undefined ? memoryMoved : memoryMovedWithDirtyRate(options.dirtyBandwidth);
+  const made = makePlan(cluster, strategy, args, constraints, { cost, allowStaging: options.staging });
+  // The checker judges the plan independently of the planner; a violation here is a planner bug, not the operator's.
+  const violations = checkPlan(cluster, made, constraints, made.infeasible ? undefined : made.target);
+  if (violations.length > 0) {
+    throw new CloudvampError('internal', `the plan failed its own check (${violations.map((v) => v.message).join('; ')}); please report this with the snapshot`);
+  }
+  const plan: Plan = { ...made, notes: [...made.notes, ...sourceNotes] };
+  const json = options.format === 'json';
+  if (!options.apply || !gateway) return { output: json ? planToJson(plan) : planToTable(plan, cluster), exitCode: 0 };
+
+  // --apply
+  const migrations = plan.waves.reduce((n, w) => n + w.length, 0);
+  if (plan.infeasible || migrations === 0) {
+    const why = plan.infeasible ? 'not applied: no safe sequence of migrations reaches the target (see above)' : 'nothing to migrate';
+    const output = json ? JSON.stringify({ ...JSON.parse(planToJson(plan)), applied: null }, null, 2) : `${planToTable(plan, cluster)}\n${why}`;
+    return { output, exitCode: plan.infeasible ? 1 : 0 };
+  }
+  const started = deps.now();
+  const moveStarted = new Map<Move, number>();
+  deps.progress(`applying plan ${plan.strategy}: ${migrations} live migrations in ${plan.waves.length} waves`);
+  const onEvent = (event: ApplyEvent) => {
+    const at = deps.now();
+    if (event.type === 'move-start') moveStarted.set(event.move, at);
+    const since = event.type === 'move-done' || event.type === 'move-failed' ? moveStarted.get(event.move) : undefined;
+    deps.progress(progressLine(event, at - started, cluster, since === undefined ? undefined : at - since));
+  };
+  const report = await applyPlan(plan, gateway, constraints, onEvent);
+  deps.progress(`finished after ${((deps.now() - started) / 1000).toFixed(1)}s`);
+  // What the strategy could not do counts as not done: `evacuate --apply && reboot` must not reboot a host still holding VMs.
+  const incomplete = report.failed.length > 0 || report.notStarted.length > 0 || plan.unresolved.length > 0;
+  const unresolved = report.failed.length === 0 && plan.unresolved.length > 0 ? `\ntarget not reached: ${plan.unresolved.length} unresolved (see above)` : '';
+  const output = json
+    ? JSON.stringify({ ...JSON.parse(planToJson(plan)), applied: reportToJson(report) }, null, 2)
+    : `${planToTable(plan, cluster, 'applying')}\n\n${describeReport(report)}${unresolved}`;
+  const exitCode = incomplete ? 1 : 0;
+  return { output, exitCode };
+}
+
+async function readSnapshot(path: string, deps: PlanCommandDeps) {
+  const text = await deps.readText(path);
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw configError(`${options.snapshot} is not valid JSON: ${(error as Error).message}`);
+    throw configError(`${path} is not valid JSON: ${(error as Error).message}`);
   }
   const snapshot = parseSnapshot(json);
-  if (!snapshot.ok) throw configError(`${options.snapshot}: ${snapshot.errors.join('; ')}`);
-  const constraints = constraintsFromFlags(snapshot.constraints);
-
-  const cost = options.dirtyBandwidth === undefined ? memoryMoved : memoryMovedWithDirtyRate(options.dirtyBandwidth);
-  const plan = makePlan(snapshot.cluster, strategy, args, constraints, { cost, allowStaging: options.staging });
-  // The checker judges the plan independently of the planner; a violation here is a planner bug, not the operator's.
-  const violations = checkPlan(snapshot.cluster, plan, constraints, plan.infeasible ? undefined : plan.target);
-  if (violations.length > 0) {
-    throw new CloudvampError('internal', `the plan failed its own check (${violations.map((v) => v.message).join('; ')}); please report this with the snapshot`);
-  }
-  return options.format === 'json' ? planToJson(plan) : planToTable(plan, snapshot.cluster);
+  if (!snapshot.ok) throw configError(`${path}: ${snapshot.errors.join('; ')}`);
+  return snapshot;
 }
 
 /** Validates the constraint flags up front; the result layers them over what the snapshot says. */

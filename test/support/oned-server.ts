@@ -55,10 +55,16 @@ export const DEFAULT_SESSION = 'oneadmin:opennebula';
  * from monitoring_data.xsd. Only these may be removed before validation.
  */
 export const OUT_OF_SCHEMA_MONITORING_KEYS = new Set([
+  // what cloudvamp's vm/monitor probe adds (lib/monitor/reports.ts)
   'PACKEDMEMORY',
   'MAXMEMORY',
   'REALMEMORY',
   'USEDMEMORY',
+  'GUEST_MEMTOTAL',
+  'GUEST_MEMFREE',
+  'GUEST_MEMAVAILABLE',
+  'GUEST_DISKCACHES',
+  'BALLOON_LAST_UPDATE',
   'CPU_FORECAST',
   'CPU_FORECAST_FAR',
   'MEMORY_FORECAST',

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runCycle, runDaemon, runRestore, timerSleep, type CycleDeps } from '../../../lib/elasticity/cycle';
+import { OnedError } from '../../../lib/oned/errors';
 import type { LogEvent } from '../../../lib/elasticity/ports';
 import { emptyState } from '../../../lib/elasticity/state';
 import { config, GiB, MiB } from './builders';
@@ -157,5 +158,31 @@ describe('daemon over simulated time', () => {
     expect(calls).toBe(2);
     expect(logs).toContainEqual(expect.objectContaining({ level: 'error', msg: 'cycle failed', error: 'oned down' }));
     await expect(runDaemon({ ...deps, source: { snapshot: () => Promise.reject(new Error('x')) }, sleep: timerSleep }, config(), { once: true, signal: new AbortController().signal })).rejects.toThrow('x');
+  });
+
+  it.each([
+    ['AUTHENTICATION', 0x100, true],
+    ['AUTHORIZATION', 0x200, true],
+    ['INTERNAL', 0x2000, false],
+  ] as const)('oned refusing with %s stops the daemon: %s', async (_, code, fatal) => {
+    const cloud = new FakeCloud().addHost(0, 64 * GiB);
+    let calls = 0;
+    cloud.snapshot = async () => {
+      calls++;
+      throw new OnedError('one.vmpool.infoextended', code, 'no');
+    };
+    const { deps } = harness(cloud);
+    const stop = new AbortController();
+    const done = runDaemon({ ...deps, sleep: timerSleep }, config(), { signal: stop.signal });
+    const settled = done.then(() => 'stopped', (e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(config().intervalMs * 3);
+    if (fatal) {
+      expect(await settled).toBeInstanceOf(OnedError);
+      expect(calls).toBe(1);
+    } else {
+      expect(calls).toBeGreaterThan(2); // retried every INTERVAL
+      stop.abort();
+      expect(await settled).toBe('stopped');
+    }
   });
 });

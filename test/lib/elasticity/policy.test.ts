@@ -53,11 +53,41 @@ describe('decideVm: CloudVAMP rule, table', () => {
       reason: /strike 1\/2/,
     },
     {
-      name: 'cooldown blocks any change',
+      name: 'cooldown blocks a shrink',
       vm: vm(1, { currentKiB: 4 * GiB, usedKiB: 1 * GiB }),
       state: seen({ lastChangeAt: NOW - 10_000 }),
       action: 'none',
       reason: /cooldown: 20 s left/,
+    },
+    {
+      name: 'cooldown blocks a share-driven grow (low, not starving)',
+      vm: vm(1, { originalKiB: 4 * GiB, currentKiB: 3 * GiB, usedKiB: 2.6 * GiB }),
+      state: seen({ lastChangeAt: NOW - 10_000 }),
+      action: 'none',
+      reason: /cooldown: 20 s left/,
+    },
+    {
+      name: 'a starving guest skips the cooldown: first strike at once',
+      vm: vm(1, { originalKiB: 4 * GiB, currentKiB: 2 * GiB, usedKiB: 2 * GiB - 50 * MiB }),
+      state: seen({ lastChangeAt: NOW - 1_000 }),
+      action: 'grow',
+      target: Math.ceil((2 * GiB - 50 * MiB + 0.5 * (2 * GiB + 50 * MiB)) / MiB) * MiB,
+      reason: /strike 1\/2/,
+    },
+    {
+      name: 'a starving guest skips the cooldown: second strike one interval after the first',
+      vm: vm(1, { originalKiB: 4 * GiB, currentKiB: 3 * GiB, usedKiB: 3 * GiB - 50 * MiB }),
+      state: seen({ strikes: 1, lastStrikeAt: NOW - 10_000, lastChangeAt: NOW - 10_000 }),
+      action: 'grow',
+      target: 4 * GiB,
+      reason: /strike 2\/2: back to the original/,
+    },
+    {
+      name: 'starving at the original inside the cooldown: nothing to give',
+      vm: vm(1, { originalKiB: 4 * GiB, currentKiB: 4 * GiB, usedKiB: 4 * GiB - 50 * MiB }),
+      state: seen({ lastChangeAt: NOW - 10_000 }),
+      action: 'none',
+      reason: /starving.*already at 4096 MiB/,
     },
     {
       name: 'change below MEM_DIFF_TO_CHANGE ignored',
@@ -183,12 +213,14 @@ describe('decideVm: properties', () => {
     );
   });
 
-  it('respects the cooldown', () => {
+  it('respects the cooldown, except that a starving guest grows at once', () => {
     fc.assert(
-      fc.property(arbVmAndState, ({ v, s, cfg }) => {
+      fc.property(arbVmAndState, ({ v, s, cfg, used, total }) => {
         const d = decideVm(v, s, cfg, NOW);
         const cooling = s.lastChangeAt !== undefined && NOW - s.lastChangeAt < cfg.cooldownMs;
-        return !cooling || d.action === 'none';
+        const starving = total - used <= (v.overrides.minFreeKiB ?? cfg.minFreeKiB);
+        if (!cooling) return true;
+        return starving ? d.action !== 'shrink' && d.starving : d.action === 'none';
       }),
       { numRuns: 2000 },
     );

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fileStateStore, readStateFile, writeStateFile } from '../../../lib/elasticity/state-file';
+import { fileStateStore, lockFileOf, lockStateFile, readStateFile, writeStateFile } from '../../../lib/elasticity/state-file';
 import { emptyState, parseState, reconcile } from '../../../lib/elasticity/state';
 import { seededRandom } from '../../../lib/elasticity/simulate';
 import { cluster, GiB, host, vm } from './builders';
@@ -75,4 +75,43 @@ describe('state file', () => {
     }
     expect(previous).toBeGreaterThan(12);
   }, 60_000);
+});
+
+describe('single-instance lock', () => {
+  it('holds the pid; a live holder is refused by name; release removes only our own lock', async () => {
+    const dir = await tmp();
+    const file = path.join(dir, 'state.json');
+    const release = await lockStateFile(file, 4242, () => true);
+    expect(await readFile(lockFileOf(file), 'utf8')).toBe('4242\n');
+    await expect(lockStateFile(file, 5151, (pid) => pid === 4242)).rejects.toMatchObject({
+      kind: 'unsafe',
+      message: expect.stringMatching(/^another cloudvamp-cvem \(pid 4242\) is using the state file .*state\.json: stop it first.*remove .*state\.json\.lock$/),
+    });
+    await release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('a lock left by a dead process is taken over', async () => {
+    const dir = await tmp();
+    const file = path.join(dir, 'state.json');
+    // a pid that surely ran and is gone: a child that has exited
+    const gone = (await execa('node', ['-e', 'process.stdout.write(String(process.pid))'])).stdout;
+    await writeFile(lockFileOf(file), `${gone}\n`);
+    const release = await lockStateFile(file);
+    expect(await readFile(lockFileOf(file), 'utf8')).toBe(`${process.pid}\n`);
+    // an empty or garbled lock (written by hand, a full disk) is stale too
+    await release();
+    await writeFile(lockFileOf(file), '');
+    await (await lockStateFile(file))();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('a lock that is no longer ours is left alone on release', async () => {
+    const dir = await tmp();
+    const file = path.join(dir, 'state.json');
+    const release = await lockStateFile(file, 4242, () => false);
+    await writeFile(lockFileOf(file), '777\n'); // taken over after we were thought dead
+    await release();
+    expect(await readFile(lockFileOf(file), 'utf8')).toBe('777\n');
+  });
 });

@@ -27,7 +27,7 @@ describe('applyPlan', () => {
     expect(gateway.migrations).toEqual([{ vm: 10, to: 3, live: true }, { vm: 11, to: 1, live: true }, { vm: 10, to: 2, live: true }]);
     expect(gateway.reads).toBe(3);
     expect([gateway.where(10), gateway.where(11)]).toEqual([2, 1]);
-    expect(events.map((e) => e.type)).toEqual(['wave-start', 'move-done', 'wave-start', 'move-done', 'wave-start', 'move-done']);
+    expect(events.map((e) => e.type)).toEqual(['wave-start', 'move-start', 'move-done', 'wave-start', 'move-start', 'move-done', 'wave-start', 'move-start', 'move-done']);
   });
 
   it('stops on the first failed migration and says what was done', async () => {

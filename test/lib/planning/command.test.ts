@@ -18,8 +18,16 @@ const deps = {
     if (path === 'broken.json') return '{"hosts": [{"id": -1}], "vms": 3}';
     throw new Error(`ENOENT: ${path}`);
   },
+  connect: async () => {
+    connects++;
+    throw new Error('these tests never reach oned');
+  },
+  progress: () => {},
+  now: () => 0,
+  sleep: async () => {},
 };
-const run = (...argv: string[]) => planCommand(argv, deps);
+let connects = 0;
+const run = async (...argv: string[]) => (await planCommand(argv, deps)).output;
 const failure = async (...argv: string[]) => {
   try {
     await run(...argv);
@@ -62,9 +70,13 @@ describe('cloudvamp-plan', () => {
     expect(await failure('balance', '--format', 'yaml')).toMatchObject({ kind: 'usage', message: expect.stringContaining("'yaml' is invalid") });
   });
 
-  it('explains what is not available yet', async () => {
-    expect(await failure('consolidate')).toMatchObject({ kind: 'usage', message: expect.stringContaining('pass --snapshot FILE') });
-    expect(await failure('consolidate', '--snapshot', 'example.json', '--apply')).toMatchObject({ kind: 'usage', message: expect.stringContaining('--apply needs a connection to oned') });
+  it('reads from oned without --snapshot, and never applies a snapshot', async () => {
+    connects = 0;
+    expect(await failure('consolidate')).toMatchObject({ message: 'these tests never reach oned' });
+    expect(connects).toBe(1);
+    expect(await failure('consolidate', '--snapshot', 'example.json', '--apply')).toMatchObject({ kind: 'usage', message: expect.stringContaining('--apply plans from the live state in oned') });
+    expect(await failure('consolidate', '--migration-timeout', '0')).toMatchObject({ kind: 'usage', message: '--migration-timeout must be a number of seconds > 0' });
+    expect(connects).toBe(1);
   });
 
   it('reports every snapshot error in one config error', async () => {

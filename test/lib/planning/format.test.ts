@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planToJson, planToTable } from '../../../lib/planning/format';
+import { planToJson, planToTable, progressLine } from '../../../lib/planning/format';
 import type { Plan } from '../../../lib/planning/model';
 import { cluster, GiB, host, vm } from './builders';
 
@@ -37,5 +37,16 @@ describe('format', () => {
     const json = JSON.parse(planToJson(plan));
     expect(json).toMatchObject({ strategy: 'consolidate', feasible: true, migrations: 3, totalCost: 36 * GiB, target: { '10': 2, '11': 1 } });
     expect(json.waves[0]).toEqual([{ vm: 10, from: 1, to: 3, cost: 12 * GiB, staging: true }]);
+  });
+});
+
+describe('progressLine', () => {
+  const c = cluster([host(1, 16), host(3, 16)], [[vm(10, 12), 1]]);
+  const move = { vm: 10, from: 1, to: 3, cost: 12 * GiB };
+  it('stamps each applier event with the time since the start', () => {
+    expect(progressLine({ type: 'wave-start', wave: 1, waves: 3, moves: 2 }, 0, c)).toBe('[   0.0s] wave 1/3: 2 migrations');
+    expect(progressLine({ type: 'move-start', wave: 1, move }, 1_250, c)).toBe('[   1.3s] VM 10 v10: 1 h1 → 3 h3 started');
+    expect(progressLine({ type: 'move-done', wave: 1, move }, 61_000, c, 59_750)).toBe('[  61.0s] VM 10 v10: 1 h1 → 3 h3 done after 59.8s');
+    expect(progressLine({ type: 'move-failed', wave: 1, move, reason: 'no route' }, 2_000, undefined, 500)).toBe('[   2.0s] VM 10: 1 → 3 FAILED after 0.5s: no route');
   });
 });

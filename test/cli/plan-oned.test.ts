@@ -1,0 +1,174 @@
+// cloudvamp-plan against the in-process oned simulator: the cluster read over
+// XML-RPC, dry runs that change nothing, --apply through live one.vm.migrate
+// calls, a failure in the middle, and once the built bundle.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadOneConnection } from '../../lib/oned/auth';
+import { createOneClient } from '../../lib/oned/client';
+import { parseHost, parseVm } from '../../lib/oned/models';
+import { planCommand, type PlanCommandDeps } from '../../lib/planning/command';
+import { PLANNING_HOST_FIXTURES, PLANNING_VM_FIXTURES } from '../lib/planning/oned-fixtures';
+import { DEFAULT_SESSION, startOnedSimulator, type OnedSimulator } from '../support/oned-server';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const READS = new Set(['one.vmpool.infoextended', 'one.vmpool.monitoring', 'one.hostpool.info']);
+
+let sim: OnedSimulator;
+let dir: string;
+let env: Record<string, string>;
+
+beforeEach(async () => {
+  sim = await startOnedSimulator({ strictSchemas: true, hostFixtures: PLANNING_HOST_FIXTURES, vmFixtures: PLANNING_VM_FIXTURES });
+  dir = await mkdtemp(path.join(tmpdir(), 'cloudvamp-plan-'));
+  await writeFile(path.join(dir, 'one_auth'), `${DEFAULT_SESSION}\n`, { mode: 0o600 });
+  // Endpoint and credentials the way OpenNebula's own tools find them.
+  env = { ONE_XMLRPC: sim.url, ONE_AUTH: path.join(dir, 'one_auth') };
+});
+afterEach(async () => {
+  expect(sim.schemaViolations).toEqual([]);
+  await sim.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function harness(onProgress: (line: string) => void = () => {}) {
+  const progress: string[] = [];
+  let clock = 1_000_000;
+  const deps: PlanCommandDeps = {
+    readText: async () => {
+      throw new Error('no snapshot in these tests');
+    },
+    connect: async (settings) => createOneClient(await loadOneConnection(settings, { env, home: dir })),
+    progress: (line) => {
+      progress.push(line);
+      onProgress(line);
+    },
+    now: () => clock,
+    sleep: async (ms) => void (clock += ms),
+  };
+  return { run: (...argv: string[]) => planCommand(argv, deps), progress };
+}
+
+const hostOf = (vmId: number) => parseVm(sim.vmXml(vmId)).hostId;
+const vmsOn = (hostId: number) => parseHost(sim.hostXml(hostId)).vmIds;
+
+describe('cloudvamp-plan on oned', () => {
+  it('dry run: reads the cluster from oned, prints the plan and makes no mutating call', async () => {
+    const { run, progress } = harness();
+    const result = await run('evacuate', 'kvm-node-3');
+    expect(result.exitCode).toBe(0);
+    expect(result.output).toMatch(/^plan evacuate: 3 migrations in 2 waves, 5\.3 GiB to move \(dry run\)\n  host 2 \(kvm-node-3\): 3 VMs, 3 to migrate\n/);
+    expect(result.output).toMatch(/^1\s+45 app-1\s+2 kvm-node-3\s+/m);
+    // the DISABLED kvm-node-4 is never a destination
+    expect(result.output).not.toContain('kvm-node-4');
+    expect(sim.calls.every((c) => READS.has(c.method))).toBe(true);
+    expect(progress).toEqual([]);
+    expect(vmsOn(2)).toEqual([45, 46, 47]);
+  });
+
+  it('--endpoint wins over ONE_XMLRPC', async () => {
+    const reachable = env.ONE_XMLRPC!;
+    env.ONE_XMLRPC = 'http://127.0.0.1:9/RPC2';
+    const { run } = harness();
+    const result = await run('balance', '--endpoint', reachable, '--format', 'json');
+    expect(JSON.parse(result.output)).toMatchObject({ strategy: 'balance', feasible: true });
+  });
+
+  it('evacuate HOST --apply: every VM leaves the host through live one.vm.migrate, wave by wave', async () => {
+    const { run, progress } = harness();
+    const result = await run('evacuate', 'kvm-node-3', '--apply');
+    expect(result.exitCode).toBe(0);
+    expect(result.output).toMatch(/^plan evacuate: 3 migrations in 2 waves, 5\.3 GiB to move \(applying\)/);
+    expect(result.output).toMatch(/\n\n3 migrations done, 0 failed, 0 not started$/);
+
+    const migrations = sim.callsTo('one.vm.migrate');
+    expect(migrations.map((c) => c.params[0]).sort()).toEqual([45, 46, 47]);
+    for (const call of migrations) {
+      expect(call.params[2]).toBe(true); // live
+      expect(call.params[3]).toBe(false); // enforce
+      expect(call.params[1]).not.toBe(3); // never to the DISABLED host
+    }
+    expect(vmsOn(2)).toEqual([]);
+    expect(parseHost(sim.hostXml(2)).hostShare.runningVms).toBe(0);
+    for (const vm of [45, 46, 47]) expect(hostOf(vm)).not.toBe(2);
+
+    expect(progress[0]).toBe('applying plan evacuate: 3 live migrations in 2 waves');
+    expect(progress).toContain('[   0.0s] wave 1/2: 2 migrations');
+    expect(progress).toContain('[   0.0s] wave 2/2: 1 migration');
+    expect(progress.filter((l) => / done after \d+\.\ds$/.test(l))).toHaveLength(3);
+    expect(progress.filter((l) => / started$/.test(l))).toHaveLength(3);
+    expect(progress.at(-1)).toMatch(/^finished after \d+\.\ds$/);
+  });
+
+  it('a failure on the second migration stops the run and the report says what was done, failed and not started', async () => {
+    let injected = false;
+    const { run, progress } = harness((line) => {
+      // once the first migration is done, oned refuses the next one
+      if (!injected && / done after /.test(line)) {
+        injected = true;
+        sim.failNext('one.vm.migrate', { code: 'ACTION', message: 'Cannot migrate VM: host kvm-node-1 refused the connection' });
+      }
+    });
+    const result = await run('evacuate', 'kvm-node-3', '--apply', '--max-per-host', '1');
+    expect(result.exitCode).toBe(1);
+    const report = result.output.slice(result.output.lastIndexOf('\n\n') + 2).split('\n');
+    expect(report[0]).toBe('1 migrations done, 1 failed, 1 not started');
+    expect(report[1]).toMatch(/^failed: VM \d+: host 2 → \d: oned refused one\.vm\.migrate \(ACTION 0x800\): \[one\.vm\.migrate\] Cannot migrate VM: host kvm-node-1 refused the connection$/);
+    expect(report[2]).toMatch(/^stopped at wave 2 \(a migration failed\)/);
+
+    expect(sim.callsTo('one.vm.migrate')).toHaveLength(2);
+    const [first, second] = sim.callsTo('one.vm.migrate').map((c) => c.params[0] as number);
+    expect(hostOf(first!)).not.toBe(2); // done
+    expect(hostOf(second!)).toBe(2); // failed: still there
+    expect(vmsOn(2)).toHaveLength(2);
+    expect(progress.some((l) => / FAILED after \d+\.\ds: oned refused one\.vm\.migrate/.test(l))).toBe(true);
+    expect(progress.some((l) => l.includes('wave 3/3'))).toBe(false);
+  });
+
+  it('--format json --apply adds what was applied', async () => {
+    const { run } = harness();
+    const result = await run('evacuate', '1', '--apply', '--format', 'json');
+    expect(JSON.parse(result.output)).toMatchObject({ strategy: 'evacuate', migrations: 1, applied: { done: [{ vm: 43, from: 1 }], failed: [], notStarted: [] } });
+    expect(vmsOn(1)).toEqual([]);
+  });
+
+  it('pinned VMs stay: evacuate reports them and applies the rest', async () => {
+    await createOneClient({ endpoint: sim.url, session: DEFAULT_SESSION }).vmUpdate(46, { CLOUDVAMP_PINNED: 'YES' }, 'merge');
+    const { run } = harness();
+    const result = await run('evacuate', 'kvm-node-3', '--apply');
+    expect(result.output).toContain('pinned by CLOUDVAMP_PINNED=YES: VMs 46');
+    expect(result.output).toMatch(/\n2 migrations done, 0 failed, 0 not started\ntarget not reached: 1 unresolved \(see above\)$/);
+    // the host is not empty: a script running `evacuate --apply && reboot` must stop here
+    expect(result.exitCode).toBe(1);
+    expect(vmsOn(2)).toEqual([46]);
+    expect(sim.callsTo('one.vm.migrate').map((c) => c.params[0])).not.toContain(46);
+  });
+});
+
+describe('the built cloudvamp-plan bundle', () => {
+  it('applies an evacuation against the simulator', { timeout: 120_000 }, async () => {
+    const out = path.join(dir, 'dist');
+    await execa('node', ['scripts/build.mjs', 'bin/cloudvamp-plan'], { cwd: root, env: { CLOUDVAMP_BUILD_DIR: out } });
+    const dry = await execa(path.join(out, 'bin/cloudvamp-plan'), ['evacuate', 'kvm-node-2'], { env: { ...env, HOME: dir }, reject: false });
+    expect(dry.exitCode).toBe(0);
+    expect(dry.stdout).toMatch(/^plan evacuate: 1 migrations in 1 waves, 4\.0 GiB to move \(dry run\)/);
+    expect(sim.calls.every((c) => READS.has(c.method))).toBe(true);
+
+    const r = await execa(path.join(out, 'bin/cloudvamp-plan'), ['evacuate', 'kvm-node-2', '--apply'], { env: { ...env, HOME: dir }, reject: false });
+    expect(r.stderr).toMatch(/^applying plan evacuate: 1 live migrations in 1 waves\n\[\s+0\.\ds\] wave 1\/1: 1 migration\n.*VM 43 db-1: 1 kvm-node-2 → \d kvm-node-\d started\n.*done after/);
+    expect(r.stdout).toMatch(/\n\n1 migrations done, 0 failed, 0 not started$/);
+    expect(r.exitCode).toBe(0);
+    expect(sim.callsTo('one.vm.migrate').map((c) => c.params.slice(0, 4))).toEqual([[43, expect.any(Number), true, false]]);
+    expect(vmsOn(1)).toEqual([]);
+
+    // Nothing left to do: exit 0, and a usage error exits 2 with one stderr line.
+    const again = await execa(path.join(out, 'bin/cloudvamp-plan'), ['evacuate', 'kvm-node-2', '--apply'], { env: { ...env, HOME: dir }, reject: false });
+    expect([again.exitCode, again.stdout.split('\n').at(-1)]).toEqual([0, 'nothing to migrate']);
+    const usage = await execa(path.join(out, 'bin/cloudvamp-plan'), ['evacuate', '--apply', '--snapshot', 'x.json'], { env: { ...env, HOME: dir }, reject: false });
+    expect(usage.exitCode).toBe(2);
+    expect(usage.stderr).toMatch(/^cloudvamp-plan: /);
+  });
+});
