@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_OPTIONS, runDensity, SCHEMES } from '../../../lib/density/index';
+import { markdownReport, svgChart } from '../../../lib/density/report';
+import { simulateScheme, type DensityOptions, type StepView } from '../../../lib/density/simulate';
+import { generateRequests, PATTERN_BLOCK, peakCapKiB, usageTrace } from '../../../lib/density/workload';
+
+const GiB = 1024 * 1024;
+
+// A small, short cluster: 3 hosts of 16 GiB for 1 h, a request every 20 s.
+const small: DensityOptions = { ...DEFAULT_OPTIONS, hosts: 3, hostMemKiB: 16 * GiB, hours: 1, arrivalEveryMs: 20_000, chartEveryMs: 600_000 };
+const requests = generateRequests(small.seed, Math.ceil((small.hours * 3_600_000) / small.arrivalEveryMs), small.arrivalEveryMs);
+const scheme = (name: string) => SCHEMES.find((s) => s.name === name)!;
+
+describe('density workload', () => {
+  it('mixes the patterns in the documented shares and keeps every trace under its cap', () => {
+    const reqs = generateRequests(7, 200, 1000);
+    const counts: Record<string, number> = {};
+    for (const r of reqs) counts[r.pattern] = (counts[r.pattern] ?? 0) + 1;
+    expect(counts).toEqual(Object.fromEntries(Object.entries(PATTERN_BLOCK).map(([p, n]) => [p, n * 10])));
+    for (const r of reqs.slice(0, 40)) {
+      const trace = usageTrace(r, 2000, 10_000);
+      expect(Math.max(...trace)).toBeLessThanOrEqual(peakCapKiB(r.requestedKiB));
+      expect(Math.min(...trace)).toBeGreaterThan(0);
+    }
+    expect(generateRequests(7, 200, 1000)).toEqual(reqs);
+  });
+});
+
+describe('density simulation (small and short; invariants, not the goals)', () => {
+  function run(name: string) {
+    const views: StepView[] = [];
+    const result = simulateScheme(scheme(name), requests, small, { onStep: (v) => views.push(v) });
+    return { result, views };
+  }
+
+  for (const name of SCHEMES.map((s) => s.name)) {
+    it(`${name}: sizes stay within (0, original], the books balance, starvation is counted`, () => {
+      const { result, views } = run(name);
+      const capacity = small.hostMemKiB - small.reserveKiB;
+      let vmSteps = 0;
+      let starving = 0;
+      let overloadedSteps = 0;
+      for (const v of views) {
+        for (const vm of v.vms) {
+          expect(vm.currentKiB).toBeGreaterThan(0);
+          expect(vm.currentKiB).toBeLessThanOrEqual(vm.requestedKiB);
+          expect(vm.usedKiB).toBeLessThanOrEqual(vm.currentKiB);
+        }
+        for (const h of v.hosts) {
+          const on = v.vms.filter((vm) => vm.hostId === h.id);
+          expect(h.committedKiB).toBe(on.reduce((s, vm) => s + vm.currentKiB, 0));
+          expect(h.allocatedKiB).toBe(on.reduce((s, vm) => s + vm.requestedKiB, 0));
+          expect(h.overloaded).toBe(h.committedKiB > capacity);
+          if (h.overloaded) overloadedSteps++;
+          // a swapping host starves every VM on it
+          if (h.swapping) for (const vm of on) expect(vm.starving).toBe(true);
+        }
+        vmSteps += v.vms.length;
+        starving += v.vms.filter((vm) => vm.starving).length;
+      }
+      const step = small.stepMs / 1000;
+      expect(result.vmSeconds).toBe(vmSteps * step);
+      expect(result.starvingVmSeconds).toBe(starving * step);
+      expect(result.starvingVmSeconds).toBeLessThanOrEqual(result.vmSeconds);
+      expect(result.overloadHostSeconds).toBe(overloadedSteps * step);
+      expect(result.admitted).toBe(views.at(-1)!.vms.length);
+      expect(result.admitted + result.rejected).toBeLessThanOrEqual(requests.length);
+    });
+  }
+
+  it('no overcommit never overloads nor starves; static 1.5 admits more; elastic schemes reclaim memory', () => {
+    const none = run('none').result;
+    const stat = run('static-1.5').result;
+    const cv = run('cloudvamp').result;
+    expect(none.overloadEvents).toBe(0);
+    expect(none.starvingVmSeconds).toBe(0);
+    expect(none.reclaimedShare).toBe(0);
+    expect(stat.admitted).toBeGreaterThan(none.admitted);
+    expect(cv.reclaimedShare).toBeGreaterThan(0);
+    expect(cv.memoryChanges).toBeGreaterThan(0);
+    // cloudvamp's grows are host-aware: its hosts never hold more than they have
+    expect(cv.overloadHostSeconds).toBe(0);
+  });
+
+  it('a guest that uses more than its size is counted as starving', () => {
+    // One 4 GiB host and a static ratio of 10: the VMs' use soon passes what the host has.
+    const crowded = { ...scheme('static-1.5'), capacity: { kind: 'ratio' as const, ratio: 10 } };
+    const r = simulateScheme(crowded, requests, { ...small, hosts: 1, hostMemKiB: 4 * GiB });
+    expect(r.swapHostSeconds).toBeGreaterThan(0);
+    expect(r.swapVmSeconds).toBeGreaterThan(0);
+    expect(r.starvingVmSeconds).toBeGreaterThanOrEqual(r.swapVmSeconds);
+  });
+
+  it('runDensity compares every scheme on one request stream and renders the report', () => {
+    const run = runDensity({ ...small, hours: 0.5 });
+    expect(run.results.map((r) => r.scheme)).toEqual(SCHEMES.map((s) => s.name));
+    expect(run.goals.vsNone).toBeCloseTo(run.results[3]!.admitted / run.results[0]!.admitted);
+    const md = markdownReport(run, { command: 'npm run bench:density', traceNote: 'none' });
+    expect(md).toContain('`npm run bench:density` (seed 42)');
+    expect(md).toMatch(/\| cloudvamp's default \| /);
+    expect(svgChart(run)).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
+  });
+});
