@@ -34,6 +34,11 @@ const probe = async (category: string, file: string) => {
   return run.stdout;
 };
 
+type Figure =
+  | 'REALMEMORY' | 'USEDMEMORY' | 'MAXMEMORY' | 'PACKEDMEMORY' | 'GUEST_MEMTOTAL'
+  | 'TOTALMEMORY' | 'CLOUDVAMP_PHYSICALMEMORY';
+
+// a figure the probe did not print reads as undefined and fails the comparison it is in
 const keys = (text: string) =>
   Object.fromEntries(
     text
@@ -41,7 +46,7 @@ const keys = (text: string) =>
       .map((line) => /^([A-Z_]+)=(?:"([^"]*)"|(\S+))$/.exec(line))
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => [m[1], Number(m[2] ?? m[3])]),
-  ) as Record<string, number>;
+  ) as Record<Figure, number>;
 
 /** The MONITOR template of one VM in vm/monitor output, decoded. */
 const vmMonitor = (text: string, id: number) => {
