@@ -25,6 +25,7 @@ export const executables = [
   // front-end tools
   { entry: 'cli/cvem.ts', out: 'bin/cloudvamp-cvem' },
   { entry: 'cli/plan.ts', out: 'bin/cloudvamp-plan' },
+  { entry: 'cli/cloudvamp.ts', out: 'bin/cloudvamp' },
 ];
 
 // Directories that must exist in the remotes tree even when empty: monitord's

@@ -1,0 +1,294 @@
+// The VMM actions' configuration: a kvmrc-style file of KEY=value lines
+// (`<remotes>/etc/vmm/cloudvamp/cloudvamp.conf`). The file is read as data,
+// never sourced by a shell, so only plain assignments are understood:
+// `KEY=value`, `export KEY=value`, single- or double-quoted values, `#` comments.
+// Parsing is a pure function that collects every error and warning; the file
+// read and the location logic sit at the bottom and are thin.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { configError } from '../errors';
+import { hostForUri } from './actions';
+import type { MigrateOptions } from '../libvirt/types';
+import type { PollFormat } from './poll';
+
+export interface VmmConfig {
+  /** local libvirt URI the actions connect to */
+  libvirtUri: string;
+  /** transport of the destination URI `<QEMU_PROTOCOL>://<dest_host>/system` */
+  qemuProtocol: string;
+  /** seconds shutdown waits for the guest to power off after the ACPI request */
+  shutdownTimeoutS: number;
+  /** after shutdownTimeoutS: destroy (true) or fail leaving the VM running (false) */
+  forceDestroy: boolean;
+  /** shutdown destroys at once a domain without <acpi/> (it would never react) */
+  cancelNoAcpi: boolean;
+  /** typed MIGRATE_OPTIONS + MIGRATE_BANDWIDTH + MIGRATE_LIVE */
+  migrate: MigrateOptions;
+  /** no resize or memory action sets the balloon below this (KiB) */
+  memoryFloorKiB: number;
+  /** how long a resize waits for the guest to reach the balloon target (ms) */
+  balloonSettleTimeoutMs: number;
+  /** legacy poll key names: 4.8 (USEDMEMORY/USEDCPU) or 4.14 (MEMORY/CPU, up to 5.10) */
+  pollFormat: PollFormat;
+}
+
+export const DEFAULT_CONFIG: VmmConfig = {
+  libvirtUri: 'qemu:///system',
+  qemuProtocol: 'qemu+ssh',
+  // 7.4's kvmrc ships 180
+  shutdownTimeoutS: 180,
+  forceDestroy: true,
+  cancelNoAcpi: false,
+  // like the stock `virsh migrate --live` (no --p2p): this process opens the
+  // destination URI itself, with the credentials of the user running the action
+  migrate: { live: true, peerToPeer: false },
+  memoryFloorKiB: 128 * 1024,
+  balloonSettleTimeoutMs: 10_000,
+  pollFormat: '4.14',
+};
+
+export interface ConfigProblem {
+  line: number;
+  message: string;
+}
+
+export interface ParsedConfig {
+  config: VmmConfig;
+  errors: ConfigProblem[];
+  warnings: ConfigProblem[];
+}
+
+/** kvmrc keys that a copied kvmrc may hold and that these actions do not use: accepted silently. */
+const KVMRC_KEYS_IGNORED = new Set([
+  'LIBVIRT_MD_URI',
+  'LIBVIRT_MD_KEY',
+  'SYNC_TIME',
+  'VIRSH_RETRIES',
+  'VIRSH_TIMEOUT',
+  'VIRSH_TRIES',
+  'CLEANUP_MEMORY_ON_START',
+  'CLEANUP_MEMORY_ON_STOP',
+  'OVMF_NVRAM',
+  'VIRTIOFSD_BINARY_PATH',
+]);
+
+/**
+ * MIGRATE_OPTIONS words (virsh migrate flags) and what they set. --live is
+ * accepted so a copied kvmrc keeps working (MIGRATE_LIVE=no still wins).
+ */
+const MIGRATE_FLAGS: Record<string, (o: MigrateOptions) => void> = {
+  '--unsafe': (o) => (o.unsafe = true),
+  '--compressed': (o) => (o.compressed = true),
+  '--auto-converge': (o) => (o.autoConverge = true),
+  '--persistent': (o) => (o.persistent = true),
+  '--undefinesource': (o) => (o.persistent = true),
+  '--p2p': (o) => (o.peerToPeer = true),
+  '--peer2peer': (o) => (o.peerToPeer = true),
+  '--live': (o) => (o.live = true),
+};
+/** MIGRATE_OPTIONS words that take a value (next word or `--flag=value`). */
+const MIGRATE_VALUE_FLAGS: Record<string, (o: MigrateOptions, value: string) => string | undefined> = {
+  '--bandwidth': (o, v) => {
+    const n = parseNonNegativeInt(v);
+    if (n === undefined) return `--bandwidth needs a whole number of MiB/s, got '${v}'`;
+    o.bandwidthMiBs = n;
+    return undefined;
+  },
+  '--migrateuri': (o, v) => {
+    o.migrateUri = v;
+    return undefined;
+  },
+};
+
+function parseNonNegativeInt(text: string): number | undefined {
+  return /^\d+$/.test(text) ? Number(text) : undefined;
+}
+
+function parseYesNo(text: string): boolean | undefined {
+  const t = text.toLowerCase();
+  if (['yes', 'y', 'true', '1', 'on'].includes(t)) return true;
+  if (['no', 'n', 'false', '0', 'off', ''].includes(t)) return false;
+  return undefined;
+}
+
+/** Unquotes one shell-style value; no expansion. undefined when the quoting is broken. */
+function unquote(raw: string): string | undefined {
+  const v = raw.trim();
+  if (v.startsWith('"') || v.startsWith("'")) {
+    const q = v[0]!;
+    const end = v.indexOf(q, 1);
+    if (end < 0) return undefined;
+    const rest = v.slice(end + 1).trim();
+    if (rest !== '' && !rest.startsWith('#')) return undefined;
+    return v.slice(1, end);
+  }
+  const hash = v.search(/\s#/);
+  return (hash >= 0 ? v.slice(0, hash) : v).trim();
+}
+
+/** Parses MIGRATE_OPTIONS into `into`; returns the problems found. */
+export function parseMigrateOptions(text: string, into: MigrateOptions): string[] {
+  const problems: string[] = [];
+  const words = text.split(/\s+/).filter(Boolean);
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    const eq = word.indexOf('=');
+    const flag = eq > 0 ? word.slice(0, eq) : word;
+    const valued = MIGRATE_VALUE_FLAGS[flag];
+    if (valued) {
+      const value = eq > 0 ? word.slice(eq + 1) : words[++i];
+      if (value === undefined) problems.push(`${flag} needs a value`);
+      else {
+        const problem = valued(into, value);
+        if (problem) problems.push(problem);
+      }
+      continue;
+    }
+    const set = MIGRATE_FLAGS[word];
+    if (set) set(into);
+    else
+      problems.push(
+        `unknown migration option '${word}' (known: ${[...Object.keys(MIGRATE_FLAGS), ...Object.keys(MIGRATE_VALUE_FLAGS)].join(' ')})`,
+      );
+  }
+  return problems;
+}
+
+/** Parses the text of a config file. Never throws; see `errors`. */
+export function parseConfig(text: string): ParsedConfig {
+  const config: VmmConfig = { ...DEFAULT_CONFIG, migrate: { ...DEFAULT_CONFIG.migrate } };
+  const errors: ConfigProblem[] = [];
+  const warnings: ConfigProblem[] = [];
+  let migrateOptionsLine = 0;
+  let migrateOptions = '';
+  let migrateLive: boolean | undefined;
+  let bandwidth: number | undefined;
+
+  text.split(/\r?\n/).forEach((rawLine, index) => {
+    const line = index + 1;
+    const trimmed = rawLine.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) return;
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(trimmed);
+    if (!m) {
+      errors.push({ line, message: `not a KEY=value assignment: '${trimmed}'` });
+      return;
+    }
+    const key = m[1]!;
+    const value = unquote(m[2]!);
+    if (value === undefined) {
+      errors.push({ line, message: `${key}: unbalanced quotes` });
+      return;
+    }
+    const bad = (what: string) => errors.push({ line, message: `${key}='${value}' is not ${what}` });
+    switch (key) {
+      case 'LIBVIRT_URI':
+        if (value === '') bad('a libvirt URI');
+        else config.libvirtUri = value;
+        break;
+      case 'QEMU_PROTOCOL':
+        // becomes the scheme of a URI: keep it to what a scheme may hold
+        if (!/^[a-z][a-z0-9+.-]*$/.test(value)) bad('a libvirt transport such as qemu+ssh or qemu+tcp');
+        else config.qemuProtocol = value;
+        break;
+      case 'SHUTDOWN_TIMEOUT': {
+        const n = parseNonNegativeInt(value);
+        if (n === undefined) bad('a whole number of seconds');
+        else config.shutdownTimeoutS = n;
+        break;
+      }
+      case 'FORCE_DESTROY':
+      case 'CANCEL_NO_ACPI': {
+        const b = parseYesNo(value);
+        if (b === undefined) bad('yes or no');
+        else if (key === 'FORCE_DESTROY') config.forceDestroy = b;
+        else config.cancelNoAcpi = b;
+        break;
+      }
+      case 'MIGRATE_OPTIONS':
+        migrateOptions = value;
+        migrateOptionsLine = line;
+        break;
+      case 'MIGRATE_BANDWIDTH': {
+        const n = parseNonNegativeInt(value);
+        if (n === undefined) bad('a whole number of MiB/s (0 = no limit)');
+        else bandwidth = n;
+        break;
+      }
+      case 'MIGRATE_LIVE': {
+        const b = parseYesNo(value);
+        if (b === undefined) bad('yes or no');
+        else migrateLive = b;
+        break;
+      }
+      case 'MEMORY_FLOOR_MIB': {
+        const n = parseNonNegativeInt(value);
+        if (n === undefined) bad('a whole number of MiB');
+        else config.memoryFloorKiB = n * 1024;
+        break;
+      }
+      case 'BALLOON_SETTLE_TIMEOUT': {
+        const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : undefined;
+        if (n === undefined || n <= 0) bad('a positive number of seconds');
+        else config.balloonSettleTimeoutMs = Math.round(n * 1000);
+        break;
+      }
+      case 'POLL_FORMAT':
+        if (value !== '4.8' && value !== '4.14') bad("4.8 (OpenNebula 4.8-4.12) or 4.14 (4.14-5.10)");
+        else config.pollFormat = value;
+        break;
+      default:
+        if (!KVMRC_KEYS_IGNORED.has(key) && !key.startsWith('DEFAULT_ATTACH_'))
+          warnings.push({ line, message: `unknown key ${key} (ignored)` });
+    }
+  });
+
+  for (const problem of parseMigrateOptions(migrateOptions, config.migrate))
+    errors.push({ line: migrateOptionsLine, message: `MIGRATE_OPTIONS: ${problem}` });
+  // MIGRATE_LIVE and MIGRATE_BANDWIDTH win over the same setting inside MIGRATE_OPTIONS
+  if (migrateLive !== undefined) config.migrate.live = migrateLive;
+  if (bandwidth !== undefined) config.migrate.bandwidthMiBs = bandwidth;
+  return { config, errors, warnings };
+}
+
+/** The destination URI of a migration, as the stock driver builds it. */
+export function destinationUri(config: Pick<VmmConfig, 'qemuProtocol'>, destHost: string): string {
+  return `${config.qemuProtocol}://${hostForUri(destHost)}/system`;
+}
+
+// ---- the file (edge) ----
+
+/**
+ * Where the config lives when no --config/CLOUDVAMP_VMM_CONFIG is given: the
+ * executable is `<remotes>/vmm/cloudvamp/<action>`, the file is
+ * `<remotes>/etc/vmm/cloudvamp/cloudvamp.conf` (as kvmrc is for the stock driver).
+ */
+export function defaultConfigPath(executablePath: string): string {
+  return path.resolve(path.dirname(executablePath), '..', '..', 'etc', 'vmm', 'cloudvamp', 'cloudvamp.conf');
+}
+
+export interface LoadedConfig {
+  config: VmmConfig;
+  /** the file read, undefined when the defaults were used */
+  file: string | undefined;
+  warnings: string[];
+}
+
+/**
+ * Reads the config: `explicit` (from --config or CLOUDVAMP_VMM_CONFIG) must
+ * exist; the default location may be absent (then the defaults apply).
+ * Throws a config error listing every problem.
+ */
+export function loadConfig(explicit: string | undefined, executablePath: string): LoadedConfig {
+  const file = explicit ?? defaultConfigPath(executablePath);
+  if (explicit === undefined && !existsSync(file)) return { config: parseConfig('').config, file: undefined, warnings: [] };
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw configError(`cannot read config ${file}: ${(error as Error).message}`);
+  }
+  const parsed = parseConfig(text);
+  if (parsed.errors.length > 0)
+    throw configError(`${file}: ${parsed.errors.map((e) => `line ${e.line}: ${e.message}`).join('; ')}`);
+  return { config: parsed.config, file, warnings: parsed.warnings.map((w) => `${file}: line ${w.line}: ${w.message}`) };
+}

@@ -1,0 +1,284 @@
+// What each VMM action does, over the Hypervisor interface. Each function takes
+// validated arguments and returns its stdout; every check that can fail runs
+// before the first change, so a refused action leaves nothing half-done.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { CloudvampError, notFoundError, usageError } from '../errors';
+import { isLibvirtError, VirErrorCode } from '../libvirt/errors';
+import type { DomainHandle, DomainStats, Hypervisor } from '../libvirt/types';
+import { DomainState } from '../libvirt/types';
+import { pollText } from '../monitor/template';
+import type { ActionArgs, ActionName } from './actions';
+import { changeBalloon, type Clock } from './balloon';
+import { destinationUri, type VmmConfig } from './config';
+import { migrateDomain } from './migrate';
+import { GONE_TEMPLATE, pollTemplate } from './poll';
+import { parseResizeAction, planResize } from './resize';
+
+export interface OpContext {
+  hv: Hypervisor;
+  config: VmmConfig;
+  clock: Clock;
+  /** one stderr line (INFO:/WARN: prefixed by the caller of log) */
+  log: (line: string) => void;
+  /** stdin, read only by actions that use it */
+  stdin: () => Promise<string>;
+  /** runs the stock kvm script of the same action with the same argv and stdin (resize delegation) */
+  runStock?: (action: ActionName, argv: readonly string[], stdin: string) => Promise<void>;
+  /** the raw positional argv, for delegation */
+  argv: readonly string[];
+  /** poll: time between the two CPU samples */
+  pollIntervalMs?: number;
+  /** migrate: time between progress lines */
+  progressIntervalMs?: number;
+}
+
+export type Op = (ctx: OpContext, args: ActionArgs) => Promise<string>;
+
+/** Looks a domain up, turning libvirt's "no domain" into a message that names what and where. */
+export function lookup(hv: Hypervisor, id: string): DomainHandle {
+  try {
+    return hv.domain(id);
+  } catch (error) {
+    if (isLibvirtError(error, VirErrorCode.NoDomain) || (error instanceof CloudvampError && error.kind === 'not-found'))
+      throw notFoundError(`domain '${id}' not found on ${hv.uri}`);
+    throw error;
+  }
+}
+
+/** The domain's state, or undefined when it is gone (a transient domain that stopped). */
+function currentState(hv: Hypervisor, uuid: string): DomainState | undefined {
+  let dom: DomainHandle;
+  try {
+    dom = hv.domain(uuid);
+  } catch (error) {
+    if (isLibvirtError(error, VirErrorCode.NoDomain) || (error instanceof CloudvampError && error.kind === 'not-found')) return undefined;
+    throw error;
+  }
+  try {
+    return dom.state().state;
+  } catch (error) {
+    if (isLibvirtError(error, VirErrorCode.NoDomain)) return undefined;
+    throw error;
+  } finally {
+    dom.free();
+  }
+}
+
+const stateName = (s: DomainState) => DomainState[s] ?? String(s);
+
+function requireState(dom: DomainHandle, allowed: DomainState[], doing: string): DomainState {
+  const { state } = dom.state();
+  if (!allowed.includes(state))
+    throw new CloudvampError('hypervisor', `cannot ${doing} domain ${dom.name}: it is ${stateName(state)}, not ${allowed.map(stateName).join(' or ')}`);
+  return state;
+}
+
+const domainParser = new XMLParser({ ignoreAttributes: false, parseTagValue: false });
+
+/** Checks the deployment XML before anything is written or started. Pure. */
+export function checkDomainXml(xml: string): { name: string } {
+  if (xml.trim() === '') throw usageError('no domain XML on stdin: deploy reads the libvirt deployment file from stdin');
+  const valid = XMLValidator.validate(xml);
+  if (valid !== true) throw usageError(`malformed domain XML on stdin: ${valid.err.msg} (line ${valid.err.line})`);
+  const doc = domainParser.parse(xml) as Record<string, unknown>;
+  const domain = doc['domain'] as Record<string, unknown> | undefined;
+  if (!domain || typeof domain !== 'object') throw usageError('the XML on stdin is not a libvirt <domain> document');
+  const name = domain['name'];
+  if (typeof name !== 'string' || name.trim() === '') throw usageError('the domain XML on stdin has no <name>');
+  return { name: name.trim() };
+}
+
+/** True when the domain XML enables ACPI (<features><acpi/>). Pure. */
+export function hasAcpi(domainXml: string): boolean {
+  return /<features\b[^>]*>[\s\S]*?<acpi\b[\s\S]*?<\/features>/.test(domainXml);
+}
+
+export const deploy: Op = async (ctx, args) => {
+  const xml = await ctx.stdin();
+  const { name } = checkDomainXml(xml);
+  const file = args['deployment_file']!;
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, xml);
+  const dom = ctx.hv.createDomain(xml);
+  try {
+    ctx.log(`INFO: deploy: ${name} started, UUID ${dom.uuid}`);
+    // OpenNebula 6.0+ keeps the UUID as DEPLOY_ID (≤5.12 printed the name)
+    return dom.uuid;
+  } finally {
+    dom.free();
+  }
+};
+
+export const shutdown: Op = async (ctx, args) => {
+  const dom = lookup(ctx.hv, args['deploy_id']!);
+  const uuid = dom.uuid;
+  const name = dom.name;
+  try {
+    const state = dom.state().state;
+    if (state === DomainState.Shutoff) return '';
+    if (ctx.config.cancelNoAcpi && !hasAcpi(dom.xml())) {
+      ctx.log(`INFO: shutdown: ${name} has no ACPI and CANCEL_NO_ACPI=yes: destroying it`);
+      dom.destroy();
+      return '';
+    }
+    dom.shutdown();
+  } finally {
+    dom.free();
+  }
+  const deadline = ctx.clock.now() + ctx.config.shutdownTimeoutS * 1000;
+  for (;;) {
+    const state = currentState(ctx.hv, uuid);
+    if (state === undefined || state === DomainState.Shutoff) return '';
+    if (ctx.clock.now() >= deadline) break;
+    await ctx.clock.sleep(Math.min(500, Math.max(0, deadline - ctx.clock.now())));
+  }
+  if (!ctx.config.forceDestroy)
+    throw new CloudvampError(
+      'hypervisor',
+      `domain ${name} did not power off within ${ctx.config.shutdownTimeoutS} s of the ACPI request and is still running; ` +
+        'use cancel (poweroff --hard), or set FORCE_DESTROY=yes in cloudvamp.conf',
+    );
+  ctx.log(`WARN: shutdown: ${name} did not power off within ${ctx.config.shutdownTimeoutS} s: destroying it (FORCE_DESTROY=yes)`);
+  const again = lookup(ctx.hv, uuid);
+  try {
+    if (again.state().state !== DomainState.Shutoff) again.destroy();
+  } finally {
+    again.free();
+  }
+  return '';
+};
+
+/** Runs one domain call after a state check. */
+function simple(doing: string, allowed: DomainState[], call: (dom: DomainHandle) => void): Op {
+  return async (ctx, args) => {
+    const dom = lookup(ctx.hv, args['deploy_id']!);
+    try {
+      requireState(dom, allowed, doing);
+      call(dom);
+      return '';
+    } finally {
+      dom.free();
+    }
+  };
+}
+
+const ACTIVE = [DomainState.Running, DomainState.Blocked, DomainState.Paused, DomainState.Shutdown, DomainState.Crashed, DomainState.PmSuspended];
+export const cancel = simple('destroy', ACTIVE, (dom) => dom.destroy());
+export const reboot = simple('reboot', [DomainState.Running, DomainState.Blocked], (dom) => dom.reboot());
+export const reset = simple('reset', [DomainState.Running, DomainState.Blocked, DomainState.Paused], (dom) => dom.reset());
+
+export const save: Op = async (ctx, args) => {
+  const dom = lookup(ctx.hv, args['deploy_id']!);
+  try {
+    requireState(dom, [DomainState.Running, DomainState.Blocked, DomainState.Paused], 'save');
+    const file = args['checkpoint_file']!;
+    mkdirSync(path.dirname(file), { recursive: true });
+    dom.save(file);
+    return '';
+  } finally {
+    dom.free();
+  }
+};
+
+export const restore: Op = async (ctx, args) => {
+  const id = args['deploy_id']!;
+  const existing = currentState(ctx.hv, id);
+  if (existing !== undefined && existing !== DomainState.Shutoff)
+    throw new CloudvampError('hypervisor', `domain ${id} is already ${stateName(existing)} on ${ctx.hv.uri}; not restoring it a second time`);
+  ctx.hv.restoreDomain(args['checkpoint_file']!);
+  const state = currentState(ctx.hv, id);
+  if (state === undefined)
+    ctx.log(`WARN: restore: the checkpoint did not bring back a domain named or with UUID ${id}; check DEPLOY_ID`);
+  return '';
+};
+
+export const migrate: Op = async (ctx, args) => {
+  const dest = args['dest_host']!;
+  if (dest === args['src_host']) throw usageError(`destination ${dest} is the source host: nothing to migrate`);
+  const dom = lookup(ctx.hv, args['deploy_id']!);
+  try {
+    await migrateDomain(ctx.hv, dom, destinationUri(ctx.config, dest), ctx.config.migrate, {
+      clock: ctx.clock,
+      log: ctx.log,
+      ...(ctx.progressIntervalMs !== undefined ? { progressIntervalMs: ctx.progressIntervalMs } : {}),
+    });
+    return '';
+  } finally {
+    dom.free();
+  }
+};
+
+function balloonContext(ctx: OpContext) {
+  return { floorKiB: ctx.config.memoryFloorKiB, settleTimeoutMs: ctx.config.balloonSettleTimeoutMs, clock: ctx.clock, log: ctx.log };
+}
+
+export const memory: Op = async (ctx, args) => {
+  const target = Number(args['new_kib']);
+  const dom = lookup(ctx.hv, args['domain']!);
+  try {
+    const change = await changeBalloon(dom, target, balloonContext(ctx));
+    return `ACTUAL_KIB=${change.reachedKiB} TARGET_KIB=${change.targetKiB} PREVIOUS_KIB=${change.previousKiB} SETTLE_MS=${change.settleMs}`;
+  } finally {
+    dom.free();
+  }
+};
+
+export const resize: Op = async (ctx, args) => {
+  const stdin = await ctx.stdin();
+  const plan = planResize(parseResizeAction(stdin));
+  if (plan.delegateToStock && !ctx.runStock)
+    throw new CloudvampError('config', `resize needs the stock kvm driver for ${plan.reasons.join(', ')}, and it is not installed beside vmm/cloudvamp`);
+  const dom = lookup(ctx.hv, args['deploy_id']!);
+  try {
+    if (plan.balloonKiB !== undefined) {
+      const change = await changeBalloon(dom, plan.balloonKiB, balloonContext(ctx));
+      if (!change.unchanged)
+        ctx.log(`INFO: resize: ${dom.name} balloon ${Math.round(change.previousKiB / 1024)} -> ${Math.round(change.reachedKiB / 1024)} MiB in ${change.settleMs} ms`);
+    }
+  } finally {
+    dom.free();
+  }
+  if (plan.delegateToStock) {
+    ctx.log(`INFO: resize: ${plan.reasons.join(', ')}: handing over to the stock kvm resize`);
+    await ctx.runStock!('resize', ctx.argv, stdin);
+  }
+  return '';
+};
+
+function findStats(all: DomainStats[], dom: DomainHandle): DomainStats | undefined {
+  return all.find((s) => s.uuid === dom.uuid);
+}
+
+export const poll: Op = async (ctx, args) => {
+  let dom: DomainHandle;
+  try {
+    dom = lookup(ctx.hv, args['deploy_id']!);
+  } catch (error) {
+    // 4.x reads STATE=d as "the VM is gone"; failing instead would make it UNKNOWN
+    if (error instanceof CloudvampError && error.kind === 'not-found') return pollText(GONE_TEMPLATE);
+    throw error;
+  }
+  try {
+    const groups = { state: true, balloon: true, cpu: true, interface: true };
+    const interval = ctx.pollIntervalMs ?? 1000;
+    const first = findStats(ctx.hv.getAllDomainStats(groups), dom);
+    const t0 = ctx.clock.now();
+    if (!first) return pollText(GONE_TEMPLATE);
+    await ctx.clock.sleep(interval);
+    const second = findStats(ctx.hv.getAllDomainStats(groups), dom);
+    if (!second) return pollText(GONE_TEMPLATE);
+    return pollText(pollTemplate(first, second, ctx.clock.now() - t0, ctx.config.pollFormat));
+  } finally {
+    dom.free();
+  }
+};
+
+/** Checks of stdin that run before any connection is opened. */
+export const STDIN_CHECKS: Partial<Record<ActionName, (stdin: string) => void>> = {
+  deploy: (xml) => void checkDomainXml(xml),
+  resize: (xml) => void planResize(parseResizeAction(xml)),
+};
+
+export const OPS: Record<ActionName, Op> = { deploy, shutdown, cancel, reboot, reset, save, restore, migrate, poll, resize, memory };

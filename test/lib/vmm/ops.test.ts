@@ -1,0 +1,180 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { DomainState } from '../../../lib/libvirt/types';
+import { DEFAULT_CONFIG, type VmmConfig } from '../../../lib/vmm/config';
+import { checkDomainXml, hasAcpi, OPS, type OpContext } from '../../../lib/vmm/ops';
+import { FakeHypervisor } from './fakes';
+
+const fixture = (name: string) => readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', name), 'utf8');
+const MiB = 1024;
+
+function context(hv: FakeHypervisor, config: Partial<VmmConfig> = {}, stdin = '') {
+  const lines: string[] = [];
+  const stock: Array<{ action: string; argv: readonly string[]; stdin: string }> = [];
+  const ctx: OpContext = {
+    hv,
+    config: { ...DEFAULT_CONFIG, ...config },
+    clock: hv.clock,
+    log: (l) => lines.push(l),
+    stdin: async () => stdin,
+    argv: ['one-1', '1', 'node1'],
+    runStock: async (action, argv, input) => void stock.push({ action, argv, stdin: input }),
+    pollIntervalMs: 1000,
+  };
+  return { ctx, lines, stock };
+}
+const hostArgs = (id: string) => ({ deploy_id: id, host: 'node1', vm_id: '1', vm_host: 'node1' });
+
+describe('deploy', () => {
+  const xml = "<domain type='kvm'><name>one-9</name><memory>1024</memory></domain>\n";
+  it('writes the deployment file, creates the domain and prints its UUID', async () => {
+    const hv = new FakeHypervisor();
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'cv-dep-')), '0', '9', 'deployment.0');
+    const out = await OPS.deploy(context(hv, {}, xml).ctx, { deployment_file: file, host: 'node1', vm_id: '9', vm_host: 'node1' });
+    expect(out).toBe(hv.domain('one-9').uuid);
+    expect(readFileSync(file, 'utf8')).toBe(xml);
+    expect(hv.created).toEqual([xml]);
+  });
+  it('checks the XML before writing anything', async () => {
+    const hv = new FakeHypervisor();
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'cv-dep-')), 'deployment.0');
+    await expect(OPS.deploy(context(hv, {}, '<domain><name>x</name>').ctx, { deployment_file: file })).rejects.toThrow(/^malformed domain XML on stdin/);
+    expect(existsSync(file)).toBe(false);
+    expect(hv.created).toEqual([]);
+  });
+  it.each([
+    ['', /^no domain XML on stdin/],
+    ['<VM><ID>1</ID></VM>', /not a libvirt <domain> document/],
+    ['<domain><memory>1</memory></domain>', /has no <name>/],
+  ])('refuses %j', (input, message) => {
+    expect(() => checkDomainXml(input)).toThrow(message);
+  });
+});
+
+describe('shutdown', () => {
+  it('returns once the guest has powered off', async () => {
+    const hv = new FakeHypervisor();
+    const d = hv.add({ name: 'one-1', powerOffAfterMs: 1200 });
+    await OPS.shutdown(context(hv).ctx, hostArgs('one-1'));
+    expect(d.calls).toEqual(['shutdown']);
+    expect(hv.clock.t).toBeGreaterThanOrEqual(1200);
+    expect(hv.clock.t).toBeLessThan(2000);
+  });
+  it('destroys after SHUTDOWN_TIMEOUT when FORCE_DESTROY=yes', async () => {
+    const hv = new FakeHypervisor();
+    const d = hv.add({ name: 'one-1', powerOffAfterMs: Infinity });
+    const { ctx, lines } = context(hv, { shutdownTimeoutS: 5, forceDestroy: true });
+    await OPS.shutdown(ctx, hostArgs('one-1'));
+    expect(d.calls).toEqual(['shutdown', 'destroy']);
+    expect(hv.clock.t).toBe(5000);
+    expect(lines).toEqual(['WARN: shutdown: one-1 did not power off within 5 s: destroying it (FORCE_DESTROY=yes)']);
+  });
+  it('fails and leaves the VM running after SHUTDOWN_TIMEOUT when FORCE_DESTROY=no', async () => {
+    const hv = new FakeHypervisor();
+    const d = hv.add({ name: 'one-1', powerOffAfterMs: Infinity });
+    await expect(OPS.shutdown(context(hv, { shutdownTimeoutS: 3, forceDestroy: false }).ctx, hostArgs('one-1'))).rejects.toThrow(
+      /did not power off within 3 s of the ACPI request and is still running; use cancel/,
+    );
+    expect(d.calls).toEqual(['shutdown']);
+    expect(d.stateValue).toBe(DomainState.Running);
+  });
+  it('destroys a domain without ACPI at once when CANCEL_NO_ACPI=yes', async () => {
+    const hv = new FakeHypervisor();
+    const d = hv.add({ name: 'one-1', acpi: false });
+    await OPS.shutdown(context(hv, { cancelNoAcpi: true }).ctx, hostArgs('one-1'));
+    expect(d.calls).toEqual(['destroy']);
+  });
+  it('names an unknown domain and where it looked', async () => {
+    const hv = new FakeHypervisor();
+    await expect(OPS.shutdown(context(hv).ctx, hostArgs('one-404'))).rejects.toMatchObject({ kind: 'not-found', message: "domain 'one-404' not found on fake:///system" });
+  });
+  it('hasAcpi reads <features><acpi/>', () => {
+    expect(hasAcpi('<domain><features>\n<acpi/><apic/></features></domain>')).toBe(true);
+    expect(hasAcpi('<domain><features><apic/></features></domain>')).toBe(false);
+  });
+});
+
+describe('cancel, reboot, reset, save, restore', () => {
+  it('call libvirt once each on a running domain', async () => {
+    const hv = new FakeHypervisor();
+    const d = hv.add({ name: 'one-1' });
+    const { ctx } = context(hv);
+    await OPS.reboot(ctx, hostArgs('one-1'));
+    await OPS.reset(ctx, hostArgs('one-1'));
+    await OPS.cancel(ctx, hostArgs('one-1'));
+    expect(d.calls).toEqual(['reboot', 'reset', 'destroy']);
+  });
+  it('refuse a domain in the wrong state', async () => {
+    const hv = new FakeHypervisor();
+    hv.add({ name: 'one-1', state: DomainState.Paused });
+    await expect(OPS.reboot(context(hv).ctx, hostArgs('one-1'))).rejects.toThrow('cannot reboot domain one-1: it is Paused, not Running or Blocked');
+  });
+  it('save then restore brings the same domain back', async () => {
+    const hv = new FakeHypervisor();
+    const d = hv.add({ name: 'one-1' });
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'cv-save-')), 'checkpoint');
+    const { ctx, lines } = context(hv);
+    await OPS.save(ctx, { deploy_id: d.uuid, checkpoint_file: file });
+    expect(hv.domains).toEqual([]);
+    await OPS.restore(ctx, { checkpoint_file: file, host: 'node1', deploy_id: d.uuid });
+    expect(hv.domain(d.uuid).stateValue).toBe(DomainState.Running);
+    expect(lines).toEqual([]);
+  });
+  it('restore refuses to start a second copy of a running domain', async () => {
+    const hv = new FakeHypervisor();
+    hv.add({ name: 'one-1' });
+    await expect(OPS.restore(context(hv).ctx, { checkpoint_file: '/x/checkpoint', host: 'node1', deploy_id: 'one-1' })).rejects.toThrow(/already Running/);
+  });
+});
+
+describe('memory and resize', () => {
+  it('memory prints what the guest reached', async () => {
+    const hv = new FakeHypervisor();
+    hv.add({ name: 'one-1', maxKiB: 512 * MiB, follow: 64 * MiB });
+    expect(await OPS.memory(context(hv).ctx, { domain: 'one-1', new_kib: String(256 * MiB), host: 'node1' })).toBe(
+      'ACTUAL_KIB=262144 TARGET_KIB=262144 PREVIOUS_KIB=524288 SETTLE_MS=400',
+    );
+  });
+  it('resize balloons to the new MEMORY', async () => {
+    const hv = new FakeHypervisor();
+    const d = hv.add({ name: 'one-42', maxKiB: 4096 * MiB, currentKiB: 2048 * MiB });
+    const { ctx, stock, lines } = context(hv, {}, fixture('resize-ballooning-shrink.xml'));
+    await OPS.resize(ctx, { deploy_id: 'one-42', vm_id: '42', vm_host: 'node1' });
+    expect(d.currentKiB).toBe(1536 * MiB);
+    expect(stock).toEqual([]);
+    expect(lines).toEqual([expect.stringMatching(/^INFO: resize: one-42 balloon 2048 -> 1536 MiB in \d+ ms$/)]);
+  });
+  it('resize refuses a MEMORY below the floor without touching the domain', async () => {
+    const hv = new FakeHypervisor();
+    const d = hv.add({ name: 'one-42', maxKiB: 4096 * MiB });
+    await expect(OPS.resize(context(hv, { memoryFloorKiB: 2048 * MiB }, fixture('resize-ballooning-shrink.xml')).ctx, { deploy_id: 'one-42' })).rejects.toMatchObject({ kind: 'unsafe' });
+    expect(d.calls).toEqual([]);
+  });
+  it('resize hands a VCPU change to the stock script with the same argv and stdin', async () => {
+    const hv = new FakeHypervisor();
+    const d = hv.add({ name: 'one-42', maxKiB: 4096 * MiB, currentKiB: 2048 * MiB });
+    const xml = fixture('resize-vcpu-only.xml');
+    const { ctx, stock } = context(hv, {}, xml);
+    await OPS.resize(ctx, { deploy_id: 'one-42' });
+    expect(stock).toEqual([{ action: 'resize', argv: ['one-1', '1', 'node1'], stdin: xml }]);
+    expect(d.calls).toEqual([]);
+  });
+});
+
+describe('poll (legacy)', () => {
+  it('prints the POLL line with CloudVAMP keys and CPU over the interval', async () => {
+    const hv = new FakeHypervisor();
+    hv.add({ name: 'one-1', maxKiB: 1024 * MiB, currentKiB: 512 * MiB });
+    hv.stats = (_d, call) => ({ cpuTimeNs: call % 2 === 0 ? 1e9 : 1.5e9, netRxBytes: 10, netTxBytes: 20 });
+    expect(await OPS.poll(context(hv).ctx, hostArgs('one-1'))).toBe(
+      'STATE=a CPU=50 MEMORY=524288 NETRX=10 NETTX=20 MAXMEMORY=1048576 REALMEMORY=524288 PACKEDMEMORY=524288',
+    );
+    expect(await OPS.poll(context(hv, { pollFormat: '4.8' }).ctx, hostArgs('one-1'))).toMatch(/^STATE=a USEDCPU=50 USEDMEMORY=524288 /);
+  });
+  it('reports a domain that is gone as STATE=d rather than failing', async () => {
+    expect(await OPS.poll(context(new FakeHypervisor()).ctx, hostArgs('one-1'))).toBe('STATE=d');
+  });
+});
