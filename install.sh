@@ -325,7 +325,7 @@ $(im_mad_stanza)"
 do_install() {
   [ $build = 0 ] || [ -d "$dist/remotes" ] || {
     say "building the executables"
-    (cd "$here" && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; } && npm run --silent build)
+    (cd "$here" && { [ -d node_modules ] || npm install --no-save --no-audit --no-fund --loglevel=error; } && npm run --silent build)
   }
   [ -d "$dist/remotes" ] || die "no built executables in $dist (run npm run build, or drop --no-build)"
   [ -d "$REMOTES" ] || die "no OpenNebula remotes tree at $REMOTES (use --remotes, or --root for a staging dir)"

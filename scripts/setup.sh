@@ -38,9 +38,13 @@ fi
 
 [ $with_kvm = 1 ] && bash scripts/setup-kvm.sh
 
-# npm ci only when the installed tree is older than the lock file
+# Install the locked versions when the installed tree is older than the lock
+# file. Not `npm ci`: npm leaves other platforms' optional packages (rollup's
+# native builds) out of the lock it writes and `npm ci` then rejects that very
+# lock (npm/cli#4828); `npm install --no-save` installs the same locked
+# versions and writes nothing.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing node modules"
-  npm ci --no-audit --no-fund --loglevel=error
+  npm install --no-save --no-audit --no-fund --loglevel=error
 fi
 npm run --silent build
