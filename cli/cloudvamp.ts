@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { runCloudvamp } from '../lib/cli/cloudvamp';
 import { runMain } from '../lib/cli/run';
-import { MemoryActionApplier, OnedClusterSource, OnedMigrator, OnedPublisher, OnedResizeApplier } from '../lib/elasticity/oned-adapters';
+import { connectAdapters } from '../lib/elasticity/connect';
 import { openHypervisor } from '../lib/libvirt/client';
 import { probeMain } from '../lib/monitor/cli';
 import { createOneClient } from '../lib/oned/client';
@@ -37,18 +37,7 @@ void runMain('cloudvamp', async () => {
       write: (line) => process.stdout.write(`${line}\n`),
       writeErr: (line) => process.stderr.write(`${line}\n`),
       configExists: existsSync,
-      // the same adapters as cli/cvem.ts
-      adapters: async (config, log) => {
-        const connection = await loadOneConnection({ endpoint: config.oneXmlrpc, oneAuthFile: config.oneAuthFile });
-        const client = createOneClient(connection);
-        const wait = { sleep, now: Date.now };
-        return {
-          source: new OnedClusterSource(client, config, log),
-          applier: config.applyMode === 'resize' ? new OnedResizeApplier(client, wait) : new MemoryActionApplier(config.memoryCommand),
-          migrator: new OnedMigrator(client, config.migrationTimeoutMs, wait),
-          publisher: new OnedPublisher(client),
-        };
-      },
+      adapters: (config, log) => connectAdapters(config, log, { sleep, now: Date.now }),
     },
   });
   process.exitCode = result.exitCode;

@@ -3,9 +3,7 @@
 import { existsSync } from 'node:fs';
 import { runMain } from '../lib/cli/run';
 import { runCvem } from '../lib/elasticity/command';
-import { MemoryActionApplier, OnedClusterSource, OnedMigrator, OnedPublisher, OnedResizeApplier } from '../lib/elasticity/oned-adapters';
-import { createOneClient } from '../lib/oned/client';
-import { loadOneConnection } from '../lib/oned/auth';
+import { connectAdapters } from '../lib/elasticity/connect';
 
 const stop = new AbortController();
 // SIGTERM lets the step in flight (a migration, a balloon change) finish, then the loop exits.
@@ -19,16 +17,6 @@ void runMain('cloudvamp-cvem', () =>
     write: (line) => process.stdout.write(`${line}\n`),
     writeErr: (line) => process.stderr.write(`${line}\n`),
     configExists: existsSync,
-    adapters: async (config, log) => {
-      const connection = await loadOneConnection({ endpoint: config.oneXmlrpc, oneAuthFile: config.oneAuthFile });
-      const client = createOneClient(connection);
-      const wait = { sleep, now: Date.now };
-      return {
-        source: new OnedClusterSource(client, config, log),
-        applier: config.applyMode === 'resize' ? new OnedResizeApplier(client, wait) : new MemoryActionApplier(config.memoryCommand),
-        migrator: new OnedMigrator(client, config.migrationTimeoutMs, wait),
-        publisher: new OnedPublisher(client),
-      };
-    },
+    adapters: (config, log) => connectAdapters(config, log, { sleep, now: Date.now }),
   }),
 );

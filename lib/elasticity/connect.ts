@@ -1,0 +1,20 @@
+// The elasticity manager's real adapters for a config: oned's XML-RPC API
+// and the memory action on the hosts. Shared by cloudvamp-cvem and cloudvamp;
+// tests build their own from lib/elasticity/oned-adapters.ts.
+import { loadOneConnection } from '../oned/auth';
+import { createOneClient } from '../oned/client';
+import type { Adapters } from './command';
+import type { ElasticityConfig } from './config';
+import { MemoryActionApplier, OnedClusterSource, OnedMigrator, OnedPublisher, OnedResizeApplier, type Waiting } from './oned-adapters';
+import type { Logger } from './ports';
+
+export async function connectAdapters(config: ElasticityConfig, log: Logger, wait: Waiting): Promise<Adapters> {
+  const connection = await loadOneConnection({ endpoint: config.oneXmlrpc, oneAuthFile: config.oneAuthFile });
+  const client = createOneClient(connection);
+  return {
+    source: new OnedClusterSource(client, config, log),
+    applier: config.applyMode === 'resize' ? new OnedResizeApplier(client, wait) : new MemoryActionApplier(config.memoryCommand),
+    migrator: new OnedMigrator(client, config.migrationTimeoutMs, wait),
+    publisher: new OnedPublisher(client),
+  };
+}
