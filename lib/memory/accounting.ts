@@ -5,20 +5,13 @@
 // taken back from a VM. Memory a guest merely leaves idle is still held by
 // QEMU (or can be touched again at any moment without asking anyone), so
 // counting it would let the scheduler place VMs on memory that is not free.
+import type { BalloonStats } from '../libvirt/types';
 
-/** What the accounting needs from libvirt's balloon stats of one domain. */
-export interface VmMemoryInput {
-  /** balloon.current: the balloon size, i.e. what the guest may use now */
-  currentKiB?: number;
-  /** balloon.maximum: the domain's maximum memory */
-  maximumKiB?: number;
-  /** balloon.rss: resident set size of the QEMU process on the host */
-  rssKiB?: number;
-  unusedKiB?: number;
-  availableKiB?: number;
-  usableKiB?: number;
-  diskCachesKiB?: number;
-}
+/** The balloon figures the accounting reads: libvirt's balloon stats group, as the client decodes it. */
+export type VmMemoryInput = Pick<
+  BalloonStats,
+  'currentKiB' | 'maximumKiB' | 'rssKiB' | 'unusedKiB' | 'availableKiB' | 'usableKiB' | 'diskCachesKiB'
+>;
 
 /** The guest's own view, reported for the elasticity manager; never part of the borrowed figure. */
 export interface GuestMemoryView {
