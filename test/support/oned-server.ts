@@ -8,7 +8,10 @@
 //   XML-RPC faults for unknown methods and wrong parameter types (xmlrpc-c);
 // * one.vm.migrate completes at once: the last HISTORY is closed, a new one
 //   opened on the destination, both hosts' MEM_USAGE/CPU_USAGE/RUNNING_VMS/VMS
-//   move; enforce checks MAX_MEM − MEM_USAGE ≥ MEMORY and MAX_CPU − CPU_USAGE ≥ CPU;
+//   move; enforce checks MAX_MEM − MEM_USAGE ≥ MEMORY and MAX_CPU − CPU_USAGE ≥ CPU.
+//   With `onMigrate` (real-guest tests) the hook first does what oned's VMM
+//   driver would (the VM is in LCM MIGRATE meanwhile); the state changes and
+//   the call answers only once it resolved, and a rejection becomes a failure reply;
 // * one.vm.update replaces (0) or merges (1) USER_TEMPLATE;
 // * one.vm.resize changes TEMPLATE/MEMORY and the host's MEM_USAGE; enforce
 //   checks the growth fits. Like oned, the call succeeds before the driver
@@ -225,6 +228,12 @@ export interface OnedSimulatorOptions {
   /** seconds since the epoch; default: the real clock */
   now?: () => number;
   version?: string;
+  /**
+   * Runs the migration for real (e.g. the built VMM `migrate` action between
+   * two libvirt hosts) before the simulator moves the VM; a rejection fails the
+   * call with ACTION and the VM stays RUNNING on the source.
+   */
+  onMigrate?: (vmId: number, fromHostId: number, toHostId: number, live: boolean) => Promise<void>;
 }
 
 export interface HostCapacityUpdate {
@@ -263,6 +272,7 @@ const VM_ACTIVE = 3;
 const VM_POWEROFF = 8;
 const VM_SUSPENDED = 5;
 const LCM_RUNNING = 3;
+const LCM_MIGRATE = 4;
 const LCM_UNKNOWN = 16;
 const LIVE_MIGRATE_ACTION = 2;
 const MIGRATE_ACTION = 1;
@@ -304,12 +314,13 @@ export class OnedSimulator {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
-        const reply = request.method === 'POST' ? this.handle(Buffer.concat(chunks).toString('utf8')) : undefined;
-        if (reply === undefined) {
+        if (request.method !== 'POST') {
           response.writeHead(405, { Allow: 'POST' }).end();
           return;
         }
-        response.writeHead(200, { 'Content-Type': 'text/xml; charset=utf-8' }).end(reply);
+        void Promise.resolve(this.handle(Buffer.concat(chunks).toString('utf8'))).then((reply) =>
+          response.writeHead(200, { 'Content-Type': 'text/xml; charset=utf-8' }).end(reply),
+        );
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -395,17 +406,19 @@ export class OnedSimulator {
     else parent.children[index] = replacement;
   }
 
-  /** The response document for one request body. */
-  handle(body: string): string {
+  /** The response document for one request body (a promise only for a migration through `onMigrate`). */
+  handle(body: string): string | Promise<string> {
+    // A simulator bug: answer with a fault so the test sees it instead of a hung socket.
+    const bug = (error: unknown) => serializeFault(-500, `simulator error: ${(error as Error).stack ?? String(error)}`);
     try {
-      return this.handleCall(body);
+      const reply = this.handleCall(body);
+      return typeof reply === 'string' ? reply : reply.catch(bug);
     } catch (error) {
-      // A simulator bug: answer with a fault so the test sees it instead of a hung socket.
-      return serializeFault(-500, `simulator error: ${(error as Error).stack ?? String(error)}`);
+      return bug(error);
     }
   }
 
-  private handleCall(body: string): string {
+  private handleCall(body: string): string | Promise<string> {
     let call;
     try {
       call = parseMethodCall(body);
@@ -429,14 +442,47 @@ export class OnedSimulator {
     if (session !== this.session) return fail('AUTHENTICATION', "User couldn't be authenticated, aborting call.");
     const injected = this.failures.get(call.method)?.shift();
     if (injected) return fail(injected.code, injected.message ?? `Injected ${injected.code} failure.`);
+    const failed = (error: unknown) => {
+      if (error instanceof OnedFailure) return fail(error.code, error.message);
+      throw error;
+    };
     try {
+      if (call.method === 'one.vm.migrate' && this.options.onMigrate) {
+        const [id, hostId, live] = params as [number, number, boolean];
+        return this.migrateThroughHook(this.options.onMigrate, id, hostId, live, (params[3] as boolean | undefined) ?? false).then(
+          (result) => serializeMethodResponse([true, result, 0]),
+          failed,
+        );
+      }
       const result = this.dispatch(call.method, params);
       if (typeof result === 'string' && result.startsWith('<')) this.recordDocument(call.method, result);
       return serializeMethodResponse([true, result, 0]);
     } catch (error) {
-      if (error instanceof OnedFailure) return fail(error.code, error.message);
-      throw error;
+      return failed(error);
     }
+  }
+
+  /** one.vm.migrate with `onMigrate`: checks as oned does, runs the hook (LCM MIGRATE meanwhile), then moves the VM. */
+  private async migrateThroughHook(
+    hook: NonNullable<OnedSimulatorOptions['onMigrate']>,
+    id: number,
+    hostId: number,
+    live: boolean,
+    enforce: boolean,
+  ): Promise<number> {
+    const { vm, sourceId } = this.checkMigration(id, hostId, enforce);
+    // the hook drives a real hypervisor: only a RUNNING VM (oned's live path), not a powered-off one's cold move
+    if (intAt(vm, 'STATE') !== VM_ACTIVE || intAt(vm, 'LCM_STATE') !== LCM_RUNNING)
+      throw new OnedFailure('ACTION', `Migrate action is not available for state ${leaf(vm, 'STATE')}/${leaf(vm, 'LCM_STATE')}`);
+    setLeaf(vm, 'LCM_STATE', LCM_MIGRATE);
+    try {
+      await hook(id, sourceId, hostId, live);
+    } catch (error) {
+      throw new OnedFailure('ACTION', `Error migrating VM ${id} to host ${hostId}: ${(error as Error).message}`);
+    } finally {
+      setLeaf(vm, 'LCM_STATE', LCM_RUNNING);
+    }
+    return this.migrate(id, hostId, live, enforce);
   }
 
   private recordDocument(method: string, xml: string): void {
@@ -498,7 +544,8 @@ export class OnedSimulator {
     return `<MONITORING_DATA>${records.map(serializeXmlElement).join('')}</MONITORING_DATA>`;
   }
 
-  private migrate(id: number, hostId: number, live: boolean, enforce: boolean): number {
+  /** oned's checks before a migration; throws its failure. */
+  private checkMigration(id: number, hostId: number, enforce: boolean) {
     const vm = this.vm(id);
     const destination = this.host(hostId);
     const state = intAt(vm, 'STATE');
@@ -521,7 +568,11 @@ export class OnedSimulator {
       }
       if (freeCpu < cpu) throw new OnedFailure('ACTION', `Host ${hostId} does not have enough capacity: Not enough CPU: requested ${cpu}, available ${freeCpu}`);
     }
+    return { vm, destination, lcm, last, sourceId, memoryKiB, cpu };
+  }
 
+  private migrate(id: number, hostId: number, live: boolean, enforce: boolean): number {
+    const { vm, destination, lcm, last, sourceId, memoryKiB, cpu } = this.checkMigration(id, hostId, enforce);
     const now = this.now();
     setLeaf(last, 'ETIME', now);
     setLeaf(last, 'RETIME', now);
