@@ -22,7 +22,7 @@ async function simulatorWithHook(hook: (vmId: number, from: number, to: number, 
 
 describe('onMigrate hook', () => {
   it('runs with the source and destination while the VM is in MIGRATE, and the call answers after it', async () => {
-    const seen: Array<{ args: unknown[]; lcmDuring: LcmState }> = [];
+    const seen: Array<{ args: unknown[]; lcmDuring: number }> = [];
     let observer: OneClient | undefined;
     const client = await simulatorWithHook(async (vmId, from, to, live) => {
       seen.push({ args: [vmId, from, to, live], lcmDuring: (await observer!.vmInfo(vmId)).lcmState });
