@@ -133,7 +133,8 @@ needs its memory again finds its host full: cloudvamp refuses the grow (the gues
 host stays within its memory; relief migrations need a host with room), CloudVAMP 2015 grows
 anyway (the host is overloaded and swaps). A smaller OVERCOMMIT keeps room for grows and gives up
 density. Starvation that remains with room to spare comes from reacting: a burst is seen one
-step (INTERVAL) later and a grow to the original can take a second strike.
+step (INTERVAL) later (a guest that burst before is then grown at once to what its recent peak
+needs, PEAK_HALF_LIFE; docs/elasticity.md has the peak experiment).
 
 ![allocated vs used memory of host ${o.chartHostId}](density-host.svg)
 
@@ -172,7 +173,8 @@ what the scheduler believes it may allocate, Σ requested sizes (allocated), Σ 
     Σ(original − balloon) of running VMs (the real \`lib/memory/accounting.ts\`), so Σ requested ≤
     TOTALMEMORY − reserve; VMs resized by the real \`decideVm\` with CloudVAMP's settings
     (MIN_FREE 20000 KiB, MEM_DIFF 1024 KiB, back to the original on the 3rd strike, no shrink
-    hold-off), every change applied without a host check and no migration, as its CVEM did;
+    hold-off, sized for the current use with no peak memory), every change applied without a
+    host check and no migration, as its CVEM did;
   - *cloudvamp's default*: the same capacity rule with the probe's default OVERCOMMIT (1.0), the
     real \`planCycle\` with the default config (host-aware grows, relief migrations), and every
     5 min the real planner (\`lib/planning\` hotspot strategy, threshold 1.0, sequenced by its

@@ -31,8 +31,8 @@ export interface Scheme {
 /**
  * CloudVAMP 2015's CVEM: MEM_OVER 30 ± 5, its shipped MIN_FREE_MEMORY (20000 KiB)
  * and MEM_DIFF_TO_CHANGE (1024 KiB), back to the original on the 3rd strike,
- * shrinks again as soon as the free share is high (no hold-off), grows whatever
- * the host has left, never migrates. The one difference from its code is
+ * shrinks again as soon as the free share is high (no hold-off), sizes for the
+ * current use (no peak memory), grows whatever the host has left, never migrates. The one difference from its code is
  * decideVm's guard (never shrink below used + 2 × MIN_FREE, 40 MiB here).
  */
 export const CLOUDVAMP_2015: ElasticityConfig = {
@@ -41,6 +41,8 @@ export const CLOUDVAMP_2015: ElasticityConfig = {
   memDiffToChangeKiB: 1024,
   growthRule: 'three-strike',
   shrinkHoldOffMs: 0,
+  peakHalfLifeMs: 0,
+  peakFloor: false,
   migrate: false,
 };
 

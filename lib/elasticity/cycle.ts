@@ -21,7 +21,7 @@ import type { ElasticityConfig } from './config';
 import { limitsFor, planCycle, planRestore, type CyclePlan, type VmDecision } from './policy';
 import type { ClusterSource, ClusterView, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
 import { nothingApplied, recheck, recordDone, type Step } from './precheck';
-import { reconcile, type ActionKind, type ElasticityState, type LastAction } from './state';
+import { reconcile, type ActionKind, type ElasticityState, type LastAction, type VmState } from './state';
 
 export interface CycleDeps {
   source: ClusterSource;
@@ -59,8 +59,9 @@ export function recordPlan(state: ElasticityState, plan: CyclePlan, now: number,
     const key = String(d.vmId);
     const vm = vms[key];
     if (!vm) continue;
-    const next = { ...vm, strikes: d.strikes };
+    const next: VmState = { ...vm, strikes: d.strikes };
     if (d.starving) next.lastStrikeAt = now;
+    if (d.peak) next.peak = d.peak;
     if (d.action !== 'none') {
       next.lastChangeAt = now;
       next.lastAction = { action: kind ?? d.action, at: now, fromKiB: d.fromKiB, toKiB: d.targetKiB, reason: d.reason, result: 'pending' };

@@ -6,10 +6,16 @@
 //   * act only when the guest's free share leaves [MEM_OVER−MARGIN, MEM_OVER+MARGIN];
 //   * then target = used / (1 − MEM_OVER/100), but never below
 //     used + 2 × MIN_FREE (so a shrink can never itself cause starvation, which
-//     CloudVAMP's rule did for guests under ~1 GiB);
+//     CloudVAMP's rule did for guests under ~1 GiB); with PEAK_FLOOR=yes a
+//     shrink uses the recent peak instead of `used` (off by default: it keeps
+//     burst room idle inside every bursty VM, see docs/elasticity.md);
 //   * free ≤ MIN_FREE is starvation: grow to used + 50 % of (original − used),
-//     and to the original size on the n-th strike (GROWTH_RULE: n = 2 by
-//     default, CloudVAMP used 3; simulate.ts measured why);
+//     or at once to what the recent peak of use needs if that is more (a
+//     starving guest hides its demand: its use is capped by its size), and to
+//     the original size on the n-th strike (GROWTH_RULE: n = 2 by default,
+//     CloudVAMP used 3; simulate.ts measured why). The recent peak is a max of
+//     the guest's use that halves every PEAK_HALF_LIFE (state.ts decayedPeak),
+//     kept per VM in the state;
 //   * floor MEM_MIN (never above the original), ceiling the original size,
 //     ignore changes below MEM_DIFF_TO_CHANGE, per-VM cooldown (skipped by a
 //     starving guest: growth is immediate).
@@ -22,7 +28,7 @@
 import type { ElasticityConfig } from './config';
 import { chooseGuestFigures, type GuestFigures } from './guest-figures';
 import type { ClusterView, HostView, VmView } from './ports';
-import { liveStrikes, type ElasticityState, type VmState } from './state';
+import { decayedPeak, liveStrikes, nextPeak, type ElasticityState, type UsagePeak, type VmState } from './state';
 
 export type VmAction = 'shrink' | 'grow' | 'none';
 
@@ -39,6 +45,8 @@ export interface VmDecision {
   strikes: number;
   originalKiB: number;
   figures?: GuestFigures;
+  /** the VM's usage peak after this cycle's figures, for the state (absent: keep the old one) */
+  peak?: UsagePeak;
   /** a grow that may only be applied once this VM's relief migration succeeded */
   afterMigrationOf?: number;
 }
@@ -114,8 +122,14 @@ export function decideVm(vm: VmView, vmState: VmState | undefined, config: Elast
   // targets are computed in guest terms, then this is added back (CloudVAMP's mem_diff).
   const overheadKiB = Math.max(0, vm.currentKiB - f.totalKiB);
   const share = (f.freeKiB / f.totalKiB) * 100;
-  const seen = `used ${mib(f.usedKiB)}, free ${mib(f.freeKiB)} (${pct(share)}) from ${choice.why}`;
-  const withFigures = { figures: f };
+  // The recent peak as it was before this cycle's figures: what the guest
+  // needed lately, which its current use (capped by its size) may hide.
+  const peakBefore = decayedPeak(vmState?.peak, config.peakHalfLifeMs, now);
+  const peak = nextPeak(vmState?.peak, f.usedKiB, config.peakHalfLifeMs, now);
+  const plannedKiB = Math.max(f.usedKiB, peakBefore ?? 0);
+  const peakNote = plannedKiB > f.usedKiB ? `, recent peak ${mib(plannedKiB)}` : '';
+  const seen = `used ${mib(f.usedKiB)}${peakNote}, free ${mib(f.freeKiB)} (${pct(share)}) from ${choice.why}`;
+  const withFigures = { figures: f, ...(peak ? { peak } : {}) };
 
   // A starving guest is grown at once: the cooldown exists to let the figures
   // settle before the next balloon change, which is worth waiting for before a
@@ -143,20 +157,28 @@ export function decideVm(vm: VmView, vmState: VmState | undefined, config: Elast
       action,
       targetKiB: target,
       reason: `${why}: ${mib(vm.currentKiB)} → ${mib(target)}; ${seen}`,
-      figures: f,
+      ...withFigures,
     };
   };
 
+  // What the recent peak needs; a guest that fills its size hides how much it
+  // wants, so a starving guest is grown at least to that at once.
+  const sizeFor = (kib: number) => Math.max(kib / (1 - memOverPercent / 100), kib + 2 * minFreeKiB) + overheadKiB;
   if (starving) {
     const strikes = strikesNow + 1;
     const needed = strikesToOriginal(config);
     const halfway = f.usedKiB + overheadKiB + 0.5 * Math.max(0, originalKiB - overheadKiB - f.usedKiB);
+    const byPeak = peakBefore !== undefined && peakBefore > f.usedKiB ? sizeFor(peakBefore) : 0;
+    const step = Math.max(halfway, byPeak);
     // A half-way grow too small to matter would only burn a strike: go to the original.
-    const toOriginal = strikes >= needed || clampTarget(halfway, originalKiB, config) - vm.currentKiB < config.memDiffToChangeKiB;
+    const toOriginal =
+      strikes >= needed || clampTarget(step, originalKiB, config) >= originalKiB || clampTarget(step, originalKiB, config) - vm.currentKiB < config.memDiffToChangeKiB;
     const why = toOriginal
       ? `starving (free ≤ ${mib(minFreeKiB)}), strike ${strikes}/${needed}: back to the original size`
-      : `starving (free ≤ ${mib(minFreeKiB)}), strike ${strikes}/${needed}: grow by half the gap to the original`;
-    return decide('grow', toOriginal ? originalKiB : halfway, why, { starving: true, strikes: toOriginal ? 0 : strikes });
+      : byPeak > halfway
+        ? `starving (free ≤ ${mib(minFreeKiB)}), strike ${strikes}/${needed}: grow to what the recent peak needs`
+        : `starving (free ≤ ${mib(minFreeKiB)}), strike ${strikes}/${needed}: grow by half the gap to the original`;
+    return decide('grow', toOriginal ? originalKiB : step, why, { starving: true, strikes: toOriginal ? 0 : strikes });
   }
 
   const lo = memOverPercent - config.memMarginPercent;
@@ -166,12 +188,12 @@ export function decideVm(vm: VmView, vmState: VmState | undefined, config: Elast
     const ago = Math.round((now - vmState.lastStrikeAt) / 1000);
     return none(`free share above ${hi} %, but the guest starved ${ago} s ago: no shrink within SHRINK_HOLD_OFF; ${seen}`, withFigures);
   }
-  const byShare = f.usedKiB / (1 - memOverPercent / 100);
-  const guard = f.usedKiB + 2 * minFreeKiB;
-  const raw = Math.max(byShare, guard) + overheadKiB;
+  // With PEAK_FLOOR a shrink gives back only what the recent peak does not
+  // need; a share-driven grow is sized for the use of now (a bigger one would
+  // take host headroom other guests' grows may need).
   return share > hi
-    ? decide('shrink', raw, `free share above ${hi} %`, {})
-    : decide('grow', raw, `free share below ${lo} %`, {});
+    ? decide('shrink', sizeFor(config.peakFloor ? plannedKiB : f.usedKiB), `free share above ${hi} %`, {})
+    : decide('grow', sizeFor(f.usedKiB), `free share below ${lo} %`, {});
 }
 
 // ---------------------------------------------------------------- hosts

@@ -28,6 +28,19 @@ export interface VmState {
   lastStrikeAt?: number;
   lastChangeAt?: number;
   lastAction?: LastAction;
+  /**
+   * Recent peak of the guest's used memory: a max that halves every
+   * PEAK_HALF_LIFE unless seen again (see decayedPeak). Absent in state files
+   * written before it existed, and after a restart with a malformed value: it
+   * is a statistic that rebuilds itself, not something to refuse a file over.
+   */
+  peak?: UsagePeak;
+}
+
+export interface UsagePeak {
+  /** the peak's value at `at`, KiB */
+  kib: number;
+  at: number;
 }
 
 export interface HostState {
@@ -104,6 +117,7 @@ export function parseState(text: string): ElasticityState {
     if (!/^\d+$/.test(id)) throw corrupt(`VM key "${id}" is not a VM ID`);
     if (!vm || !isNum(vm.originalKiB) || vm.originalKiB <= 0) throw corrupt(`VM ${id} has no original size`);
     if (!isNum(vm.strikes) || !isNum(vm.firstSeenAt)) throw corrupt(`VM ${id} is incomplete`);
+    if (vm.peak !== undefined && !(vm.peak && isNum(vm.peak.kib) && vm.peak.kib >= 0 && isNum(vm.peak.at))) delete vm.peak;
   }
   return data as ElasticityState;
 }
@@ -113,4 +127,24 @@ export function liveStrikes(vm: VmState | undefined, strikeResetMs: number, now:
   if (!vm || vm.strikes === 0) return 0;
   if (vm.lastStrikeAt !== undefined && now - vm.lastStrikeAt > strikeResetMs) return 0;
   return vm.strikes;
+}
+
+/**
+ * The peak at `now`: its recorded value halved every `halfLifeMs` since it was
+ * recorded (0 = no memory of peaks: undefined). A max that decays rather than
+ * a window, so it is one number per VM and forgets smoothly: a guest that
+ * bursts every hour keeps its burst room, one that burst once yesterday
+ * gives it back.
+ */
+export function decayedPeak(peak: UsagePeak | undefined, halfLifeMs: number, now: number): number | undefined {
+  if (!peak || halfLifeMs <= 0) return undefined;
+  const age = Math.max(0, now - peak.at);
+  return peak.kib * 2 ** (-age / halfLifeMs);
+}
+
+/** The peak after seeing `usedKiB` at `now`: the larger of the decayed peak and the new figure. */
+export function nextPeak(peak: UsagePeak | undefined, usedKiB: number, halfLifeMs: number, now: number): UsagePeak | undefined {
+  if (halfLifeMs <= 0) return undefined;
+  const old = decayedPeak(peak, halfLifeMs, now) ?? 0;
+  return { kib: Math.round(Math.max(old, usedKiB)), at: now };
 }

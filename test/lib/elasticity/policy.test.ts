@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { recordPlan } from '../../../lib/elasticity/cycle';
 import { checkPlan, decideVm, floorFor, planCycle, planRestore } from '../../../lib/elasticity/policy';
-import type { VmState } from '../../../lib/elasticity/state';
+import type { ElasticityState, VmState } from '../../../lib/elasticity/state';
 import { emptyState, reconcile } from '../../../lib/elasticity/state';
 import type { ClusterView, VmView } from '../../../lib/elasticity/ports';
 import { cluster, config, GiB, host, MiB, vm } from './builders';
@@ -134,6 +135,56 @@ describe('decideVm: CloudVAMP rule, table', () => {
       action: 'none',
       reason: /starved 120 s ago/,
     },
+    {
+      name: 'peak-aware: a starving guest that burst to 8 GiB before gets what that peak needs at once, not half the gap',
+      cfg: config({ peakHalfLifeMs: 3 * 3_600_000 }),
+      vm: vm(1, { originalKiB: 16 * GiB, currentKiB: 4 * GiB, usedKiB: 4 * GiB - 50 * MiB }),
+      state: seen({ originalKiB: 16 * GiB, peak: { kib: 8 * GiB, at: NOW } }),
+      action: 'grow',
+      target: Math.ceil((8 * GiB) / 0.7 / MiB) * MiB,
+      reason: /strike 1\/2: grow to what the recent peak needs/,
+    },
+    {
+      name: 'peak-aware: without PEAK_FLOOR a shrink still goes to the current use',
+      cfg: config({ peakHalfLifeMs: 3 * 3_600_000, peakFloor: false }),
+      vm: vm(1, { currentKiB: 4 * GiB, usedKiB: 1 * GiB }),
+      state: seen({ peak: { kib: 2.4 * GiB, at: NOW - 3_600_000 } }),
+      action: 'shrink',
+      target: Math.ceil(GiB / 0.7 / MiB) * MiB,
+    },
+    {
+      name: 'peak-aware: a quiet guest that burst 1 h ago keeps room for its peak (half-life 3 h)',
+      cfg: config({ peakHalfLifeMs: 3 * 3_600_000, peakFloor: true }),
+      vm: vm(1, { currentKiB: 4 * GiB, usedKiB: 1 * GiB }),
+      state: seen({ peak: { kib: 2.4 * GiB, at: NOW - 3_600_000 } }),
+      action: 'shrink',
+      target: Math.ceil((2.4 * GiB * 2 ** (-1 / 3)) / 0.7 / MiB) * MiB,
+      reason: /recent peak 1951 MiB/,
+    },
+    {
+      name: 'peak-aware: a peak from long ago has decayed below the current use, which then rules',
+      cfg: config({ peakHalfLifeMs: 3_600_000, peakFloor: true }),
+      vm: vm(1, { currentKiB: 4 * GiB, usedKiB: 1 * GiB }),
+      state: seen({ peak: { kib: 3 * GiB, at: NOW - 12 * 3_600_000 } }),
+      action: 'shrink',
+      target: Math.ceil(GiB / 0.7 / MiB) * MiB,
+    },
+    {
+      name: 'peak-aware: PEAK_HALF_LIFE=0 ignores a recorded peak (CloudVAMP)',
+      cfg: config({ peakHalfLifeMs: 0, peakFloor: true }),
+      vm: vm(1, { currentKiB: 4 * GiB, usedKiB: 1 * GiB }),
+      state: seen({ peak: { kib: 3 * GiB, at: NOW } }),
+      action: 'shrink',
+      target: Math.ceil(GiB / 0.7 / MiB) * MiB,
+    },
+    {
+      name: 'peak-aware: sized for the peak already, nothing to shrink',
+      cfg: config({ peakHalfLifeMs: 3_600_000, peakFloor: true }),
+      vm: vm(1, { currentKiB: 3 * GiB, usedKiB: 1 * GiB }),
+      state: seen({ peak: { kib: 2.1 * GiB, at: NOW } }),
+      action: 'none',
+      reason: /already at 3072 MiB/,
+    },
     { name: 'not running', vm: vm(1, { running: false, usedKiB: GiB }), action: 'none', reason: /not running/ },
     { name: 'no figures', vm: vm(1), action: 'none', reason: /no balloon stats/ },
     {
@@ -175,6 +226,10 @@ const arbVmAndState = fc
     sinceStrike: fc.option(fc.integer({ min: 0, max: 7_200_000 }), { nil: undefined }),
     sinceChange: fc.option(fc.integer({ min: 0, max: 600_000 }), { nil: undefined }),
     rule: fc.constantFrom('two-strike' as const, 'three-strike' as const),
+    peakShare: fc.option(fc.double({ min: 0, max: 1.5, noNaN: true }), { nil: undefined }),
+    peakAgo: fc.integer({ min: 0, max: 48 * 3_600_000 }),
+    halfLife: fc.constantFrom(0, 600_000, 3_600_000, 6 * 3_600_000),
+    peakFloor: fc.boolean(),
   })
   .map((r) => {
     const current = Math.max(MiB, Math.round(r.original * r.currentShare));
@@ -192,8 +247,9 @@ const arbVmAndState = fc
       strikes: r.strikes,
       ...(r.sinceStrike !== undefined ? { lastStrikeAt: NOW - r.sinceStrike } : {}),
       ...(r.sinceChange !== undefined ? { lastChangeAt: NOW - r.sinceChange } : {}),
+      ...(r.peakShare !== undefined ? { peak: { kib: Math.round(r.original * r.peakShare), at: NOW - r.peakAgo } } : {}),
     };
-    return { v, s, cfg: config({ growthRule: r.rule }), used, total, current };
+    return { v, s, cfg: config({ growthRule: r.rule, peakHalfLifeMs: r.halfLife, peakFloor: r.peakFloor }), used, total, current };
   });
 
 describe('decideVm: properties', () => {
@@ -240,6 +296,54 @@ describe('decideVm: properties', () => {
     );
   });
 
+  it('the peak: never below the current use, never above the old peak or the use, recorded only with the feature on', () => {
+    fc.assert(
+      fc.property(arbVmAndState, ({ v, s, cfg, used }) => {
+        const d = decideVm(v, s, cfg, NOW);
+        if (cfg.peakHalfLifeMs === 0 || !d.figures) return d.peak === undefined;
+        const old = s.peak ? s.peak.kib * 2 ** (-(NOW - s.peak.at) / cfg.peakHalfLifeMs) : 0;
+        return d.peak !== undefined && d.peak.at === NOW && d.peak.kib >= used && d.peak.kib <= Math.max(Math.round(old), used) + 1;
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('a shrink never goes below what the peak needs: peak / (1 − MEM_OVER), at most the original', () => {
+    fc.assert(
+      fc.property(arbVmAndState, ({ v, s, cfg, current, total }) => {
+        const d = decideVm(v, s, cfg, NOW);
+        if (d.action !== 'shrink' || cfg.peakHalfLifeMs === 0 || !cfg.peakFloor || !s.peak) return true;
+        const over = v.overrides.memOverPercent ?? cfg.memOverPercent;
+        const peak = s.peak.kib * 2 ** (-(NOW - s.peak.at) / cfg.peakHalfLifeMs);
+        return d.targetKiB >= Math.min(s.originalKiB, peak / (1 - over / 100) + (current - total)) - 1;
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('a starving guest with a recent peak is grown at once to at least what that peak needs (or as far as the original)', () => {
+    fc.assert(
+      fc.property(arbVmAndState, ({ v, s, cfg, current, total }) => {
+        const d = decideVm(v, s, cfg, NOW);
+        if (!d.starving || d.action !== 'grow' || cfg.peakHalfLifeMs === 0 || !s.peak) return true;
+        const over = v.overrides.memOverPercent ?? cfg.memOverPercent;
+        const peak = s.peak.kib * 2 ** (-(NOW - s.peak.at) / cfg.peakHalfLifeMs);
+        return d.targetKiB >= Math.min(s.originalKiB, peak / (1 - over / 100) + (current - total)) - 1;
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('recordPlan stores the peak a decision carries and keeps the old one when a decision has none', () => {
+    const state = reconcile(emptyState(), cluster([vm(1, { usedKiB: GiB }), vm(2)], [host(0, 64 * GiB)]), NOW - 60_000).state;
+    state.vms['2'] = { ...state.vms['2']!, peak: { kib: 5, at: 1 } };
+    const cfg = config({ peakHalfLifeMs: 3_600_000 });
+    const view = cluster([vm(1, { usedKiB: GiB }), vm(2)], [host(0, 64 * GiB)]);
+    const next = recordPlan(state, planCycle(view, state, cfg, NOW), NOW);
+    expect(next.vms['1']!.peak).toEqual({ kib: GiB, at: NOW });
+    expect(next.vms['2']!.peak).toEqual({ kib: 5, at: 1 });
+  });
+
   it('a shrink never leaves the guest starving', () => {
     fc.assert(
       fc.property(arbVmAndState, ({ v, s, cfg, used, current, total }) => {
@@ -279,15 +383,32 @@ const arbCluster = fc
     return cluster(vms, hosts);
   });
 
+/** Gives VM i a peak of peaks[i] × its original, recorded 30 min ago. */
+function withPeaks(state: ElasticityState, peaks: (number | undefined)[]): ElasticityState {
+  const vms = { ...state.vms };
+  peaks.forEach((share, i) => {
+    const s = vms[String(i)];
+    if (s && share !== undefined) vms[String(i)] = { ...s, peak: { kib: Math.round(s.originalKiB * share), at: NOW - 1_800_000 } };
+  });
+  return { ...state, vms };
+}
+
 describe('planCycle: properties', () => {
   it('no decision commits a host beyond its headroom, and targets stay within [floor, original]', () => {
     fc.assert(
-      fc.property(arbCluster, fc.boolean(), (view, migrate) => {
-        const cfg = config({ migrate });
-        const state = reconcile(emptyState(), view, NOW).state;
-        const plan = planCycle(view, state, cfg, NOW);
-        expect(checkPlan(view, plan, state, cfg)).toEqual([]);
-      }),
+      fc.property(
+        arbCluster,
+        fc.boolean(),
+        fc.constantFrom(0, 3_600_000),
+        fc.boolean(),
+        fc.array(fc.option(fc.double({ min: 0, max: 1.2, noNaN: true }), { nil: undefined }), { maxLength: 30 }),
+        (view, migrate, peakHalfLifeMs, peakFloor, peaks) => {
+          const cfg = config({ migrate, peakHalfLifeMs, peakFloor });
+          const state = withPeaks(reconcile(emptyState(), view, NOW).state, peaks);
+          const plan = planCycle(view, state, cfg, NOW);
+          expect(checkPlan(view, plan, state, cfg)).toEqual([]);
+        },
+      ),
       { numRuns: 1000 },
     );
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../../lib/elasticity/config';
-import { simulateGrowthRules } from '../../../lib/elasticity/simulate';
+import { PEAK_VARIANTS, simulateGrowthRules } from '../../../lib/elasticity/simulate';
 
 describe('growth-rule experiment (the numbers in simulate.ts and docs/elasticity.md)', () => {
   it('two strikes + shrink hold-off starve least; the default is that variant', () => {
@@ -12,5 +12,25 @@ describe('growth-rule experiment (the numbers in simulate.ts and docs/elasticity
       ['two-strike', 600000, 24820, 32.6, 3075],
     ]);
     expect(DEFAULTS).toMatchObject({ growthRule: 'two-strike', shrinkHoldOffMs: 600_000 });
+  }, 60_000);
+
+  it('peak memory: growing a starving guest to its recent peak starves less for the same reclaimed memory; as a shrink floor it halves what is reclaimed', () => {
+    const r = simulateGrowthRules(DEFAULTS, { variants: PEAK_VARIANTS }).map((x) => [
+      x.peakHalfLifeMs / 3_600_000,
+      x.peakFloor,
+      x.starvationVmSeconds,
+      Math.round(x.reclaimedShare * 1000) / 10,
+      x.changes,
+    ]);
+    expect(r).toEqual([
+      [0, false, 24820, 32.6, 3075],
+      [1, false, 22015, 32.4, 2640],
+      [6, false, 21430, 32.5, 2533],
+      [24, false, 21430, 32.4, 2524],
+      [1, true, 18850, 17.8, 3061],
+      [6, true, 18160, 15.2, 354],
+      [24, true, 18160, 15.1, 286],
+    ]);
+    expect(DEFAULTS).toMatchObject({ peakHalfLifeMs: 24 * 3_600_000, peakFloor: false });
   }, 60_000);
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fileStateStore, lockFileOf, lockStateFile, readStateFile, writeStateFile } from '../../../lib/elasticity/state-file';
-import { emptyState, parseState, reconcile } from '../../../lib/elasticity/state';
+import { decayedPeak, emptyState, nextPeak, parseState, reconcile } from '../../../lib/elasticity/state';
 import { seededRandom } from '../../../lib/elasticity/simulate';
 import { cluster, GiB, host, vm } from './builders';
 
@@ -19,6 +19,24 @@ describe('state model', () => {
     expect(s2.state.vms['1']).toMatchObject({ originalKiB: 4 * GiB, firstSeenAt: 10 });
     expect(s2.forgotten).toEqual([2]);
     expect(s2.state.vms['2']).toBeUndefined();
+  });
+
+  it('loads a state file written before the usage peak existed, and drops a malformed peak instead of refusing the file', () => {
+    const old = parseState('{"version":1,"vms":{"3":{"originalKiB":4194304,"firstSeenAt":1,"strikes":0,"lastChangeAt":5}},"hosts":{}}');
+    expect(old.vms['3']).toEqual({ originalKiB: 4194304, firstSeenAt: 1, strikes: 0, lastChangeAt: 5 });
+    const bad = parseState('{"version":1,"vms":{"3":{"originalKiB":4194304,"firstSeenAt":1,"strikes":0,"peak":{"kib":"x"}}},"hosts":{}}');
+    expect(bad.vms['3']).toEqual({ originalKiB: 4194304, firstSeenAt: 1, strikes: 0 });
+    const good = parseState('{"version":1,"vms":{"3":{"originalKiB":4194304,"firstSeenAt":1,"strikes":0,"peak":{"kib":1000,"at":7}}},"hosts":{}}');
+    expect(good.vms['3']!.peak).toEqual({ kib: 1000, at: 7 });
+  });
+
+  it('the peak decays by half every half-life and jumps to a higher use at once', () => {
+    expect(decayedPeak({ kib: 1000, at: 0 }, 3_600_000, 7_200_000)).toBe(250);
+    expect(decayedPeak({ kib: 1000, at: 0 }, 0, 7_200_000)).toBeUndefined();
+    expect(nextPeak({ kib: 1000, at: 0 }, 400, 3_600_000, 3_600_000)).toEqual({ kib: 500, at: 3_600_000 });
+    expect(nextPeak({ kib: 1000, at: 0 }, 900, 3_600_000, 3_600_000)).toEqual({ kib: 900, at: 3_600_000 });
+    expect(nextPeak(undefined, 900, 3_600_000, 5)).toEqual({ kib: 900, at: 5 });
+    expect(nextPeak(undefined, 900, 0, 5)).toBeUndefined();
   });
 
   it.each([
