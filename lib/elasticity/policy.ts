@@ -117,6 +117,13 @@ export function decideVm(vm: VmView, vmState: VmState | undefined, config: Elast
   const choice = chooseGuestFigures(vm, config, now);
   const f = choice.figures;
   if (!f) return none(`no usable guest figures: ${choice.why}`);
+  // Figures measured before this VM's last balloon change describe the VM as
+  // it was: a guest grown half-way would still look starving and be grown to
+  // its original size on a second strike it never had. monitord records VMs
+  // less often than a cycle, so wait for a record taken after the change.
+  if (f.updatedAt !== undefined && vmState?.lastChangeAt !== undefined && f.updatedAt <= vmState.lastChangeAt) {
+    return none(`waiting for guest figures newer than the last change (${choice.why} are ${Math.round((vmState.lastChangeAt - f.updatedAt) / 1000)} s older)`);
+  }
   const { memOverPercent, minFreeKiB } = limitsFor(vm, config);
   // The guest sees a little less than it was given (kernel reservations);
   // targets are computed in guest terms, then this is added back (CloudVAMP's mem_diff).

@@ -252,6 +252,33 @@ const arbVmAndState = fc
     return { v, s, cfg: config({ growthRule: r.rule, peakHalfLifeMs: r.halfLife, peakFloor: r.peakFloor }), used, total, current };
   });
 
+describe('decideVm: figures older than the last change', () => {
+  // grown half-way 20 s ago; the record monitord still serves was taken before that
+  const halfGrown = (figuresAt: number) =>
+    vm(1, {
+      originalKiB: 4 * GiB,
+      currentKiB: 3 * GiB,
+      balloon: { availableKiB: 2 * GiB, usableKiB: 40 * MiB, updatedAt: figuresAt },
+    });
+  const state = seen({ strikes: 1, lastStrikeAt: NOW - 20_000, lastChangeAt: NOW - 20_000 });
+
+  it('are not acted on: a stale starving record never earns a second strike', () => {
+    const d = decideVm(halfGrown(NOW - 25_000), state, config(), NOW);
+    expect(d).toMatchObject({ action: 'none', targetKiB: 3 * GiB, strikes: 1 });
+    expect(d.reason).toMatch(/waiting for guest figures newer than the last change \(balloon stats are 5 s older\)/);
+  });
+
+  it('a record taken after the change is acted on', () => {
+    const fresh = vm(1, { originalKiB: 4 * GiB, currentKiB: 3 * GiB, balloon: { availableKiB: 3 * GiB, usableKiB: 40 * MiB, updatedAt: NOW - 5_000 } });
+    expect(decideVm(fresh, state, config(), NOW)).toMatchObject({ action: 'grow', targetKiB: 4 * GiB });
+  });
+
+  it('figures without a time cannot be judged and are used as before', () => {
+    const unstamped = vm(1, { originalKiB: 4 * GiB, currentKiB: 3 * GiB, usedKiB: 3 * GiB - 40 * MiB });
+    expect(decideVm(unstamped, state, config(), NOW).action).toBe('grow');
+  });
+});
+
 describe('decideVm: properties', () => {
   it('never below the floor, never above the original, changes at least MEM_DIFF_TO_CHANGE', () => {
     fc.assert(
