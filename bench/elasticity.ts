@@ -7,7 +7,7 @@ import { DEFAULTS } from '../lib/elasticity/config';
 import { planCycle } from '../lib/elasticity/policy';
 import type { ClusterView, VmView } from '../lib/elasticity/ports';
 import { reconcile, emptyState } from '../lib/elasticity/state';
-import { seededRandom } from '../lib/elasticity/simulate';
+import { seededRandom } from '../lib/random';
 
 const GiB = 1024 * 1024;
 

@@ -7,23 +7,12 @@ import { hostLowerBound, hostsUsed, indexCluster, whereOf } from '../lib/plannin
 import { makePlan } from '../lib/planning/make-plan';
 import { defaultConstraints, type Cluster, type Constraints, type Host, type Vm } from '../lib/planning/model';
 import { consolidate } from '../lib/planning/strategies/consolidate';
+import { seededRandom } from '../lib/random';
 
 const HOSTS = 5_000;
 const VMS = 30_000;
 const TARGET_SECONDS = 10;
 const TARGET_HOST_RATIO = 1.05;
-
-/** Deterministic PRNG (mulberry32) so every run plans the same cluster. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Flavours as clouds sell them: (memory GiB, vCPUs, share of VMs).
 const FLAVOURS: ReadonlyArray<readonly [number, number, number]> = [

@@ -62,23 +62,12 @@ import { recordPlan } from './cycle';
 import { decideVm } from './policy';
 import type { VmView } from './ports';
 import { emptyState, reconcile, type ElasticityState } from './state';
+import { seededRandom } from '../random';
 
 export interface Trace {
   originalKiB: number;
   /** demand per step, KiB */
   demandKiB: number[];
-}
-
-/** mulberry32: small, seedable, good enough for workload shapes. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const GiB = 1024 * 1024;

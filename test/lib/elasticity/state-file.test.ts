@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fileStateStore, lockFileOf, lockStateFile, readStateFile, writeStateFile } from '../../../lib/elasticity/state-file';
 import { decayedPeak, emptyState, nextPeak, parseState, reconcile } from '../../../lib/elasticity/state';
-import { seededRandom } from '../../../lib/elasticity/simulate';
+import { seededRandom } from '../../../lib/random';
 import { cluster, GiB, host, vm } from './builders';
 
 const tmp = () => mkdtemp(path.join(tmpdir(), 'cvem-state-'));

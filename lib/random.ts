@@ -1,0 +1,14 @@
+// Seeded randomness for simulations, benchmarks and tests: the same seed
+// gives the same run, so results can be compared and committed.
+
+/** mulberry32: small, fast, seedable; good enough for workload shapes, not for secrets. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
