@@ -348,7 +348,14 @@ do_install() {
   install_config "$REMOTES/etc/vmm/cloudvamp/cloudvamp.conf" 644 "$default_vmm_conf"
 
   # front-end tools and the elasticity manager's service
-  if [ -d "$dist/bin" ]; then install_dir "$BIN_DIR"; install_tree "$dist/bin" "$BIN_DIR/bin"; fi
+  if [ -d "$dist/bin" ]; then
+    install_dir "$BIN_DIR"
+    install_tree "$dist/bin" "$BIN_DIR/bin"
+    local tool
+    for tool in cloudvamp cloudvamp-cvem cloudvamp-plan; do
+      [ -f "$dist/bin/$tool" ] && install_link "$remotes_free_bin/$tool" "$(R /usr/bin)/$tool"
+    done
+  fi
   install_config "$CONF_DIR/cvem.conf" 600 "$default_cvem_conf"
   local unit_tmp; unit_tmp=$(mktemp)
   unit_text > "$unit_tmp"

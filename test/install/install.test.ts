@@ -145,6 +145,9 @@ describe('install.sh on a staging root of OpenNebula 7.4', () => {
     const monitord = await readFile(path.join(root, 'etc/one/monitord.conf'), 'utf8');
     expect(monitord).toContain('IM_MAD = [ NAME = "cloudvamp"');
     expect(monitord).toMatch(/^\s*SYSTEM_HOST\s+= 60, # cloudvamp: was 600$/m);
+    // the front-end tools on the PATH
+    expect(await readlink(path.join(root, 'usr/bin/cloudvamp'))).toBe('/usr/lib/one/cloudvamp/bin/cloudvamp');
+    expect(await readlink(path.join(root, 'usr/bin/cloudvamp-cvem'))).toBe('/usr/lib/one/cloudvamp/bin/cloudvamp-cvem');
     expect(await readFile(path.join(root, 'etc/systemd/system/cloudvamp-cvem.service'), 'utf8')).toContain(
       'ExecStart=/usr/bin/env node /usr/lib/one/cloudvamp/bin/cloudvamp-cvem run',
     );
