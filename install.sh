@@ -16,6 +16,9 @@
 #                        borrowed memory reaches the scheduler only through it)
 #   --no-build           use dist/ as it is (default: build it when missing)
 #   --from DIR           install the executables built in DIR instead of dist/
+#   --single-binary      for hosts without Node.js >= 18.19: install the remotes from
+#                        dist-sea/ (npm run build:sea; built when missing), whose
+#                        executables run in one bundled Node runtime (~87 MB)
 #
 # Re-running changes nothing; every file it creates is listed in a manifest so
 # --uninstall puts the tree back as it was. Configuration files you edited are
@@ -24,7 +27,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=/ remotes=/var/lib/one/remotes etc=/etc/one one_version="" system_period=60
-mode=install apply_conf=0 build=1 dist=$here/dist
+mode=install apply_conf=0 build=1 dist="" single=0
 
 die() { echo "install.sh: $*" >&2; exit 1; }
 say() { echo "cloudvamp: $*"; }
@@ -39,6 +42,7 @@ while [ $# -gt 0 ]; do
     --apply-conf) apply_conf=1 ;;
     --no-build) build=0 ;;
     --from) dist=${2:?--from needs a directory}; build=0; shift ;;
+    --single-binary) single=1 ;;
     --uninstall) mode=uninstall ;;
     --check) mode=check ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -46,6 +50,9 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+if [ -z "$dist" ]; then
+  if [ $single = 1 ]; then dist=$here/dist-sea; else dist=$here/dist; fi
+fi
 [[ "$system_period" =~ ^[1-9][0-9]*$ ]] || die "--system-period must be a whole number of seconds, not '$system_period'"
 [ -d "$root" ] || die "--root $root is not a directory"
 root=$(cd "$root" && pwd)
@@ -90,8 +97,13 @@ check_prerequisites() {
   fi
   [ -d "$REMOTES" ] || { echo "  missing: OpenNebula remotes tree $REMOTES (--remotes / --root)"; ok=0; }
   [ -d "$REMOTES/vmm/kvm" ] || echo "  note: no stock kvm driver in $REMOTES/vmm/kvm: actions cloudvamp does not replace (disk/NIC hot-plug, snapshots) will be missing"
-  echo "  hosts need: Node.js >= 18.19 and libvirt (libvirt0) for the probes and actions;"
-  echo "              check a host with: ssh HOST node -v && ssh HOST virsh -c qemu:///system version"
+  if [ $single = 1 ]; then
+    echo "  hosts need: libvirt (libvirt0) for the probes and actions (they bring their own Node runtime);"
+    echo "              check a host with: ssh HOST virsh -c qemu:///system version"
+  else
+    echo "  hosts need: Node.js >= 18.19 and libvirt (libvirt0) for the probes and actions (or use --single-binary);"
+    echo "              check a host with: ssh HOST node -v && ssh HOST virsh -c qemu:///system version"
+  fi
   [ $ok = 1 ]
 }
 
@@ -325,9 +337,9 @@ $(im_mad_stanza)"
 do_install() {
   [ $build = 0 ] || [ -d "$dist/remotes" ] || {
     say "building the executables"
-    (cd "$here" && { [ -d node_modules ] || npm install --no-save --no-audit --no-fund --loglevel=error; } && npm run --silent build)
+    (cd "$here" && { [ -d node_modules ] || npm install --no-save --no-audit --no-fund --loglevel=error; } && npm run --silent "build$([ $single = 0 ] || echo :sea)")
   }
-  [ -d "$dist/remotes" ] || die "no built executables in $dist (run npm run build, or drop --no-build)"
+  [ -d "$dist/remotes" ] || die "no built executables in $dist (run npm run build$([ $single = 0 ] || echo :sea), or drop --no-build)"
   [ -d "$REMOTES" ] || die "no OpenNebula remotes tree at $REMOTES (use --remotes, or --root for a staging dir)"
   detect_version
 
@@ -335,6 +347,8 @@ do_install() {
   install_tree "$dist/remotes/im/cloudvamp-probes.d" "$REMOTES/im/cloudvamp-probes.d"
   install_tree "$dist/remotes/im/cloudvamp-legacy-probes.d" "$REMOTES/im/cloudvamp-legacy-probes.d"
   install_tree "$dist/remotes/vmm/cloudvamp" "$REMOTES/vmm/cloudvamp"
+  # --single-binary: the Node runtime the wrappers above exec
+  [ ! -d "$dist/remotes/cloudvamp-runtime" ] || install_tree "$dist/remotes/cloudvamp-runtime" "$REMOTES/cloudvamp-runtime"
   # monitord plumbing: the stock agent (kvm.d) runs our probe categories
   install_dir "$REMOTES/im/cloudvamp.d"
   link_stock "$REMOTES/im/kvm.d" "$REMOTES/im/cloudvamp.d" ../kvm.d im/kvm.d
@@ -364,6 +378,7 @@ do_install() {
 
   if [ "$root" = / ] && id oneadmin >/dev/null 2>&1; then
     chown -R oneadmin:oneadmin "$REMOTES/im/cloudvamp-probes.d" "$REMOTES/im/cloudvamp-legacy-probes.d" "$REMOTES/vmm/cloudvamp" "$REMOTES/im/cloudvamp.d" "$CONF_DIR"
+    [ ! -d "$REMOTES/cloudvamp-runtime" ] || chown -R oneadmin:oneadmin "$REMOTES/cloudvamp-runtime"
   fi
 
   conf_stanzas

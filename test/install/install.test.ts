@@ -3,7 +3,7 @@
 // (the tree is back as it was, byte for byte, but for the backups it made).
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -199,6 +199,44 @@ describe('install.sh on a staging root of OpenNebula 7.4', () => {
     expect(oned).toContain('ARGUMENTS = "-r 3 -t 15 cloudvamp-legacy"');
     expect(await readFile(path.join(root, 'etc/one/monitord.conf'), 'utf8')).toBe(MONITORD_CONF);
   });
+
+  it('--single-binary installs the wrappers and their runtime from dist-sea; a second run changes nothing; uninstall restores the tree', async () => {
+    // install.sh beside a dist-sea/ of its own: --single-binary must pick it (no --from)
+    const here = path.join(work, 'sea-checkout');
+    await mkdir(here);
+    await copyFile(installer, path.join(here, 'install.sh'));
+    await execa('node', [path.join(repo, 'scripts/build-sea.mjs')], { env: { CLOUDVAMP_SEA_DIR: path.join(here, 'dist-sea') } });
+    const seaInstall = (root: string, ...args: string[]) =>
+      execa('bash', [path.join(here, 'install.sh'), '--root', root, '--single-binary', ...args], { reject: false });
+    const root = await stagingRoot(stockFiles);
+    const before = await snapshot(root);
+    const remotes = path.join(root, 'var/lib/one/remotes');
+
+    const first = await seaInstall(root, '--apply-conf');
+    expect(first.stderr).toBe('');
+    expect(first.exitCode).toBe(0);
+    const probe = path.join(remotes, 'im/cloudvamp-probes.d/host/system/cloudvamp-host-system');
+    expect((await readFile(probe, 'utf8')).split('\n', 1)[0]).toBe('#!/bin/sh');
+    expect((await stat(path.join(remotes, 'cloudvamp-runtime/cloudvamp-sea'))).mode & 0o777).toBe(0o755);
+    expect((await stat(path.join(remotes, 'cloudvamp-runtime/koffi.node'))).mode & 0o777).toBe(0o644);
+    expect(await readlink(path.join(remotes, 'vmm/cloudvamp/attach_disk'))).toBe('../kvm/attach_disk');
+    // the installed wrapper finds the installed runtime, with no node on the PATH
+    const ran = await execa('/usr/bin/env', ['-i', `PATH=${work}/no-such-dir`, `CLOUDVAMP_STATE_DIR=${work}/sea-state`, probe, '--uri', 'test:///default'], {
+      reject: false,
+    });
+    expect(ran.stderr).toBe('');
+    expect(ran.stdout).toMatch(/^TOTALMEMORY=\d+$/m);
+
+    const installed = await snapshot(root, true);
+    const second = await seaInstall(root, '--apply-conf');
+    expect(second.exitCode).toBe(0);
+    expect(second.stdout).toContain('nothing changed');
+    expect(await snapshot(root, true)).toEqual(installed);
+
+    const removed = await seaInstall(root, '--uninstall');
+    expect(removed.exitCode).toBe(0);
+    expect(withoutBackups(await snapshot(root))).toEqual(before);
+  }, 120_000);
 
   it('rejects bad options with one line on stderr', async () => {
     const run = await execa('bash', [installer, '--bogus'], { reject: false });
