@@ -1,6 +1,6 @@
 // The density benchmark, joined: one request stream, every scheme over it,
 // the ratios the issue sets as goals. Pure (progress is a callback).
-import { DEFAULTS } from '../elasticity/config';
+import { DEFAULTS, type ElasticityConfig } from '../elasticity/config';
 import { SCHEMES, type Scheme } from './schemes';
 import { simulateScheme, type DensityOptions, type SchemeResult } from './simulate';
 import { generateRequests } from './workload';
@@ -30,11 +30,22 @@ export const DEFAULT_OPTIONS: DensityOptions = {
   chartEveryMs: 5 * 60_000,
 };
 
-/** Not defaults: cloudvamp with less of the borrowed memory offered to the scheduler (the probes' OVERCOMMIT). */
-export const SENSITIVITY: readonly Scheme[] = [0.75, 0.5].map((o) => {
-  const base = SCHEMES.find((s) => s.name === 'cloudvamp')!;
-  return { ...base, name: `cloudvamp-O${o}`, label: `cloudvamp, OVERCOMMIT=${o}`, capacity: { kind: 'borrowed', overcommit: o } };
-});
+const CLOUDVAMP = SCHEMES.find((s) => s.name === 'cloudvamp')!;
+const withConfig = (scheme: Scheme, change: Partial<ElasticityConfig>): Scheme =>
+  scheme.elasticity.kind === 'cloudvamp' ? { ...scheme, elasticity: { ...scheme.elasticity, config: { ...scheme.elasticity.config, ...change } } } : scheme;
+const noReserve = withConfig(CLOUDVAMP, { hostReserveMode: 'none' });
+
+/**
+ * Not defaults: cloudvamp without the regrowth reserve (HOST_RESERVE_MODE=none,
+ * the previous default), and without it but with less of the borrowed memory
+ * offered to the scheduler (the probes' OVERCOMMIT), for the trade-off.
+ */
+export const SENSITIVITY: readonly Scheme[] = [
+  { ...noReserve, name: 'cloudvamp-no-reserve', label: 'cloudvamp, HOST_RESERVE_MODE=none' },
+  ...[0.75, 0.5].map(
+    (o): Scheme => ({ ...noReserve, name: `cloudvamp-O${o}`, label: `cloudvamp, reserve none, OVERCOMMIT=${o}`, capacity: { kind: 'borrowed', overcommit: o } }),
+  ),
+];
 
 export const GOALS = { vsNone: 2.0, vsStatic: 1.33, starvationShare: 0.001 } as const;
 

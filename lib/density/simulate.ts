@@ -21,6 +21,7 @@
 //      physical − reserve (Σ balloon sizes) is overloaded.
 import type { ElasticityConfig } from '../elasticity/config';
 import { recordPlan } from '../elasticity/cycle';
+import { planHostReserves } from '../elasticity/host-reserve';
 import { decideVm, planCycle, type CyclePlan } from '../elasticity/policy';
 import type { HostView, VmView } from '../elasticity/ports';
 import { emptyState, reconcile, type ElasticityState } from '../elasticity/state';
@@ -88,6 +89,10 @@ export interface SchemeResult {
   migrations: number;
   migratedKiB: number;
   hotspotMigrations: number;
+  /** one.host.update writes of the regrowth reserve (RESERVED_MEM) */
+  reserveWrites: number;
+  /** mean over time and hosts of the regrowth reserve (RESERVED_MEM above the operator's), KiB */
+  meanReserveKiB: number;
   chart: ChartPoint[];
 }
 
@@ -122,7 +127,11 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
     clusterId: 0,
     enabled: true,
     totalKiB: opts.hostMemKiB,
+    // the operator's RESERVED_MEM: every scheme's reserve for the host OS
+    reserve: { reservedMem: String(opts.reserveKiB) },
   }));
+  // RESERVED_MEM per host as oned holds it: the scheduler admits on TOTALMEMORY − RESERVED_MEM.
+  const reservedKiB = new Float64Array(opts.hosts).fill(opts.reserveKiB);
   const el = scheme.elasticity;
   const config: ElasticityConfig | undefined = el.kind === 'none' ? undefined : { ...el.config, intervalMs: Math.max(el.config.intervalMs, opts.stepMs) };
   const cycleEvery = config ? Math.max(1, Math.round(config.intervalMs / opts.stepMs)) : 0;
@@ -148,6 +157,8 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
     migrations: 0,
     migratedKiB: 0,
     hotspotMigrations: 0,
+    reserveWrites: 0,
+    reserveSum: 0,
   };
   const wasOverloaded = new Uint8Array(opts.hosts);
   const chart: ChartPoint[] = [];
@@ -186,6 +197,19 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
       byId.get(d.vmId)!.currentKiB = d.targetKiB;
       r.memoryChanges++;
     }
+    // cloudvamp's regrowth reserve, after the VM steps as in the daemon: the
+    // real planHostReserves on the cluster as it is now; a write reaches oned at once.
+    if (el.kind !== 'cloudvamp') return;
+    const after = { vms: vms.map((vm) => viewOf(vm, now)), hosts: hostViews };
+    for (const d of planHostReserves(after, state, config, now)) {
+      if (!d.template) continue;
+      reservedKiB[d.hostId] = d.targetKiB;
+      r.reserveWrites++;
+      hostViews[d.hostId] = {
+        ...hostViews[d.hostId]!,
+        reserve: { reservedMem: String(d.targetKiB), publishedReservedMem: String(d.targetKiB), baseReservedMem: d.baseText },
+      };
+    }
   };
 
   // The planner sees what each VM needs: its size, or its original when it starved last step.
@@ -218,7 +242,7 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
       for (const vm of vms)
         onHost[vm.hostId]!.push({ running: true, memory: vmMemory({ currentKiB: vm.currentKiB, maximumKiB: vm.request.requestedKiB }) });
       for (let h = 0; h < opts.hosts; h++)
-        limit[h] = hostMemory({ physicalKiB: opts.hostMemKiB, vms: onHost[h]!, overcommit: cap.overcommit }).totalKiB - opts.reserveKiB;
+        limit[h] = hostMemory({ physicalKiB: opts.hostMemKiB, vms: onHost[h]!, overcommit: cap.overcommit }).totalKiB - reservedKiB[h]!;
     }
     return { allocated, limit };
   };
@@ -278,6 +302,7 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
     });
     const swapping = new Uint8Array(opts.hosts);
     for (let h = 0; h < opts.hosts; h++) {
+      r.reserveSum += reservedKiB[h]! - opts.reserveKiB;
       const over = committed[h]! > capacityKiB ? 1 : 0;
       if (over) r.overloadHostSteps++;
       if (over && !wasOverloaded[h]) r.overloadEvents++;
@@ -357,6 +382,8 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
     migrations: r.migrations,
     migratedKiB: r.migratedKiB,
     hotspotMigrations: r.hotspotMigrations,
+    reserveWrites: r.reserveWrites,
+    meanReserveKiB: steps ? r.reserveSum / steps / opts.hosts : 0,
     chart,
   };
 }

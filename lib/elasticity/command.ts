@@ -5,7 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { CloudvampError, usageError } from '../errors';
 import { readConfigFile, type ElasticityConfig } from './config';
 import { runDaemon, runRestore, timerSleep, withStateLock, type CycleDeps } from './cycle';
-import type { ClusterSource, ClusterView, Logger, LogEvent, MemoryApplier, Migrator, Publisher, StateStore } from './ports';
+import type { ClusterSource, ClusterView, HostReservePublisher, Logger, LogEvent, MemoryApplier, Migrator, Publisher, StateStore } from './ports';
 import { chooseGuestFigures } from './guest-figures';
 import { fileStateStore } from './state-file';
 import type { ElasticityState } from './state';
@@ -17,6 +17,8 @@ export interface Adapters {
   applier: MemoryApplier;
   migrator: Migrator;
   publisher: Publisher;
+  /** absent: the regrowth reserve is planned and logged but never written */
+  hostReserve?: HostReservePublisher;
 }
 
 export interface CvemEnv {

@@ -5,7 +5,7 @@ import { loadOneConnection } from '../oned/auth';
 import { createOneClient } from '../oned/client';
 import type { Adapters } from './command';
 import type { ElasticityConfig } from './config';
-import { MemoryActionApplier, OnedClusterSource, OnedMigrator, OnedPublisher, OnedResizeApplier, type Waiting } from './oned-adapters';
+import { MemoryActionApplier, OnedClusterSource, OnedHostReservePublisher, OnedMigrator, OnedPublisher, OnedResizeApplier, type Waiting } from './oned-adapters';
 import type { Logger } from './ports';
 
 export async function connectAdapters(config: ElasticityConfig, log: Logger, wait: Waiting): Promise<Adapters> {
@@ -16,5 +16,6 @@ export async function connectAdapters(config: ElasticityConfig, log: Logger, wai
     applier: config.applyMode === 'resize' ? new OnedResizeApplier(client, wait) : new MemoryActionApplier(config.memoryCommand),
     migrator: new OnedMigrator(client, config.migrationTimeoutMs, wait),
     publisher: new OnedPublisher(client),
+    hostReserve: new OnedHostReservePublisher(client),
   };
 }

@@ -4,6 +4,9 @@
 //   snapshot → reconcile state → plan → dry-run: log every decision, change nothing
 //                                      → apply: persist state (originals first!),
 //                                        migrate, grow, shrink, publish, persist results
+//   → host reserves: per host, RESERVED_MEM for the room its ballooned VMs'
+//     recent peaks need back (lib/elasticity/host-reserve.ts), from the cluster
+//     as the VM steps left it; dry-run logs it; a failed write is logged only
 //
 // Before each step a fresh snapshot is taken and the step's precondition
 // re-checked (lib/elasticity/precheck.ts): a VM that moved, stopped or was
@@ -18,8 +21,9 @@
 import { CloudvampError, oneLineMessage } from '../errors';
 import { OnedError } from '../oned/errors';
 import type { ElasticityConfig } from './config';
-import { limitsFor, planCycle, planRestore, type CyclePlan, type VmDecision } from './policy';
-import type { ClusterSource, ClusterView, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
+import { planHostReserves, type HostReserveDecision } from './host-reserve';
+import { limitsFor, planCycle, planRestore, type CyclePlan, type Migration, type VmDecision } from './policy';
+import type { ClusterSource, ClusterView, HostReservePublisher, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
 import { nothingApplied, recheck, recordDone, type Step } from './precheck';
 import { reconcile, type ActionKind, type ElasticityState, type LastAction, type VmState } from './state';
 
@@ -28,6 +32,8 @@ export interface CycleDeps {
   applier: MemoryApplier;
   migrator: Migrator;
   publisher: Publisher;
+  /** writes RESERVED_MEM (one.host.update); absent: the reserve is planned and logged only */
+  hostReserve?: HostReservePublisher;
   store: StateStore<ElasticityState>;
   log: Logger;
   now: () => number;
@@ -49,6 +55,8 @@ export interface CycleReport {
   failed: number;
   skipped: number;
   stopped: boolean;
+  /** the regrowth reserve decided per host after the VM steps (absent after a restore) */
+  hostReserves?: HostReserveDecision[];
 }
 
 /** Pure: the state with the plan's intentions recorded (before anything is applied). */
@@ -108,7 +116,7 @@ async function applyPlan(
   before: ElasticityState,
   plan: CyclePlan,
   kind?: ActionKind,
-): Promise<{ state: ElasticityState; applied: number; failed: number; skipped: number; stopped: boolean }> {
+): Promise<{ state: ElasticityState; applied: number; failed: number; skipped: number; stopped: boolean; resized: VmDecision[]; moved: Migration[] }> {
   const { log } = deps;
   const now = deps.now();
   const state = recordPlan(before, plan, now, kind);
@@ -191,7 +199,62 @@ async function applyPlan(
     }
   }
   await deps.store.save(state);
-  return { state, applied, failed, skipped, stopped };
+  const moved = plan.migrations.filter((m) => !failedMoves.has(m.vmId));
+  return { state, applied, failed, skipped, stopped, resized, moved };
+}
+
+/** Pure: the cluster as it is once these resizes and migrations are done. */
+export function viewAfter(view: ClusterView, resized: readonly VmDecision[], moved: readonly Migration[]): ClusterView {
+  const sizes = new Map(resized.map((d) => [d.vmId, d.targetKiB]));
+  const hosts = new Map(moved.map((m) => [m.vmId, m.toHostId]));
+  return {
+    hosts: view.hosts,
+    vms: view.vms.map((vm) => {
+      const kib = sizes.get(vm.id);
+      const hostId = hosts.get(vm.id);
+      return kib === undefined && hostId === undefined
+        ? vm
+        : { ...vm, ...(kib !== undefined ? { currentKiB: kib } : {}), ...(hostId !== undefined ? { hostId, hostName: view.hosts.find((h) => h.id === hostId)?.name ?? vm.hostName } : {}) };
+    }),
+  };
+}
+
+/**
+ * The host step, after the VM steps: each host's RESERVED_MEM for the room its
+ * VMs are predicted to take back. Never fatal: a failed write is logged and
+ * retried next cycle (the decision is recomputed from scratch every cycle).
+ */
+async function reserveHosts(deps: CycleDeps, config: ElasticityConfig, view: ClusterView, state: ElasticityState, now: number, dryRun: boolean): Promise<HostReserveDecision[]> {
+  const decisions = planHostReserves(view, state, config, now);
+  for (const d of decisions) {
+    const fields = {
+      event: 'host-reserve',
+      hostId: d.hostId,
+      predictedKiB: d.predictedKiB,
+      reserveKiB: d.reserveKiB,
+      baseReservedMem: d.baseText,
+      fromKiB: d.currentKiB,
+      targetKiB: d.targetKiB,
+      reason: d.reason,
+      dryRun,
+    };
+    if (!d.template) {
+      if (config.hostReserveMode !== 'none') deps.log({ level: dryRun ? 'info' : 'debug', msg: 'host reserve unchanged', ...fields });
+      continue;
+    }
+    if (dryRun || !deps.hostReserve) {
+      deps.log({ level: 'info', msg: 'host reserve planned', ...fields });
+      continue;
+    }
+    if (deps.shouldStop?.() === true) break;
+    try {
+      await deps.hostReserve.publishHostReserve(d.hostId, d.template);
+      deps.log({ level: 'info', msg: 'host reserve published', ...fields, result: 'ok' });
+    } catch (error) {
+      deps.log({ level: 'warn', msg: 'host reserve not published; retried next cycle', ...fields, result: 'failed', error: oneLineMessage(error) });
+    }
+  }
+  return decisions;
 }
 
 function logPlan(deps: CycleDeps, plan: CyclePlan, dryRun: boolean): void {
@@ -231,15 +294,22 @@ export async function runCycle(deps: CycleDeps, config: ElasticityConfig, state:
   const dryRun = opts.dryRun === true;
   logPlan(deps, plan, dryRun);
   const changes = plan.migrations.length + plan.decisions.filter((d) => d.action !== 'none').length;
-  if (dryRun) return { state: reconciled.state, view, plan, applied: 0, failed: 0, skipped: 0, stopped: false };
+  if (dryRun) {
+    // What the reserve would be once the plan is applied, from the state the plan would leave.
+    const changed = plan.decisions.filter((d) => d.action !== 'none');
+    const hostReserves = await reserveHosts(deps, config, viewAfter(view, changed, plan.migrations), recordPlan(reconciled.state, plan, now), now, true);
+    return { state: reconciled.state, view, plan, applied: 0, failed: 0, skipped: 0, stopped: false, hostReserves };
+  }
   if (changes === 0) {
     // Strike counters and adoptions still change; persist only when something did.
     const next = recordPlan(reconciled.state, plan, now);
     if (JSON.stringify(next) !== JSON.stringify(state)) await deps.store.save(next);
-    return { state: next, view, plan, applied: 0, failed: 0, skipped: 0, stopped: false };
+    const hostReserves = deps.shouldStop?.() === true ? [] : await reserveHosts(deps, config, view, next, now, false);
+    return { state: next, view, plan, applied: 0, failed: 0, skipped: 0, stopped: false, hostReserves };
   }
-  const r = await applyPlan(deps, config, view, reconciled.state, plan);
-  return { ...r, view, plan };
+  const { resized, moved, ...r } = await applyPlan(deps, config, view, reconciled.state, plan);
+  const hostReserves = r.stopped ? [] : await reserveHosts(deps, config, viewAfter(view, resized, moved), r.state, deps.now(), false);
+  return { ...r, view, plan, hostReserves };
 }
 
 /** restore-all: every managed VM back to its original size (relief migrations where needed). */
@@ -256,7 +326,7 @@ export async function runRestore(
   for (const d of left)
     deps.log({ level: 'warn', msg: 'VM not restored: its host has no room; free memory on it or rerun with --force', event: 'restore', vmId: d.vmId, hostId: d.hostId, reason: d.reason });
   if (opts.dryRun) return { state: reconciled.state, view, plan, applied: 0, failed: 0, skipped: 0, stopped: false };
-  const r = await applyPlan(deps, config, view, reconciled.state, plan, 'restore');
+  const { resized: _resized, moved: _moved, ...r } = await applyPlan(deps, config, view, reconciled.state, plan, 'restore');
   return { ...r, view, plan, skipped: r.skipped + left.length };
 }
 

@@ -8,7 +8,7 @@ import type { OneClient } from '../oned/client';
 import { HostState, LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from '../oned/models';
 import type { ElasticityConfig } from './config';
 import { parseOneGate, parseOverrides } from './guest-figures';
-import type { ClusterSource, ClusterView, HostView, Logger, MemoryApplier, Migrator, PublishedFigures, Publisher, VmView } from './ports';
+import type { ClusterSource, ClusterView, HostReservePublisher, HostView, Logger, MemoryApplier, Migrator, PublishedFigures, Publisher, VmView } from './ports';
 
 const num = (v: string | undefined): number | undefined => {
   if (v === undefined || v.trim() === '') return undefined;
@@ -64,6 +64,11 @@ export function hostViewFromOne(host: OneHost): HostView {
     totalKiB: physical ?? host.hostShare.totalMemKiB,
     ...(host.monitoring.freeMemoryKiB !== undefined ? { freeKiB: host.monitoring.freeMemoryKiB } : {}),
     ...(host.monitoring.freeMemoryKiB !== undefined && host.monitoring.timestamp !== undefined ? { freeAt: host.monitoring.timestamp * 1000 } : {}),
+    reserve: {
+      ...(host.template.RESERVED_MEM !== undefined ? { reservedMem: host.template.RESERVED_MEM } : {}),
+      ...(host.template.CLOUDVAMP_RESERVED_MEM !== undefined ? { publishedReservedMem: host.template.CLOUDVAMP_RESERVED_MEM } : {}),
+      ...(host.template.CLOUDVAMP_BASE_RESERVED_MEM !== undefined ? { baseReservedMem: host.template.CLOUDVAMP_BASE_RESERVED_MEM } : {}),
+    },
   };
 }
 
@@ -186,5 +191,13 @@ export class OnedPublisher implements Publisher {
     const template: Record<string, string | number> = {};
     for (const [k, v] of Object.entries(figures)) if (v !== '') template[k] = v;
     await this.client.vmUpdate(vmId, template, 'merge');
+  }
+}
+
+/** The regrowth reserve: `one.host.update(id, RESERVED_MEM…, merge)`; the SYSTEM_HOST keys stay. */
+export class OnedHostReservePublisher implements HostReservePublisher {
+  constructor(private readonly client: OneClient) {}
+  async publishHostReserve(hostId: number, template: Readonly<Record<string, string | number>>): Promise<void> {
+    await this.client.hostUpdate(hostId, template, 'merge');
   }
 }

@@ -87,6 +87,10 @@ export function limitsFor(vm: VmView, config: ElasticityConfig): Limits {
   };
 }
 
+/** The size a guest using `usedKiB` is given: MEM_OVER free, and never less than 2 × MIN_FREE free. */
+export const sizeForUse = (usedKiB: number, limits: Limits, overheadKiB = 0) =>
+  Math.max(usedKiB / (1 - limits.memOverPercent / 100), usedKiB + 2 * limits.minFreeKiB) + overheadKiB;
+
 /** The smallest size CVEM may give a VM: MEM_MIN, or the original if that is smaller. */
 export const floorFor = (originalKiB: number, config: ElasticityConfig) => Math.min(config.memMinKiB, originalKiB);
 
@@ -170,7 +174,7 @@ export function decideVm(vm: VmView, vmState: VmState | undefined, config: Elast
 
   // What the recent peak needs; a guest that fills its size hides how much it
   // wants, so a starving guest is grown at least to that at once.
-  const sizeFor = (kib: number) => Math.max(kib / (1 - memOverPercent / 100), kib + 2 * minFreeKiB) + overheadKiB;
+  const sizeFor = (kib: number) => sizeForUse(kib, { memOverPercent, minFreeKiB }, overheadKiB);
   if (starving) {
     const strikes = strikesNow + 1;
     const needed = strikesToOriginal(config);

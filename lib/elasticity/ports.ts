@@ -61,6 +61,20 @@ export interface HostView {
   freeKiB?: number;
   /** when freeKiB was measured (MONITORING/TIMESTAMP, epoch ms), if known */
   freeAt?: number;
+  /**
+   * The host's reserve keys as its TEMPLATE holds them (raw text: KiB, "N%", or
+   * absent/empty): RESERVED_MEM, which oned subtracts (MAX_MEM = TOTAL_MEM −
+   * RESERVED_MEM); CLOUDVAMP_RESERVED_MEM, the RESERVED_MEM cloudvamp last
+   * wrote; CLOUDVAMP_BASE_RESERVED_MEM, the operator's own reserve cloudvamp
+   * adds its regrowth reserve to (lib/elasticity/host-reserve.ts).
+   */
+  reserve?: HostReserveKeys;
+}
+
+export interface HostReserveKeys {
+  reservedMem?: string;
+  publishedReservedMem?: string;
+  baseReservedMem?: string;
 }
 
 export interface ClusterView {
@@ -88,6 +102,11 @@ export type PublishedFigures = Record<string, string | number>;
 
 export interface Publisher {
   publish(vmId: number, figures: PublishedFigures): Promise<void>;
+}
+
+/** Writes a host's reserve keys into its TEMPLATE (one.host.update, merge). */
+export interface HostReservePublisher {
+  publishHostReserve(hostId: number, template: Readonly<Record<string, string | number>>): Promise<void>;
 }
 
 export interface StateStore<S> {

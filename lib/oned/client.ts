@@ -67,6 +67,12 @@ export interface OneClient {
   vmMigrate(id: number, hostId: number, options: MigrateOptions): Promise<void>;
   /** `one.vm.update`: writes USER_TEMPLATE; 'merge' keeps the other keys, 'replace' drops them. */
   vmUpdate(id: number, template: Readonly<Record<string, TemplateValue>>, mode: 'merge' | 'replace'): Promise<void>;
+  /**
+   * `one.host.update(id, template, type)`: writes the host TEMPLATE; 'merge' keeps
+   * the other keys (SYSTEM_HOST's included), 'replace' drops them. oned recomputes
+   * MAX_MEM = TOTAL_MEM − RESERVED_MEM from it (PROTOCOL.md §1.6.1).
+   */
+  hostUpdate(id: number, template: Readonly<Record<string, TemplateValue>>, mode: 'merge' | 'replace'): Promise<void>;
   /** `one.vm.resize(id, "MEMORY=…", enforce)`: live ballooning on 6.6+ (PROTOCOL.md §2.5). */
   vmResize(id: number, memoryMiB: number, options: { enforce: boolean }): Promise<void>;
   /** `one.system.version` */
@@ -169,6 +175,10 @@ export class XmlRpcOneClient implements OneClient {
 
   async vmUpdate(id: number, template: Readonly<Record<string, TemplateValue>>, mode: 'merge' | 'replace'): Promise<void> {
     await this.request('one.vm.update', [checkedId(id, 'VM'), formatTemplate(template), mode === 'merge' ? 1 : 0]);
+  }
+
+  async hostUpdate(id: number, template: Readonly<Record<string, TemplateValue>>, mode: 'merge' | 'replace'): Promise<void> {
+    await this.request('one.host.update', [checkedId(id, 'host'), formatTemplate(template), mode === 'merge' ? 1 : 0]);
   }
 
   async vmResize(id: number, memoryMiB: number, options: { enforce: boolean }): Promise<void> {

@@ -13,6 +13,9 @@
 //   driver would (the VM is in LCM MIGRATE meanwhile); the state changes and
 //   the call answers only once it resolved, and a rejection becomes a failure reply;
 // * one.vm.update replaces (0) or merges (1) USER_TEMPLATE;
+// * one.host.update replaces (0) or merges (1) the host TEMPLATE, then sets
+//   HOST_SHARE/MAX_MEM = TOTAL_MEM − RESERVED_MEM as oned does (RESERVED_MEM in
+//   KiB or "N%" of TOTAL_MEM, empty = 0; the cluster's RESERVED_MEM is not modelled);
 // * one.vm.resize changes TEMPLATE/MEMORY and the host's MEM_USAGE; enforce
 //   checks the growth fits. Like oned, the call succeeds before the driver
 //   runs: growing a BALLOONING VM above MEMORY_MAX is then rolled back by the
@@ -264,6 +267,7 @@ const SIGNATURES: Record<string, { required: ParamType[]; optional: ParamType[] 
   'one.vm.info': { required: ['i'], optional: ['b'] },
   'one.vm.migrate': { required: ['i', 'i', 'b'], optional: ['b', 'i', 'i'] },
   'one.vm.update': { required: ['i', 's', 'i'], optional: [] },
+  'one.host.update': { required: ['i', 's', 'i'], optional: [] },
   'one.vm.resize': { required: ['i', 's'], optional: ['b'] },
 };
 
@@ -514,6 +518,8 @@ export class OnedSimulator {
         return this.migrate(int(0), int(1), params[2] as boolean, (params[3] as boolean | undefined) ?? false);
       case 'one.vm.update':
         return this.update(int(0), params[1] as string, int(2));
+      case 'one.host.update':
+        return this.hostUpdate(int(0), params[1] as string, int(2));
       case 'one.vm.resize':
         return this.resize(int(0), params[1] as string, (params[2] as boolean | undefined) ?? true);
       default:
@@ -607,7 +613,26 @@ export class OnedSimulator {
   }
 
   private update(id: number, templateText: string, type: number): number {
-    const vm = this.vm(id);
+    this.updateTemplate(at(this.vm(id), 'USER_TEMPLATE'), templateText, type);
+    return id;
+  }
+
+  /** one.host.update: the TEMPLATE, then MAX_MEM from RESERVED_MEM (Host::post_update_template). */
+  private hostUpdate(id: number, templateText: string, type: number): number {
+    const host = this.host(id);
+    this.updateTemplate(at(host, 'TEMPLATE'), templateText, type);
+    const share = at(host, 'HOST_SHARE');
+    const total = intAt(share, 'TOTAL_MEM');
+    const reserved = findChild(at(host, 'TEMPLATE'), 'RESERVED_MEM');
+    const text = reserved ? textOf(reserved).trim() : '';
+    const percent = /^(-?\d+(?:\.\d+)?)\s*%$/.exec(text);
+    const reservedKiB = text === '' ? 0 : percent ? Math.round((Number(percent[1]) / 100) * total) : Number(text);
+    if (!Number.isFinite(reservedKiB)) throw new OnedFailure('INTERNAL', `Error parsing RESERVED_MEM '${text}'`);
+    setLeaf(share, 'MAX_MEM', Math.round(total - reservedKiB));
+    return id;
+  }
+
+  private updateTemplate(userTemplate: XmlElement, templateText: string, type: number): void {
     if (type !== 0 && type !== 1) throw new OnedFailure('XML_RPC_API', `Wrong update type ${type}`);
     let attributes;
     try {
@@ -615,7 +640,6 @@ export class OnedSimulator {
     } catch (error) {
       throw new OnedFailure('INTERNAL', `Error parsing template: ${(error as Error).message}`);
     }
-    const userTemplate = at(vm, 'USER_TEMPLATE');
     if (type === 0) userTemplate.children = [];
     for (const { key, value } of attributes) {
       if (typeof value === 'string') {
@@ -626,7 +650,6 @@ export class OnedSimulator {
         this.replaceChild(userTemplate, vector);
       }
     }
-    return id;
   }
 
   private resize(id: number, templateText: string, enforce: boolean): number {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_OPTIONS, runDensity, SCHEMES } from '../../../lib/density/index';
+import { DEFAULT_OPTIONS, runDensity, SCHEMES, SENSITIVITY } from '../../../lib/density/index';
 import { markdownReport, svgChart } from '../../../lib/density/report';
 import { simulateScheme, type DensityOptions, type StepView } from '../../../lib/density/simulate';
 import { generateRequests, PATTERN_BLOCK, peakCapKiB, usageTrace } from '../../../lib/density/workload';
@@ -99,5 +99,22 @@ describe('density simulation (small and short; invariants, not the goals)', () =
     expect(md).toContain('`npm run bench:density` (seed 42)');
     expect(md).toMatch(/\| cloudvamp's default \| /);
     expect(svgChart(run)).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
+  });
+});
+
+describe('the regrowth reserve in the cloudvamp scheme', () => {
+  it('the scheduler admits on TOTALMEMORY − RESERVED_MEM, the reserve written by the real planHostReserves', () => {
+    const cv = SCHEMES.find((s) => s.name === 'cloudvamp')!;
+    const none = SENSITIVITY.find((s) => s.name === 'cloudvamp-no-reserve')!;
+    const opts = { ...small, hours: 3 };
+    const reqs = generateRequests(opts.seed, Math.ceil((opts.hours * 3_600_000) / opts.arrivalEveryMs), opts.arrivalEveryMs);
+    const withReserve = simulateScheme(cv, reqs, opts);
+    const without = simulateScheme(none, reqs, opts);
+    expect(without.reserveWrites).toBe(0);
+    expect(withReserve.reserveWrites).toBeGreaterThan(0);
+    expect(withReserve.meanReserveKiB).toBeGreaterThan(0);
+    expect(withReserve.meanReserveKiB).toBeLessThanOrEqual(0.25 * opts.hostMemKiB);
+    // room held back is room not admitted into
+    expect(withReserve.admitted).toBeLessThanOrEqual(without.admitted);
   });
 });

@@ -35,9 +35,18 @@ describe('oned → elasticity views', () => {
     const h = hostViewFromOne({
       id: 2, name: 'kvm2', state: 2, imMad: 'cloudvamp', vmMad: 'cloudvamp', clusterId: 0, cluster: 'default',
       hostShare: { memUsageKiB: 0, cpuUsage: 0, totalMemKiB: 20_000_000, totalCpu: 400, maxMemKiB: 20_000_000, maxCpu: 400, runningVms: 0 },
-      vmIds: [], template: { CLOUDVAMP_PHYSICALMEMORY: '16000000' }, monitoring: { freeMemoryKiB: 5_000_000 },
+      vmIds: [], template: { CLOUDVAMP_PHYSICALMEMORY: '16000000', RESERVED_MEM: '' }, monitoring: { freeMemoryKiB: 5_000_000 },
     });
-    expect(h).toEqual({ id: 2, name: 'kvm2', clusterId: 0, enabled: true, totalKiB: 16_000_000, freeKiB: 5_000_000 });
+    expect(h).toEqual({ id: 2, name: 'kvm2', clusterId: 0, enabled: true, totalKiB: 16_000_000, freeKiB: 5_000_000, reserve: { reservedMem: '' } });
+  });
+
+  it('hosts: the reserve keys as the TEMPLATE holds them', () => {
+    const h = hostViewFromOne({
+      id: 2, name: 'kvm2', state: 2, imMad: 'cloudvamp', vmMad: 'cloudvamp', clusterId: 0, cluster: 'default',
+      hostShare: { memUsageKiB: 0, cpuUsage: 0, totalMemKiB: 20_000_000, totalCpu: 400, maxMemKiB: 17_000_000, maxCpu: 400, runningVms: 0 },
+      vmIds: [], template: { RESERVED_MEM: '3000000', CLOUDVAMP_RESERVED_MEM: '3000000', CLOUDVAMP_BASE_RESERVED_MEM: '5%' }, monitoring: {},
+    });
+    expect(h.reserve).toEqual({ reservedMem: '3000000', publishedReservedMem: '3000000', baseReservedMem: '5%' });
   });
 });
 

@@ -1,0 +1,232 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  decideHostReserve,
+  hostRegrowthKiB,
+  operatorBase,
+  planHostReserves,
+  resolveReserved,
+  vmRegrowthKiB,
+} from '../../../lib/elasticity/host-reserve';
+import type { HostReserveKeys, VmView } from '../../../lib/elasticity/ports';
+import { emptyState, type ElasticityState } from '../../../lib/elasticity/state';
+import { cluster, config, GiB, host, MiB, vm } from './builders';
+
+const NOW = 1_000_000_000;
+// these tests are about the peak-based reserve; 'share' has its own below
+const cfg = config({ hostReserveMode: 'peak' });
+/** A state in which each VM has an original and a peak recorded at NOW. */
+function stateWith(entries: { id: number; originalKiB: number; peakKiB?: number }[]): ElasticityState {
+  const s = emptyState();
+  for (const e of entries) s.vms[String(e.id)] = { originalKiB: e.originalKiB, firstSeenAt: 0, strikes: 0, ...(e.peakKiB !== undefined ? { peak: { kib: e.peakKiB, at: NOW } } : {}) };
+  return s;
+}
+const keys = (reserve: HostReserveKeys) => ({ reserve });
+
+describe('vmRegrowthKiB', () => {
+  // sizeForUse(p) = max(p / 0.7, p + 256 MiB) with the defaults
+  it.each([
+    ['a VM at its original size takes nothing back', 4 * GiB, 4 * GiB, 3 * GiB, 0],
+    ['no peak recorded: nothing predicted', 1 * GiB, 4 * GiB, undefined, 0],
+    ['a peak of 1.4 GiB needs 2 GiB; at 1 GiB it takes 1 GiB back', 1 * GiB, 4 * GiB, Math.floor(0.7 * 2 * GiB), 1 * GiB],
+    ['never more than the original', 1 * GiB, 2 * GiB, 1.9 * GiB, 1 * GiB],
+    ['a peak the current size already covers: nothing', 2 * GiB, 4 * GiB, 1 * GiB, 0],
+  ])('%s', (_, currentKiB, originalKiB, peakKiB, expected) => {
+    const v = vm(1, { currentKiB, originalKiB });
+    const s = stateWith([{ id: 1, originalKiB, ...(peakKiB !== undefined ? { peakKiB } : {}) }]);
+    expect(vmRegrowthKiB(v, s.vms['1'], cfg, NOW)).toBe(expected);
+  });
+
+  it('the peak counts as the policy remembers it: after one PEAK_HALF_LIFE, half of it', () => {
+    const v = vm(1, { currentKiB: 1 * GiB, originalKiB: 8 * GiB });
+    const s = stateWith([{ id: 1, originalKiB: 8 * GiB, peakKiB: Math.floor(0.7 * 8 * GiB) }]);
+    expect(vmRegrowthKiB(v, s.vms['1'], cfg, NOW)).toBe(7 * GiB);
+    expect(vmRegrowthKiB(v, s.vms['1'], cfg, NOW + cfg.peakHalfLifeMs)).toBe(3 * GiB);
+  });
+
+  it('a VM that is not running takes nothing back', () => {
+    const s = stateWith([{ id: 1, originalKiB: 4 * GiB, peakKiB: 3 * GiB }]);
+    expect(vmRegrowthKiB(vm(1, { currentKiB: 1 * GiB, originalKiB: 4 * GiB, running: false }), s.vms['1'], cfg, NOW)).toBe(0);
+  });
+});
+
+describe('operator base and RESERVED_MEM values', () => {
+  it.each([
+    ['', 0],
+    [undefined, 0],
+    ['1048576', 1048576],
+    ['-2097152', -2097152],
+    ['10%', 6710886],
+    ['lots', undefined],
+  ])('resolveReserved(%j) on 64 GiB', (text, expected) => expect(resolveReserved(text, 64 * GiB)).toBe(expected));
+
+  it.each<[string, HostReserveKeys, { text: string; adopted: boolean }]>([
+    ['nothing set: no base', {}, { text: '', adopted: false }],
+    ['the operator set RESERVED_MEM before cloudvamp wrote any: adopted', { reservedMem: '2097152' }, { text: '2097152', adopted: true }],
+    ['cloudvamp wrote RESERVED_MEM: the recorded base', { reservedMem: '5000000', publishedReservedMem: '5000000', baseReservedMem: '10%' }, { text: '10%', adopted: false }],
+    ['the operator changed RESERVED_MEM since: the new value is the base', { reservedMem: '3145728', publishedReservedMem: '5000000', baseReservedMem: '10%' }, { text: '3145728', adopted: true }],
+  ])('%s', (_, reserve, expected) => expect(operatorBase(host(0, 64 * GiB, keys(reserve)))).toEqual(expected));
+});
+
+describe('decideHostReserve', () => {
+  const onHost = [vm(1, { currentKiB: 1 * GiB, originalKiB: 4 * GiB }), vm(2, { currentKiB: 1 * GiB, originalKiB: 4 * GiB })];
+  const s = stateWith([
+    { id: 1, originalKiB: 4 * GiB, peakKiB: Math.floor(0.7 * 3 * GiB) }, // needs 3 GiB: 2 GiB back
+    { id: 2, originalKiB: 4 * GiB, peakKiB: 0.5 * GiB }, // idle: covered
+  ]);
+
+  it('publishes base + Σ regrowth, keeping the operator base in CLOUDVAMP_BASE_RESERVED_MEM', () => {
+    const d = decideHostReserve(host(0, 64 * GiB, keys({ reservedMem: '1048576' })), onHost, s, cfg, NOW);
+    expect(d.reserveKiB).toBe(2 * GiB);
+    expect(d.template).toEqual({ RESERVED_MEM: 3 * GiB, CLOUDVAMP_RESERVED_MEM: 3 * GiB, CLOUDVAMP_BASE_RESERVED_MEM: '1048576' });
+  });
+
+  it('writes nothing while the change is within HOST_RESERVE_THRESHOLD', () => {
+    const h = host(0, 64 * GiB, keys({ reservedMem: String(3 * GiB - 100 * MiB), publishedReservedMem: String(3 * GiB - 100 * MiB), baseReservedMem: '1048576' }));
+    const d = decideHostReserve(h, onHost, s, cfg, NOW);
+    expect(d.targetKiB).toBe(3 * GiB);
+    expect(d.template).toBeUndefined();
+  });
+
+  it('caps the reserve at HOST_RESERVE_MAX % of the physical memory', () => {
+    const d = decideHostReserve(host(0, 64 * GiB), onHost, s, config({ hostReserveMode: 'peak', hostReserveMaxPercent: 1 }), NOW);
+    expect(d.reserveKiB).toBe(Math.floor((0.01 * 64 * GiB) / MiB) * MiB);
+    expect(d.predictedKiB).toBe(2 * GiB);
+  });
+
+  it('HOST_RESERVE_MODE=none gives back the operator value once, and leaves an operator value alone', () => {
+    const none = config({ hostReserveMode: 'none' });
+    const ours = host(0, 64 * GiB, keys({ reservedMem: '5000000', publishedReservedMem: '5000000', baseReservedMem: '1048576' }));
+    expect(decideHostReserve(ours, onHost, s, none, NOW).template).toEqual({ RESERVED_MEM: '1048576', CLOUDVAMP_RESERVED_MEM: '1048576', CLOUDVAMP_BASE_RESERVED_MEM: '1048576' });
+    const restored = host(0, 64 * GiB, keys({ reservedMem: '1048576', publishedReservedMem: '1048576', baseReservedMem: '1048576' }));
+    expect(decideHostReserve(restored, onHost, s, none, NOW).template).toBeUndefined();
+    expect(decideHostReserve(host(0, 64 * GiB, keys({ reservedMem: '7' })), onHost, s, none, NOW).template).toBeUndefined();
+  });
+
+  it('leaves a host with an unreadable RESERVED_MEM alone and says how to fix it', () => {
+    const d = decideHostReserve(host(0, 64 * GiB, keys({ reservedMem: 'lots' })), onHost, s, cfg, NOW);
+    expect(d.template).toBeUndefined();
+    expect(d.reason).toMatch(/fix the host template/);
+  });
+
+  it('plans per host: a host with no ballooned VM gets no reserve', () => {
+    const view = cluster([...onHost, vm(3, { hostId: 1, currentKiB: 4 * GiB, originalKiB: 4 * GiB })], [host(0, 64 * GiB), host(1, 64 * GiB)]);
+    const plans = planHostReserves(view, { ...s, vms: { ...s.vms, '3': { originalKiB: 4 * GiB, firstSeenAt: 0, strikes: 0, peak: { kib: 3 * GiB, at: NOW } } } }, cfg, NOW);
+    expect(plans.map((p) => [p.hostId, p.reserveKiB])).toEqual([
+      [0, 2 * GiB],
+      [1, 0],
+    ]);
+    expect(plans[1]!.template).toBeUndefined();
+  });
+});
+
+describe('properties', () => {
+  const arbVm = fc.record({
+    originalMiB: fc.integer({ min: 256, max: 16384 }),
+    currentShare: fc.double({ min: 0.05, max: 1.2, noNaN: true }),
+    peakShare: fc.option(fc.double({ min: 0, max: 1.2, noNaN: true }), { nil: undefined }),
+    running: fc.boolean(),
+  });
+  const arbHost = fc.record({
+    vms: fc.array(arbVm, { maxLength: 12 }),
+    physicalGiB: fc.integer({ min: 1, max: 512 }),
+    maxPercent: fc.integer({ min: 0, max: 100 }),
+  });
+  const build = (h: { vms: { originalMiB: number; currentShare: number; peakShare: number | undefined; running: boolean }[] }) => {
+    const vms: VmView[] = [];
+    const entries: { id: number; originalKiB: number; peakKiB?: number }[] = [];
+    h.vms.forEach((v, id) => {
+      const originalKiB = v.originalMiB * MiB;
+      vms.push(vm(id, { originalKiB, currentKiB: Math.round(v.currentShare * originalKiB), running: v.running }));
+      entries.push({ id, originalKiB, ...(v.peakShare !== undefined ? { peakKiB: v.peakShare * originalKiB } : {}) });
+    });
+    return { vms, state: stateWith(entries) };
+  };
+
+  it('the reserve is never negative and never above the host capacity or the cap', () => {
+    fc.assert(
+      fc.property(arbHost, (h) => {
+        const { vms, state } = build(h);
+        const physical = h.physicalGiB * GiB;
+        const { reserveKiB } = hostRegrowthKiB(vms, state, config({ hostReserveMode: 'peak', hostReserveMaxPercent: h.maxPercent }), NOW, physical);
+        expect(reserveKiB).toBeGreaterThanOrEqual(0);
+        expect(reserveKiB).toBeLessThanOrEqual(physical);
+        expect(reserveKiB).toBeLessThanOrEqual((h.maxPercent / 100) * physical);
+      }),
+    );
+  });
+
+  it('zero for a host with no ballooned VM', () => {
+    fc.assert(
+      fc.property(arbHost, (h) => {
+        const { vms, state } = build({ vms: h.vms.map((v) => ({ ...v, currentShare: Math.max(1, v.currentShare) })) });
+        expect(hostRegrowthKiB(vms, state, cfg, NOW, h.physicalGiB * GiB).reserveKiB).toBe(0);
+      }),
+    );
+  });
+
+  it('monotone in the predicted regrowth: a higher peak never lowers the reserve', () => {
+    fc.assert(
+      fc.property(arbHost, fc.nat(), fc.double({ min: 0, max: 0.5, noNaN: true }), (h, pick, more) => {
+        fc.pre(h.vms.length > 0);
+        const i = pick % h.vms.length;
+        const before = build(h);
+        const bumped = h.vms.map((v, j) => (j === i ? { ...v, peakShare: (v.peakShare ?? 0) + more } : v));
+        const after = build({ vms: bumped });
+        const c = config({ hostReserveMode: 'peak', hostReserveMaxPercent: h.maxPercent });
+        const physical = h.physicalGiB * GiB;
+        expect(hostRegrowthKiB(after.vms, after.state, c, NOW, physical).reserveKiB).toBeGreaterThanOrEqual(
+          hostRegrowthKiB(before.vms, before.state, c, NOW, physical).reserveKiB,
+        );
+      }),
+    );
+  });
+});
+
+describe('config', () => {
+  it('HOST_RESERVE_MODE, HOST_RESERVE_MAX, HOST_RESERVE_THRESHOLD parse and validate', async () => {
+    const { parseConfig } = await import('../../../lib/elasticity/config');
+    expect(parseConfig('HOST_RESERVE_MODE=none\nHOST_RESERVE_MAX=10\nHOST_RESERVE_THRESHOLD=65536\n').config).toMatchObject({
+      hostReserveMode: 'none',
+      hostReserveMaxPercent: 10,
+      hostReserveThresholdKiB: 65536,
+    });
+    expect(parseConfig('HOST_RESERVE_MODE=always\nHOST_RESERVE_MAX=150\n').errors.map((e) => e.key)).toEqual(['HOST_RESERVE_MODE', 'HOST_RESERVE_MAX']);
+    expect(parseConfig('HOST_RESERVE_MODE=peak\nPEAK_HALF_LIFE=0\n').warnings.map((w) => w.key)).toContain('HOST_RESERVE_MODE');
+    expect(parseConfig('').config).toMatchObject({ hostReserveMode: 'share', hostReserveSharePercent: 25 });
+    expect(parseConfig('HOST_RESERVE_SHARE=40\n').config?.hostReserveSharePercent).toBe(40);
+    expect(parseConfig('HOST_RESERVE_SHARE=140\n').errors.map((e) => e.key)).toEqual(['HOST_RESERVE_SHARE']);
+  });
+});
+
+describe("HOST_RESERVE_MODE=share (the default): a fixed part of what each VM lent", () => {
+  const share = config({ hostReserveMode: 'share', hostReserveSharePercent: 25 });
+
+  it('reserves HOST_RESERVE_SHARE % of original − current, with or without a peak', () => {
+    expect(vmRegrowthKiB(vm(1, { originalKiB: 4 * GiB, currentKiB: 2 * GiB }), undefined, share, NOW)).toBe(0.25 * 2 * GiB);
+    expect(vmRegrowthKiB(vm(1, { originalKiB: 4 * GiB, currentKiB: 4 * GiB }), undefined, share, NOW)).toBe(0);
+    expect(vmRegrowthKiB(vm(1, { originalKiB: 4 * GiB, currentKiB: 2 * GiB, running: false }), undefined, share, NOW)).toBe(0);
+  });
+
+  it('the scheduler then sees physical + (1 − share) × borrowed: property', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ originalMiB: fc.integer({ min: 256, max: 16384 }), lentPercent: fc.integer({ min: 0, max: 90 }) }), { maxLength: 20 }),
+        fc.integer({ min: 0, max: 100 }),
+        (vms, sharePercent) => {
+          const c = config({ hostReserveMode: 'share', hostReserveSharePercent: sharePercent, hostReserveMaxPercent: 100 });
+          const views = vms.map((v, i) => {
+            const originalKiB = v.originalMiB * MiB;
+            return vm(i + 1, { originalKiB, currentKiB: Math.round(originalKiB * (1 - v.lentPercent / 100)) });
+          });
+          const borrowed = views.reduce((sum, v) => sum + (v.templateMemoryKiB - v.currentKiB), 0);
+          const physical = 1024 * GiB;
+          const { reserveKiB } = hostRegrowthKiB(views, emptyState(), c, NOW, physical);
+          // whole MiB, rounded down
+          expect(reserveKiB).toBeLessThanOrEqual((sharePercent / 100) * borrowed);
+          expect(reserveKiB).toBeGreaterThan((sharePercent / 100) * borrowed - MiB);
+        },
+      ),
+    );
+  });
+});
