@@ -5,6 +5,7 @@
 import { execa } from 'execa';
 import { CloudvampError } from '../errors';
 import type { OneClient } from '../oned/client';
+import { waitForLiveMigration } from '../oned/live-migration';
 import { HostState, LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from '../oned/models';
 import type { ElasticityConfig } from './config';
 import { parseOneGate, parseOverrides } from './guest-figures';
@@ -112,20 +113,7 @@ export class OnedMigrator implements Migrator {
     // enforce=false: oned's admission counts TEMPLATE/MEMORY, which is exactly
     // the memory oversubscription gives out; the policy checked real headroom.
     await this.client.vmMigrate(vmId, hostId, { live: true, enforce: false });
-    const deadline = this.wait.now() + this.timeoutMs;
-    let seenMigrating = false;
-    for (;;) {
-      await this.wait.sleep(this.wait.pollMs ?? 2_000);
-      const vm = await this.client.vmInfo(vmId);
-      if (vm.lcmState === LcmState.RUNNING && vm.hostId === hostId) return;
-      if (vm.lcmState !== LcmState.RUNNING) seenMigrating = true;
-      else if (seenMigrating)
-        throw new CloudvampError('oned', `live migration of VM ${vmId} to host ${hostId} failed: it is running on host ${vm.hostId} again (see the VM's log)`);
-      if (vm.state !== VmState.ACTIVE)
-        throw new CloudvampError('oned', `VM ${vmId} left ACTIVE (state ${vm.state}) while migrating to host ${hostId}`);
-      if (this.wait.now() > deadline)
-        throw new CloudvampError('oned', `live migration of VM ${vmId} to host ${hostId} still not done after ${Math.round(this.timeoutMs / 1000)} s; raise MIGRATION_TIMEOUT or check the VM`);
-    }
+    await waitForLiveMigration(this.client, vmId, hostId, { ...this.wait, timeoutMs: this.timeoutMs, timeoutSetting: 'MIGRATION_TIMEOUT' });
   }
 }
 

@@ -25,6 +25,7 @@
 import { hostViewFromOne, vmViewFromOne } from '../elasticity/oned-adapters';
 import { CloudvampError } from '../errors';
 import type { OneClient } from '../oned/client';
+import { waitForLiveMigration } from '../oned/live-migration';
 import { HostState, LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from '../oned/models';
 import type { ClusterGateway } from './apply';
 import type { Cluster, Host, HostId, Vm, VmId } from './model';
@@ -141,35 +142,6 @@ export class OnedClusterGateway implements ClusterGateway {
     if (isPinned(before)) throw new CloudvampError('unsafe', `VM ${vmId} was pinned (${PIN_ATTRIBUTE}=YES) since the plan; it was not migrated`);
     await this.client.vmMigrate(vmId, hostId, { live, enforce: false });
 
-    const deadline = this.waiting.now() + this.waiting.timeoutMs;
-    let seenMigrating = false;
-    for (;;) {
-      const vm = await this.client.vmInfo(vmId);
-      if (vm.state === VmState.ACTIVE && vm.lcmState === LcmState.RUNNING && vm.hostId === hostId) return;
-      if (vm.state !== VmState.ACTIVE) {
-        throw new CloudvampError('oned', `VM ${vmId} left ACTIVE (STATE ${vm.state}) while migrating to host ${hostId}; see \`onevm show ${vmId}\``);
-      }
-      if (vm.lcmState !== LcmState.RUNNING) seenMigrating = true;
-      else {
-        // RUNNING but elsewhere: oned puts a VM whose live migration failed back on its source and
-        // writes the driver's message to USER_TEMPLATE/ERROR. A new ERROR is a failure even if no
-        // poll caught the MIGRATE state in between.
-        const error = vm.userTemplate.ERROR;
-        const newError = error !== undefined && error !== before.userTemplate.ERROR;
-        if (seenMigrating || newError) {
-          throw new CloudvampError(
-            'oned',
-            `live migration of VM ${vmId} to host ${hostId} failed: it runs on host ${vm.hostId} again${newError ? ` (${error})` : ''}; see \`onevm show ${vmId}\``,
-          );
-        }
-      }
-      if (this.waiting.now() >= deadline) {
-        throw new CloudvampError(
-          'oned',
-          `live migration of VM ${vmId} to host ${hostId} not done after ${Math.round(this.waiting.timeoutMs / 1000)} s (LCM_STATE ${vm.lcmState}); check \`onevm show ${vmId}\` or raise --migration-timeout`,
-        );
-      }
-      await this.waiting.sleep(this.waiting.pollMs ?? 2_000);
-    }
+    await waitForLiveMigration(this.client, vmId, hostId, { ...this.waiting, timeoutSetting: '--migration-timeout', errorBefore: { value: before.userTemplate.ERROR } });
   }
 }

@@ -90,7 +90,7 @@ describe('OnedMigrator', () => {
   });
 
   it('fails when the VM comes back RUNNING on the source, or on timeout', async () => {
-    await expect(new OnedMigrator(client([{ lcmState: 4 }, { lcmState: 3, hostId: 2 }]).c, 60_000, wait()).migrateLive(7, 5)).rejects.toThrow(/running on host 2 again/);
-    await expect(new OnedMigrator(client([{ lcmState: 4 }]).c, 10_000, wait()).migrateLive(7, 5)).rejects.toThrow(/MIGRATION_TIMEOUT/);
+    await expect(new OnedMigrator(client([{ lcmState: 4 }, { lcmState: 3, hostId: 2 }]).c, 60_000, wait()).migrateLive(7, 5)).rejects.toThrow('live migration of VM 7 to host 5 failed: it runs on host 2 again; see `onevm show 7`');
+    await expect(new OnedMigrator(client([{ lcmState: 4 }]).c, 10_000, wait()).migrateLive(7, 5)).rejects.toThrow(/not done after 10 s \(LCM_STATE 4\); check `onevm show 7` or raise MIGRATION_TIMEOUT$/);
   });
 });
