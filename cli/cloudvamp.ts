@@ -1,5 +1,6 @@
 // cloudvamp: the operator's single entry point (lib/cli/cloudvamp.ts). Wires
 // the real probe, elasticity-manager and planner cores; nothing else.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { runCloudvamp } from '../lib/cli/cloudvamp';
@@ -15,7 +16,6 @@ const stop = new AbortController();
 // restore-all: SIGTERM/SIGINT let the step in flight (a migration, a balloon
 // change) finish. Only there: every other command keeps the default (die at once).
 if (process.argv[2] === 'restore-all') for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 void runMain('cloudvamp', async () => {
   const result = await runCloudvamp(process.argv.slice(2), {

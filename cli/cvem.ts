@@ -1,5 +1,6 @@
 // cloudvamp-cvem: the elasticity manager daemon (lib/elasticity/command.ts).
 // Wires argv, stdout, SIGTERM/SIGINT and the real adapters; nothing else.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
 import { runMain } from '../lib/cli/run';
 import { runCvem } from '../lib/elasticity/command';
@@ -8,7 +9,6 @@ import { connectAdapters } from '../lib/elasticity/connect';
 const stop = new AbortController();
 // SIGTERM lets the step in flight (a migration, a balloon change) finish, then the loop exits.
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 void runMain('cloudvamp-cvem', () =>
   runCvem(process.argv.slice(2), {

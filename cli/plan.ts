@@ -1,6 +1,7 @@
 // cloudvamp-plan: prints a migration plan for a placement strategy (dry run),
 // or applies it through oned with --apply. Wires argv, stdout/stderr, the
 // clock and oned; nothing else.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readFile } from 'node:fs/promises';
 import { runMain } from '../lib/cli/run';
 import { loadOneConnection } from '../lib/oned/auth';
@@ -13,7 +14,7 @@ void runMain('cloudvamp-plan', async () => {
     connect: async (settings) => createOneClient(await loadOneConnection(settings)),
     progress: (line) => void process.stderr.write(`${line}\n`),
     now: Date.now,
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    sleep,
   });
   process.exitCode = result.exitCode;
   return result.output;

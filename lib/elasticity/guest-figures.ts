@@ -71,11 +71,13 @@ export function chooseGuestFigures(vm: VmView, config: ElasticityConfig, now: nu
   return { why: reasons.join(', ') };
 }
 
-const num = (v: string | undefined): number | undefined => {
+/** A number from an OpenNebula template value; undefined when absent, blank or not a number. */
+export const templateNumber = (v: string | undefined): number | undefined => {
   if (v === undefined || v.trim() === '') return undefined;
   const n = Number(v.trim());
   return Number.isFinite(n) ? n : undefined;
 };
+const num = templateNumber;
 
 /** USER_TEMPLATE keys → OneGate figures (KiB; MEM_STAMP in epoch seconds). */
 export function parseOneGate(userTemplate: Record<string, string | undefined>): OneGateFigures | undefined {

@@ -29,13 +29,12 @@
 // the cluster must be copied into CLOUDVAMP_BASE_RESERVED_MEM (docs/elasticity.md).
 
 import type { ElasticityConfig } from './config';
-import { limitsFor, sizeForUse } from './policy';
+import { limitsFor, mib, sizeForUse } from './policy';
 import type { ClusterView, HostView, VmView } from './ports';
 import { decayedPeak, type ElasticityState, type VmState } from './state';
 
 const MiB = 1024;
 const ceilMiB = (kib: number) => Math.ceil(kib / MiB) * MiB;
-const mib = (kib: number) => `${Math.round(kib / MiB)} MiB`;
 
 /** Memory the VM is predicted to take back (KiB, ≥ 0): what its recent peak needs, up to its original, above its current size. */
 export function vmRegrowthKiB(vm: VmView, vmState: VmState | undefined, config: ElasticityConfig, now: number): number {

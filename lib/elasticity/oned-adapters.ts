@@ -8,14 +8,10 @@ import type { OneClient } from '../oned/client';
 import { waitForLiveMigration } from '../oned/live-migration';
 import { HostState, LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from '../oned/models';
 import type { ElasticityConfig } from './config';
-import { parseOneGate, parseOverrides } from './guest-figures';
+import { parseOneGate, parseOverrides, templateNumber } from './guest-figures';
 import type { ClusterSource, ClusterView, HostReservePublisher, HostView, Logger, MemoryApplier, Migrator, PublishedFigures, Publisher, VmView } from './ports';
 
-const num = (v: string | undefined): number | undefined => {
-  if (v === undefined || v.trim() === '') return undefined;
-  const n = Number(v);
-  return Number.isFinite(n) ? n : undefined;
-};
+const num = templateNumber;
 
 /**
  * Monitoring keys written by cloudvamp's vm/monitor probe (lib/monitor/reports.ts):

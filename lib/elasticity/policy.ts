@@ -70,7 +70,8 @@ export interface CyclePlan {
 const MiB = 1024;
 const ceilMiB = (kib: number) => Math.ceil(kib / MiB) * MiB;
 const floorMiB = (kib: number) => Math.floor(kib / MiB) * MiB;
-const mib = (kib: number) => `${Math.round(kib / MiB)} MiB`;
+/** KiB as whole MiB, for the reasons decisions give. */
+export const mib = (kib: number) => `${Math.round(kib / MiB)} MiB`;
 const pct = (x: number) => `${x.toFixed(1)} %`;
 
 export const strikesToOriginal = (config: ElasticityConfig) => (config.growthRule === 'three-strike' ? 3 : 2);

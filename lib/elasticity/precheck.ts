@@ -19,10 +19,9 @@
 //     a migration twice would not).
 
 import type { ElasticityConfig } from './config';
-import type { Migration, VmDecision } from './policy';
+import { mib, type Migration, type VmDecision } from './policy';
 import type { ClusterView } from './ports';
 
-const mib = (kib: number) => `${Math.round(kib / 1024)} MiB`;
 
 /** What this cycle has done so far; updated by `recordDone`. */
 export interface AppliedSoFar {
