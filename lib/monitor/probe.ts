@@ -12,7 +12,8 @@ export type ProbeKind = 'host-system' | 'host-monitor' | 'host-beacon' | 'vm-sta
 export type OutputFormat = 'one' | 'json';
 
 const NEEDS: Record<Exclude<ProbeKind, 'host-beacon'>, CollectNeeds> = {
-  'host-system': { node: true, hostname: true, domains: true, cpuModel: true },
+  // nodeMemory: physical memory is MemTotal (see physicalMemoryKiB)
+  'host-system': { node: true, nodeMemory: true, hostname: true, domains: true, cpuModel: true },
   'host-monitor': { node: true, nodeMemory: true, nodeCpu: true, net: true },
   'vm-status': { domains: true },
   'vm-monitor': { domains: true },

@@ -90,6 +90,12 @@ describe('host figures', () => {
     expect(output).toBe('USEDCPU=200\nFREECPU=200\n');
   });
 
+  it('host/system asks libvirt for node memory stats: TOTALMEMORY starts from MemTotal, not nodeinfo (#9 defect 6)', () => {
+    const out = run('host-system', { node: { memoryKiB: 10_456_000 }, nodeMemory: { totalKiB: 24_684_084, freeKiB: 1 } }).output;
+    expect(out).toContain('CLOUDVAMP_PHYSICALMEMORY=24684084\n');
+    expect(out).toContain('TOTALMEMORY=24684084\n');
+  });
+
   it('O from the config scales TOTALMEMORY', () => {
     const domains = [domain(1)]; // 1 GiB borrowed
     expect(run('host-system', { domains }, { overcommit: 0 }).output).toContain('TOTALMEMORY=16777216\n');
