@@ -112,7 +112,7 @@ export const DEFAULT_MEMORY_COMMAND = 'ssh {host} /var/tmp/one/vmm/cloudvamp/mem
  *   the host's figures must settle before another is considered.
  * - HOST_RESERVE_MEMORY 1048576 KiB: host OS, libvirt and per-VM QEMU overhead.
  * - GROWTH_RULE two-strike, SHRINK_HOLD_OFF 600 s, STRIKE_RESET 600 s: measured in
- *   lib/elasticity/simulate.ts (−42 % starvation against CloudVAMP's rule);
+ *   bench/density/growth-rules.ts (−42 % starvation against CloudVAMP's rule);
  *   numbers and reasons in docs/elasticity.md.
  * - PEAK_HALF_LIFE 86400 s, PEAK_FLOOR no: a starving guest is grown at once
  *   to what its recent peak needs (−14 % starvation in simulate.ts for the

@@ -108,8 +108,22 @@ export function hostMemoryUse(snap: HostSnapshot): { usedKiB: number; freeKiB: n
   return { usedKiB: m.totalKiB - freeKiB, freeKiB };
 }
 
+/**
+ * The host's physical memory: MemTotal of its /proc/meminfo, which libvirt's
+ * virNodeGetMemoryStats returns as `total` (on the host libvirt runs on, so
+ * also for a remote URI). That is what the stock kvm probes and CloudVAMP
+ * report and what host/monitor's FREEMEMORY is a part of. virNodeGetInfo's
+ * memory is not: libvirt may compute it from the NUMA nodes or a cgroup and
+ * report far less (10.7 GB against a MemTotal of 24.7 GB on one test host),
+ * which made TOTAL_MEM smaller than FREE_MEM. Only a driver without node
+ * memory stats (the test driver) falls back to it.
+ */
+export function physicalMemoryKiB(snap: HostSnapshot): number {
+  return snap.nodeMemory?.totalKiB ?? snap.node?.memoryKiB ?? 0;
+}
+
 export function borrowed(snap: HostSnapshot, overcommit: number) {
-  const physicalKiB = snap.node?.memoryKiB ?? snap.nodeMemory?.totalKiB ?? 0;
+  const physicalKiB = physicalMemoryKiB(snap);
   const vms = snap.domains.map((d) => ({ running: isRunning(d.state), memory: domainMemory(d) }));
   return { physicalKiB, ...hostMemory({ physicalKiB, vms, overcommit }) };
 }

@@ -81,6 +81,16 @@ describe('host/system', () => {
     );
   });
 
+  it('physical memory is MemTotal (node memory stats), not virNodeGetInfo, which may report far less (#9 defect 6)', () => {
+    // the figures of the host the defect was seen on: nodeinfo 10.7 GB, MemTotal 24.7 GB
+    const s = snap({ node: { ...node, memoryKiB: 10_456_000 }, nodeMemory: { totalKiB: 24_684_084, freeKiB: 20_000_000 }, domains: [] });
+    const t = hostSystemReport(s, { overcommit: 1 });
+    expect(t).toContainEqual(['CLOUDVAMP_PHYSICALMEMORY', 24_684_084]);
+    expect(t).toContainEqual(['TOTALMEMORY', 24_684_084]);
+    // a driver without node memory stats (libvirt's test driver) falls back to nodeinfo
+    expect(hostSystemReport(snap({ nodeMemory: undefined, domains: [] }), { overcommit: 1 })).toContainEqual(['CLOUDVAMP_PHYSICALMEMORY', 16777216]);
+  });
+
   it('paused VMs still count, shut-off and crashed ones do not', () => {
     const d = (state: DomainState) => domain(1, { state, balloon: { currentKiB: 1, maximumKiB: 11 } });
     const borrowedOf = (state: DomainState) => hostSystemReport(snap({ domains: [d(state)] }), { overcommit: 1 }).find(([k]) => k === 'PACKEDMEMORY')?.[1];

@@ -3,10 +3,10 @@ import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fileStateStore, lockFileOf, lockStateFile, readStateFile, writeStateFile } from '../../../lib/elasticity/state-file';
+import { fileStateStore, lockFileOf, lockStateFile, readStateFile, writeStateFile } from '../../../lib/io/state-file';
 import { decayedPeak, emptyState, nextPeak, parseState, reconcile } from '../../../lib/elasticity/state';
 import { seededRandom } from '../../../lib/random';
-import { cluster, GiB, host, vm } from './builders';
+import { cluster, GiB, host, vm } from '../elasticity/builders';
 
 const tmp = () => mkdtemp(path.join(tmpdir(), 'cvem-state-'));
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { defaultConfigPath, defaultProbeConfig, parseProbeConfig, readProbeConfig } from '../../../lib/memory/config';
+import { defaultConfigPath, defaultProbeConfig, parseProbeConfig, readProbeConfig } from '../../../lib/monitor/config';
 
 describe('parseProbeConfig', () => {
   it('gives the defaults for an empty file', () => {
