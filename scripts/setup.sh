@@ -38,6 +38,8 @@ fi
 
 if [ $with_kvm = 1 ]; then
   bash scripts/setup-kvm.sh
+  # OpenNebula 7.4.0 for the `opennebula` test tier (prints its ONE_LOCATION)
+  bash scripts/setup-opennebula.sh >/dev/null
   # Node 18.19.0, the version Debian 12 ships, for the test that runs every
   # bundle on it. Kept out of package.json: its `node` would shadow ours in npm scripts.
   node18=${CLOUDVAMP_TEST_NODE18_DIR:-/var/cache/cloudvamp-test/node18}

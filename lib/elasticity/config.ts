@@ -1,5 +1,4 @@
-// CVEM configuration: a KEY=VALUE file like kvmrc (`#` comments, optional
-// `export`, optional single or double quotes). Parsing and validation are one
+// CVEM configuration: a KEY=VALUE file like kvmrc, read by lib/key-value.ts. Parsing and validation are one
 // pure function that collects every problem, so an operator fixes the file in
 // one go; readConfigFile is the thin I/O wrapper.
 //
@@ -9,6 +8,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { configError } from '../errors';
+import { readKeyValues } from '../key-value';
 
 export type GrowthRule = 'two-strike' | 'three-strike';
 export type ApplyMode = 'memory-action' | 'resize';
@@ -249,33 +249,13 @@ const KEYS: Record<string, Setter> = {
 
 export const CONFIG_KEYS = Object.keys(KEYS);
 
-/** Splits kvmrc-style text into KEY → VALUE; lines it cannot read become errors. */
-export function parseKeyValues(textIn: string): { values: Map<string, { value: string; line: number }>; errors: ConfigProblem[] } {
-  const values = new Map<string, { value: string; line: number }>();
-  const errors: ConfigProblem[] = [];
-  textIn.split(/\r?\n/).forEach((raw, index) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
-    if (!m) {
-      errors.push({ key: `line ${index + 1}`, message: `line ${index + 1} is not KEY=VALUE: ${line}` });
-      return;
-    }
-    let value = m[2]!;
-    const quoted = /^"(.*)"$/.exec(value) ?? /^'(.*)'$/.exec(value);
-    if (quoted) value = quoted[1]!;
-    else value = value.replace(/\s+#.*$/, '').trim();
-    values.set(m[1]!, { value, line: index + 1 });
-  });
-  return { values, errors };
-}
-
 /** Pure: text of the config file → typed config plus every error and warning. */
 export function parseConfig(textIn: string): ConfigResult {
-  const { values, errors } = parseKeyValues(textIn);
+  const read = readKeyValues(textIn);
+  const errors: ConfigProblem[] = read.errors.map((e) => ({ key: `line ${e.line}`, message: `line ${e.line}: ${e.message}` }));
   const warnings: ConfigProblem[] = [];
   const config: ElasticityConfig = { ...DEFAULTS, memoryCommand: [...DEFAULTS.memoryCommand] };
-  for (const [key, { value }] of values) {
+  for (const { key, value } of read.entries) {
     const setter = KEYS[key];
     if (!setter) {
       errors.push({ key, message: `unknown key ${key}; known keys: ${CONFIG_KEYS.join(', ')}` });

@@ -3,7 +3,7 @@
 import { DomainState, type DomainStats, type NodeCpuStats } from '../libvirt/types';
 import { hostMemory, vmMemory, type VmMemory } from '../memory/accounting';
 import type { CpuSample, HostSnapshot } from './snapshot';
-import { template, vector, type Entry, type Template } from './template';
+import { carriable, template, vector, type Entry, type Template } from './template';
 
 /** OpenNebula's VM id from the libvirt domain name `one-<id>`; -1 for wild domains. */
 export function vmIdOf(name: string): number {
@@ -224,7 +224,10 @@ export function vmMonitorReport(snap: HostSnapshot, prev: CpuSample | undefined)
  * then `VM_POLL=YES` and a `VM=[ID, DEPLOY_ID=<name>, POLL="…"]` block per domain.
  */
 export function legacyReport(snap: HostSnapshot, prev: CpuSample | undefined, opts: ReportOptions): Template {
-  const vms: Entry[] = snap.domains.map((d) => {
+  // 4.x names a VM by its domain name (DEPLOY_ID): a wild domain whose name oned
+  // cannot read back is left out rather than reported under a wrong name
+  const named = snap.domains.filter((d) => vmIdOf(d.name) >= 0 || carriable(d.name));
+  const vms: Entry[] = named.map((d) => {
     const id = vmIdOf(d.name);
     return [
       'VM',

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { configError } from '../errors';
+import { readKeyValues } from '../key-value';
 import { hostForUri } from './actions';
 import type { MigrateOptions } from '../libvirt/types';
 import type { FeatureSwitch } from './domain-xml';
@@ -124,21 +125,6 @@ function parseYesNo(text: string): boolean | undefined {
   return undefined;
 }
 
-/** Unquotes one shell-style value; no expansion. undefined when the quoting is broken. */
-function unquote(raw: string): string | undefined {
-  const v = raw.trim();
-  if (v.startsWith('"') || v.startsWith("'")) {
-    const q = v[0]!;
-    const end = v.indexOf(q, 1);
-    if (end < 0) return undefined;
-    const rest = v.slice(end + 1).trim();
-    if (rest !== '' && !rest.startsWith('#')) return undefined;
-    return v.slice(1, end);
-  }
-  const hash = v.search(/\s#/);
-  return (hash >= 0 ? v.slice(0, hash) : v).trim();
-}
-
 /** Parses MIGRATE_OPTIONS into `into`; returns the problems found. */
 export function parseMigrateOptions(text: string, into: MigrateOptions): string[] {
   const problems: string[] = [];
@@ -177,21 +163,9 @@ export function parseConfig(text: string): ParsedConfig {
   let migrateLive: boolean | undefined;
   let bandwidth: number | undefined;
 
-  text.split(/\r?\n/).forEach((rawLine, index) => {
-    const line = index + 1;
-    const trimmed = rawLine.trim();
-    if (trimmed === '' || trimmed.startsWith('#')) return;
-    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(trimmed);
-    if (!m) {
-      errors.push({ line, message: `not a KEY=value assignment: '${trimmed}'` });
-      return;
-    }
-    const key = m[1]!;
-    const value = unquote(m[2]!);
-    if (value === undefined) {
-      errors.push({ line, message: `${key}: unbalanced quotes` });
-      return;
-    }
+  const read = readKeyValues(text);
+  errors.push(...read.errors);
+  for (const { key, value, line } of read.entries) {
     const bad = (what: string) => errors.push({ line, message: `${key}='${value}' is not ${what}` });
     switch (key) {
       case 'LIBVIRT_URI':
@@ -268,8 +242,9 @@ export function parseConfig(text: string): ParsedConfig {
         if (!KVMRC_KEYS_IGNORED.has(key) && !key.startsWith('DEFAULT_ATTACH_'))
           warnings.push({ line, message: `unknown key ${key} (ignored)` });
     }
-  });
+  }
 
+  errors.sort((a, b) => a.line - b.line); // the reader's and the keys' problems, in file order
   for (const problem of parseMigrateOptions(migrateOptions, config.migrate))
     errors.push({ line: migrateOptionsLine, message: `MIGRATE_OPTIONS: ${problem}` });
   // MIGRATE_LIVE and MIGRATE_BANDWIDTH win over the same setting inside MIGRATE_OPTIONS

@@ -76,7 +76,7 @@ describe('parseConfig', () => {
     );
     expect(errors.map((e) => e.line)).toEqual([1, 2, 4, 5, 6, 7, 3]);
     expect(errors.find((e) => e.line === 3)?.message).toMatch(/^MIGRATE_OPTIONS: unknown migration option '--turbo' \(known: .*--unsafe/);
-    expect(errors.find((e) => e.line === 4)?.message).toBe("not a KEY=value assignment: 'echo hi'");
+    expect(errors.find((e) => e.line === 4)?.message).toBe('is not a KEY=VALUE line; write e.g. KEY=value, or comment it out with #');
   });
 
   it('never evaluates shell: $(...) stays text', () => {

@@ -1,9 +1,9 @@
 // The shared body of every vmm/<action> executable: argv (commander) and
 // config at the edge, one Op from ops.ts in the middle, one stdout answer or
-// one stderr line out (lib/cli/run.ts). The outside world comes in as `deps`
+// one stderr line out (lib/io/run-main.ts). The outside world comes in as `deps`
 // so tests can run it against the test driver or a fake.
 import { Command, CommanderError } from 'commander';
-import { runMain } from '../cli/run';
+import { runMain } from '../io/run-main';
 import { usageError } from '../errors';
 import type { Hypervisor } from '../libvirt/types';
 import { ACTIONS, parseActionArgs, type ActionName } from './actions';

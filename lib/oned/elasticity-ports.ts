@@ -4,12 +4,12 @@
 
 import { execa } from 'execa';
 import { CloudvampError } from '../errors';
-import type { OneClient } from '../oned/client';
-import { waitForLiveMigration } from '../oned/live-migration';
-import { HostState, LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from '../oned/models';
-import type { ElasticityConfig } from './config';
-import { parseOneGate, parseOverrides, templateNumber } from './guest-figures';
-import type { ClusterSource, ClusterView, HostReservePublisher, HostView, Logger, MemoryApplier, Migrator, PublishedFigures, Publisher, VmView } from './ports';
+import type { OneClient } from './client';
+import { waitForLiveMigration } from './live-migration';
+import { HostState, LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from './models';
+import type { ElasticityConfig } from '../elasticity/config';
+import { parseOneGate, parseOverrides, templateNumber } from '../elasticity/guest-figures';
+import type { ClusterSource, ClusterView, HostReservePublisher, HostView, Logger, MemoryApplier, Migrator, PublishedFigures, Publisher, VmView } from '../elasticity/ports';
 
 const num = templateNumber;
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { OneClient } from '../../../lib/oned/client';
 import type { OneVm } from '../../../lib/oned/models';
-import { hostViewFromOne, MemoryActionApplier, memoryCommandArgv, OnedMigrator, vmViewFromOne } from '../../../lib/elasticity/oned-adapters';
+import { hostViewFromOne, MemoryActionApplier, memoryCommandArgv, OnedMigrator, vmViewFromOne } from '../../../lib/oned/elasticity-ports';
 import { DEFAULT_MEMORY_COMMAND } from '../../../lib/elasticity/config';
-import { vm } from './builders';
+import { vm } from '../elasticity/builders';
 
 const oneVm = (over: Partial<OneVm> = {}): OneVm => ({
   id: 7, name: 'web', uid: 0, gid: 0, state: 3, lcmState: 3, deployId: 'one-7', lastPoll: 0,
