@@ -73,6 +73,7 @@ export interface Libvirt {
   virConnectClose(conn: ConnectPtr): number;
   virConnectGetHostname(conn: ConnectPtr): string | null;
   virConnectGetLibVersion(conn: ConnectPtr, version: Out<number>): number;
+  virConnectGetVersion(conn: ConnectPtr, version: Out<number>): number;
   virConnectListAllDomains(conn: ConnectPtr, domains: Out<RawPtr | null>, flags: number): number;
   virConnectGetAllDomainStats(conn: ConnectPtr, stats: number, records: Out<RawPtr | null>, flags: number): number;
   virDomainStatsRecordListFree(records: RawPtr): void;
@@ -97,6 +98,8 @@ export interface Libvirt {
   virDomainSetMemoryFlags(dom: DomainPtr, kib: number, flags: number): number;
   virDomainMemoryStats(dom: DomainPtr, stats: MemoryStat[], nrStats: number, flags: number): number;
   virDomainSetMemoryStatsPeriod(dom: DomainPtr, period: number, flags: number): number;
+  virDomainGetMetadata(dom: DomainPtr, type: number, uri: string | null, flags: number): string | null;
+  virDomainSetMetadata(dom: DomainPtr, type: number, metadata: string | null, key: string | null, uri: string | null, flags: number): number;
   virDomainCreate(dom: DomainPtr): number;
   virDomainShutdown(dom: DomainPtr): number;
   virDomainDestroy(dom: DomainPtr): number;
@@ -224,6 +227,7 @@ export function loadLibvirt(): Libvirt {
     virConnectClose: f('int virConnectClose(virConnectPtr conn)'),
     virConnectGetHostname: f('char *! virConnectGetHostname(virConnectPtr conn)'),
     virConnectGetLibVersion: f('int virConnectGetLibVersion(virConnectPtr conn, _Out_ unsigned long *libVer)'),
+    virConnectGetVersion: f('int virConnectGetVersion(virConnectPtr conn, _Out_ unsigned long *hvVer)'),
     virConnectListAllDomains: f('int virConnectListAllDomains(virConnectPtr conn, _Out_ void **domains, unsigned int flags)'),
     virConnectGetAllDomainStats: f(
       'int virConnectGetAllDomainStats(virConnectPtr conn, unsigned int stats, _Out_ void **retStats, unsigned int flags)',
@@ -257,6 +261,10 @@ export function loadLibvirt(): Libvirt {
       'int virDomainMemoryStats(virDomainPtr dom, _Out_ virDomainMemoryStat *stats, unsigned int nr_stats, unsigned int flags)',
     ),
     virDomainSetMemoryStatsPeriod: f('int virDomainSetMemoryStatsPeriod(virDomainPtr dom, int period, unsigned int flags)'),
+    virDomainGetMetadata: f('char *! virDomainGetMetadata(virDomainPtr dom, int type, const char *uri, unsigned int flags)'),
+    virDomainSetMetadata: f(
+      'int virDomainSetMetadata(virDomainPtr dom, int type, const char *metadata, const char *key, const char *uri, unsigned int flags)',
+    ),
     virDomainCreate: f('int virDomainCreate(virDomainPtr dom)'),
     virDomainShutdown: f('int virDomainShutdown(virDomainPtr dom)'),
     virDomainDestroy: f('int virDomainDestroy(virDomainPtr dom)'),

@@ -10,6 +10,7 @@ import { configError } from '../errors';
 import { readKeyValues } from '../key-value';
 import { hostForUri } from './actions';
 import type { MigrateOptions } from '../libvirt/types';
+import type { FeatureSwitch } from './domain-xml';
 import type { PollFormat } from './poll';
 
 export interface VmmConfig {
@@ -31,6 +32,12 @@ export interface VmmConfig {
   balloonSettleTimeoutMs: number;
   /** legacy poll key names: 4.8 (USEDMEMORY/USEDCPU) or 4.14 (MEMORY/CPU, up to 5.10) */
   pollFormat: PollFormat;
+  /** deploy: balloon statistics period in seconds (0 = leave the domain XML as oned wrote it) */
+  balloonStatsPeriodS: number;
+  /** deploy: deflate-on-OOM (autodeflate) */
+  balloonAutodeflate: FeatureSwitch;
+  /** deploy: free page reporting */
+  balloonFreePageReporting: FeatureSwitch;
 }
 
 export const DEFAULT_CONFIG: VmmConfig = {
@@ -46,6 +53,12 @@ export const DEFAULT_CONFIG: VmmConfig = {
   memoryFloorKiB: 128 * 1024,
   balloonSettleTimeoutMs: 10_000,
   pollFormat: '4.14',
+  // OpenNebula's deployment file has no stats period, so libvirt's balloon
+  // figures would stay at their boot values; 5 s keeps them fresher than any
+  // manager cycle at the cost of one small virtio message per period
+  balloonStatsPeriodS: 5,
+  balloonAutodeflate: 'auto',
+  balloonFreePageReporting: 'auto',
 };
 
 export interface ConfigProblem {
@@ -204,6 +217,21 @@ export function parseConfig(text: string): ParsedConfig {
         const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : undefined;
         if (n === undefined || n <= 0) bad('a positive number of seconds');
         else config.balloonSettleTimeoutMs = Math.round(n * 1000);
+        break;
+      }
+      case 'BALLOON_STATS_PERIOD': {
+        const n = parseNonNegativeInt(value);
+        if (n === undefined) bad('a whole number of seconds (0 = as oned writes it)');
+        else config.balloonStatsPeriodS = n;
+        break;
+      }
+      case 'BALLOON_AUTODEFLATE':
+      case 'BALLOON_FREE_PAGE_REPORTING': {
+        const v = value.toLowerCase();
+        const b = v === 'auto' ? 'auto' : parseYesNo(v) === undefined ? undefined : parseYesNo(v) ? 'yes' : 'no';
+        if (b === undefined) bad('auto (on where the host supports it), yes or no');
+        else if (key === 'BALLOON_AUTODEFLATE') config.balloonAutodeflate = b;
+        else config.balloonFreePageReporting = b;
         break;
       }
       case 'POLL_FORMAT':
