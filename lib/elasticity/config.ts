@@ -90,7 +90,8 @@ export interface ConfigResult {
   warnings: ConfigProblem[];
 }
 
-export const DEFAULT_MEMORY_COMMAND = 'ssh {host} /var/tmp/one/vmm/cloudvamp/memory {deploy_id} {kib} {host}';
+// `--`: whatever the host is called, ssh never reads it as an option
+export const DEFAULT_MEMORY_COMMAND = 'ssh -- {host} /var/tmp/one/vmm/cloudvamp/memory {deploy_id} {kib} {host}';
 
 /**
  * Defaults and why.
