@@ -5,10 +5,16 @@ import { hostMemory, vmMemory, type VmMemory } from '../memory/accounting';
 import type { CpuSample, HostSnapshot } from './snapshot';
 import { carriable, template, vector, type Entry, type Template } from './template';
 
-/** OpenNebula's VM id from the libvirt domain name `one-<id>`; -1 for wild domains. */
+/**
+ * OpenNebula's VM id from the libvirt domain name `one-<id>`; -1 for wild
+ * domains. oned names domains with the canonical decimal id, so `one-007`,
+ * `one-1e3` or an id beyond 2^53 (which a float would round to another VM's
+ * id) are not OpenNebula VMs.
+ */
 export function vmIdOf(name: string): number {
-  const m = /^one-(\d+)$/.exec(name);
-  return m ? Number(m[1]) : -1;
+  const m = /^one-(0|[1-9][0-9]*)$/.exec(name);
+  const id = m ? Number(m[1]) : -1;
+  return Number.isSafeInteger(id) ? id : -1;
 }
 
 export type OneVmState = 'RUNNING' | 'POWEROFF' | 'SUSPENDED' | 'FAILURE' | 'UNKNOWN';
