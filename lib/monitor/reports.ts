@@ -1,7 +1,7 @@
 // Report builders: HostSnapshot (+ previous CPU sample, + config) in,
 // OpenNebula template out. Pure; the probes print what these return.
 import { DomainState, type DomainStats, type NodeCpuStats } from '../libvirt/types';
-import { hostMemory, vmMemory, type VmMemory } from '../memory/accounting';
+import { hostMemory, sumKiB, vmMemory, type VmMemory } from '../memory/accounting';
 import type { CpuSample, HostSnapshot } from './snapshot';
 import { carriable, template, vector, type Entry, type Template } from './template';
 
@@ -110,8 +110,8 @@ export function domainCpu(d: DomainStats, atMs: number, prev: CpuSample | undefi
 export function hostMemoryUse(snap: HostSnapshot): { usedKiB: number; freeKiB: number } | undefined {
   const m = snap.nodeMemory;
   if (!m) return undefined;
-  const freeKiB = Math.min(m.totalKiB, m.freeKiB + (m.buffersKiB ?? 0) + (m.cachedKiB ?? 0));
-  return { usedKiB: m.totalKiB - freeKiB, freeKiB };
+  const freeKiB = Math.min(m.totalKiB, sumKiB('FREEMEMORY', m.freeKiB, m.buffersKiB ?? 0, m.cachedKiB ?? 0));
+  return { usedKiB: sumKiB('USEDMEMORY', m.totalKiB, -freeKiB), freeKiB };
 }
 
 /**
