@@ -209,7 +209,8 @@ FORCE_DESTROY=yes'
 
 default_cvem_conf="# cloudvamp elasticity manager (cloudvamp-cvem); mode 0600: holds credentials
 # ONE_XMLRPC=http://localhost:2633/RPC2
-# ONE_AUTH_FILE=/var/lib/one/.one/one_auth
+# ONE_AUTH: path of a one_auth file (one line user:password, mode 600)
+# ONE_AUTH=/var/lib/one/.one/one_auth
 STATE_FILE=/var/lib/one/cloudvamp/cvem-state.json"
 
 unit_text() {

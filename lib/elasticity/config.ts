@@ -88,7 +88,8 @@ export interface ConfigResult {
   warnings: ConfigProblem[];
 }
 
-export const DEFAULT_MEMORY_COMMAND = 'ssh {host} /var/tmp/one/vmm/cloudvamp/memory {deploy_id} {kib} {host}';
+// `--`: whatever the host is called, ssh never reads it as an option
+export const DEFAULT_MEMORY_COMMAND = 'ssh -- {host} /var/tmp/one/vmm/cloudvamp/memory {deploy_id} {kib} {host}';
 
 /**
  * Defaults and why.
@@ -201,7 +202,7 @@ function oneOf<T extends string>(field: 'growthRule' | 'applyMode' | 'hostReserv
   };
 }
 
-function text(field: 'stateFile' | 'oneXmlrpc' | 'oneAuthFile'): Setter {
+function text(field: 'stateFile' | 'oneXmlrpc'): Setter {
   return (value, config, errors, key) => {
     if (value.trim() === '') errors.push({ key, message: `${key} is empty` });
     else config[field] = value;
@@ -242,7 +243,16 @@ const KEYS: Record<string, Setter> = {
   PUBLISH: bool('publish'),
   USER_FILTER: num('userFilter', { min: 0, integer: true, unit: 'UID' }),
   ONE_XMLRPC: text('oneXmlrpc'),
-  ONE_AUTH: text('oneAuthFile'),
+  // a path, as OpenNebula's ONE_AUTH: credentials never sit in this file's values
+  // (the message never repeats the value: it may be the user:password itself)
+  ONE_AUTH: (value, config, errors, key) => {
+    if (!value.startsWith('/'))
+      errors.push({
+        key,
+        message: `${key} must be the absolute path of a one_auth file (one line user:password, mode 600), as OpenNebula's ONE_AUTH; it is not the credentials themselves`,
+      });
+    else config.oneAuthFile = value;
+  },
 };
 
 export const CONFIG_KEYS = Object.keys(KEYS);

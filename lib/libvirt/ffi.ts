@@ -133,6 +133,8 @@ export interface Libvirt {
 let loaded: Libvirt | undefined;
 // Kept reachable for the life of the process: libvirt holds the pointer.
 let errorHandler: unknown;
+/** kept referenced for as long as the process runs: libxml2 holds a pointer to it */
+let xmlErrorHandler: unknown;
 
 /** Loads libvirt.so.0 once and silences its default stderr error printer. */
 export function loadLibvirt(): Libvirt {
@@ -303,6 +305,7 @@ export function loadLibvirt(): Libvirt {
   const setErrorFunc = lib.func('void virSetErrorFunc(void *userData, virErrorFunc *handler)');
   if (api.virInitialize() < 0) throw new Error('virInitialize failed: libvirt.so.0 could not initialise');
   setErrorFunc(null, errorHandler);
+  silenceLibxml2();
 
   loaded = {
     ...(api as unknown as Omit<Libvirt, 'async' | 'types' | 'sizes'>),
@@ -314,6 +317,32 @@ export function loadLibvirt(): Libvirt {
     sizes: { virTypedParameter: 96, virError: 80 },
   };
   return loaded;
+}
+
+/**
+ * libxml2, which libvirt parses XML with, prints its own I/O messages to stderr
+ * through its generic error handler (`I/O warning : failed to load external
+ * entity "/x.xml"` for a missing test:/// file, `I/O error : Is a directory`)
+ * before libvirt reports the same failure as an error we read back. Our
+ * executables print one line per failure, so that handler becomes a no-op.
+ * The handler is per thread in libxml2; libvirt's XML is parsed on the main
+ * thread here. The C type is variadic (`msg, ...`): a callee that ignores its
+ * arguments is safe to declare without them. Without libxml2 under a known
+ * soname (2.14 renamed it .so.16) the messages stay, nothing else changes.
+ */
+function silenceLibxml2(): void {
+  for (const soname of ['libxml2.so.2', 'libxml2.so.16']) {
+    let xml: koffi.IKoffiLib;
+    try {
+      xml = koffi.load(soname);
+    } catch {
+      continue;
+    }
+    const proto = koffi.proto('void xmlGenericErrorFunc(void *ctx, const char *msg)');
+    xmlErrorHandler = koffi.register(() => {}, koffi.pointer(proto));
+    xml.func('void xmlSetGenericErrorFunc(void *ctx, xmlGenericErrorFunc *handler)')(null, xmlErrorHandler);
+    return;
+  }
 }
 
 /** Decodes a `T` at `offset` bytes into memory libvirt returned. */

@@ -1,14 +1,20 @@
 // Report builders: HostSnapshot (+ previous CPU sample, + config) in,
 // OpenNebula template out. Pure; the probes print what these return.
 import { DomainState, type DomainStats, type NodeCpuStats } from '../libvirt/types';
-import { hostMemory, vmMemory, type VmMemory } from '../memory/accounting';
+import { hostMemory, sumKiB, vmMemory, type VmMemory } from '../memory/accounting';
 import type { CpuSample, HostSnapshot } from './snapshot';
 import { carriable, template, vector, type Entry, type Template } from './template';
 
-/** OpenNebula's VM id from the libvirt domain name `one-<id>`; -1 for wild domains. */
+/**
+ * OpenNebula's VM id from the libvirt domain name `one-<id>`; -1 for wild
+ * domains. oned names domains with the canonical decimal id, so `one-007`,
+ * `one-1e3` or an id beyond 2^53 (which a float would round to another VM's
+ * id) are not OpenNebula VMs.
+ */
 export function vmIdOf(name: string): number {
-  const m = /^one-(\d+)$/.exec(name);
-  return m ? Number(m[1]) : -1;
+  const m = /^one-(0|[1-9][0-9]*)$/.exec(name);
+  const id = m ? Number(m[1]) : -1;
+  return Number.isSafeInteger(id) ? id : -1;
 }
 
 export type OneVmState = 'RUNNING' | 'POWEROFF' | 'SUSPENDED' | 'FAILURE' | 'UNKNOWN';
@@ -104,8 +110,8 @@ export function domainCpu(d: DomainStats, atMs: number, prev: CpuSample | undefi
 export function hostMemoryUse(snap: HostSnapshot): { usedKiB: number; freeKiB: number } | undefined {
   const m = snap.nodeMemory;
   if (!m) return undefined;
-  const freeKiB = Math.min(m.totalKiB, m.freeKiB + (m.buffersKiB ?? 0) + (m.cachedKiB ?? 0));
-  return { usedKiB: m.totalKiB - freeKiB, freeKiB };
+  const freeKiB = Math.min(m.totalKiB, sumKiB('FREEMEMORY', m.freeKiB, m.buffersKiB ?? 0, m.cachedKiB ?? 0));
+  return { usedKiB: sumKiB('USEDMEMORY', m.totalKiB, -freeKiB), freeKiB };
 }
 
 /**
