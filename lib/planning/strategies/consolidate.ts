@@ -49,9 +49,10 @@ function consolidateTarget(cluster: Cluster, args: ConsolidateArgs, constraints:
   const before = hostsUsed(ix, ix.home);
 
   let best: Candidate | undefined;
-  for (const { order, mustKeep } of keepOrders(ix)) {
-    const where = smallestPacking(ix, order, mustKeep, bound, sizeOrder);
-    if (!where) continue;
+  for (const { order, mustKeep, repackAll } of keepOrders(ix)) {
+    const packed = smallestPacking(ix, order, mustKeep, bound, sizeOrder, repackAll);
+    if (!packed) continue;
+    const where = repackAll ? relabelled(ix, packed) : packed;
     emptyLightHosts(ix, where, args.localSearch, sizeOrder);
     if (args.maxMigrations > 0) giveUpFreedHosts(ix, where, args.maxMigrations);
     const candidate = scored(ix, where);
@@ -91,14 +92,14 @@ function better(a: Candidate, b: Candidate): boolean {
 }
 
 /** The packing into the shortest prefix of `order` that holds every VM, or undefined when even all of it does not. */
-function smallestPacking(ix: IndexedCluster, order: Int32Array, mustKeep: number, bound: number, sizeOrder: Int32Array): Int32Array | undefined {
+function smallestPacking(ix: IndexedCluster, order: Int32Array, mustKeep: number, bound: number, sizeOrder: Int32Array, repackAll: boolean): Int32Array | undefined {
   let lo = Math.max(mustKeep, Math.min(bound, order.length));
   let hi = order.length;
-  let best = packKeepingFirst(ix, order, hi, sizeOrder);
+  let best = packKeepingFirst(ix, order, hi, sizeOrder, repackAll);
   if (!best) return undefined;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    const packed = packKeepingFirst(ix, order, mid, sizeOrder);
+    const packed = packKeepingFirst(ix, order, mid, sizeOrder, repackAll);
     if (packed) {
       best = packed;
       hi = mid;
@@ -113,7 +114,7 @@ function smallestPacking(ix: IndexedCluster, order: Int32Array, mustKeep: number
  * Receiving hosts in each keeping order tried, and how many of them must be
  * kept (they hold a VM that cannot move, and come first in every order).
  */
-function keepOrders(ix: IndexedCluster): Array<{ order: Int32Array; mustKeep: number }> {
+function keepOrders(ix: IndexedCluster): Array<{ order: Int32Array; mustKeep: number; repackAll: boolean }> {
   const loads = loadsOf(ix, ix.home);
   const pinnedHere = new Uint8Array(ix.hostCount);
   for (let v = 0; v < ix.vmCount; v++) if (!ix.movable[v]) pinnedHere[ix.home[v]!] = 1;
@@ -137,7 +138,64 @@ function keepOrders(ix: IndexedCluster): Array<{ order: Int32Array; mustKeep: nu
     orderBy((a, b) => size[b]! - size[a]! || load[b]! - load[a]!),
     orderBy((a, b) => load[b]! - load[a]! || size[b]! - size[a]!),
   ];
-  return orders.map((order) => ({ order, mustKeep }));
+  // Last, the largest hosts with every movable VM packed afresh: first-fit
+  // decreasing on the whole cluster, which wins where VMs left in place
+  // fragment the kept hosts' room, at the price of more migrations.
+  return [...orders.map((order) => ({ order, mustKeep, repackAll: false })), { order: orders[1]!, mustKeep, repackAll: true }];
+}
+
+/**
+ * A packing made afresh says which VMs share a host, not which host: each
+ * group of VMs packed together moves as a whole onto a host of the same size
+ * (and receiving, with no VM that cannot move) where most of its memory
+ * already runs, so as few VMs as possible move. Greedy on overlap.
+ */
+function relabelled(ix: IndexedCluster, where: Int32Array): Int32Array {
+  const fixed = new Uint8Array(ix.hostCount);
+  for (let v = 0; v < ix.vmCount; v++) if (!ix.movable[v] || !ix.receives[ix.home[v]!]) fixed[ix.home[v]!] = 1;
+  const kind = (h: number) => `${ix.capMem[h]}/${ix.capCpu[h]}`;
+  const swappable = (h: number) => ix.receives[h] === 1 && fixed[h] === 0;
+  // Overlap in MiB between each packed group (by its packed host) and each home host of the same kind.
+  const overlap = new Map<string, number>();
+  for (let v = 0; v < ix.vmCount; v++) {
+    const group = where[v]!;
+    const home = ix.home[v]!;
+    if (!swappable(group) || !swappable(home) || kind(group) !== kind(home)) continue;
+    const key = `${group},${home}`;
+    overlap.set(key, (overlap.get(key) ?? 0) + ix.vmMem[v]!);
+  }
+  const pairs = [...overlap].map(([key, mib]) => [...key.split(',').map(Number), mib] as [number, number, number]);
+  pairs.sort((a, b) => b[2] - a[2] || a[0] - b[0] || a[1] - b[1]);
+  const label = new Int32Array(ix.hostCount).fill(-1);
+  const taken = new Uint8Array(ix.hostCount);
+  for (const [group, home] of pairs) {
+    if (label[group]! >= 0 || taken[home]) continue;
+    label[group] = home;
+    taken[home] = 1;
+  }
+  // Groups left over take their own host when free, else any free host of their kind.
+  const used = new Uint8Array(ix.hostCount);
+  for (let v = 0; v < ix.vmCount; v++) used[where[v]!] = 1;
+  const freeOfKind = new Map<string, number[]>();
+  for (let h = 0; h < ix.hostCount; h++) {
+    if (!swappable(h) || taken[h]) continue;
+    const list = freeOfKind.get(kind(h));
+    if (list) list.push(h);
+    else freeOfKind.set(kind(h), [h]);
+  }
+  for (let h = 0; h < ix.hostCount; h++) {
+    if (!used[h] || !swappable(h) || label[h]! >= 0) continue;
+    const list = freeOfKind.get(kind(h))!;
+    const own = list.indexOf(h);
+    label[h] = own >= 0 ? list.splice(own, 1)[0]! : list.shift()!;
+    taken[label[h]!] = 1;
+  }
+  const out = Int32Array.from(where);
+  for (let v = 0; v < ix.vmCount; v++) {
+    const l = label[where[v]!]!;
+    if (l >= 0) out[v] = l;
+  }
+  return out;
 }
 
 function largestHost(ix: IndexedCluster): { refMem: number; refCpu: number } {
@@ -166,7 +224,7 @@ function bySizeDescending(ix: IndexedCluster): Int32Array {
  * hosts' free room. VMs on hosts that receive nothing stay. Returns the new
  * host of every VM, or undefined when something does not fit.
  */
-function packKeepingFirst(ix: IndexedCluster, order: Int32Array, keep: number, sizeOrder: Int32Array): Int32Array | undefined {
+function packKeepingFirst(ix: IndexedCluster, order: Int32Array, keep: number, sizeOrder: Int32Array, repackAll = false): Int32Array | undefined {
   const position = new Int32Array(ix.hostCount).fill(-1);
   for (let p = 0; p < keep; p++) position[order[p]!] = p;
   const where = Int32Array.from(ix.home);
@@ -174,7 +232,13 @@ function packKeepingFirst(ix: IndexedCluster, order: Int32Array, keep: number, s
   const toPlace = new Uint8Array(ix.vmCount);
   for (let v = 0; v < ix.vmCount; v++) {
     const h = ix.home[v]!;
-    if (ix.receives[h] && position[h]! < 0) toPlace[v] = 1;
+    if (!ix.receives[h]) continue;
+    if (position[h]! < 0) toPlace[v] = 1;
+    else if (repackAll && ix.movable[v]) {
+      toPlace[v] = 1;
+      loads.mem[h]! -= ix.vmMem[v]!;
+      loads.cpu[h]! -= ix.vmCpu[v]!;
+    }
   }
   // A kept host over capacity sheds its largest movable VMs until it fits.
   for (const v of sizeOrder) {

@@ -65,7 +65,7 @@ describe('consolidate against the exhaustive optimum (≤ 8 hosts, ≤ 16 VMs)',
   it.each([
     ['mixed 8/12/16 GiB hosts', [8, 12, 16]],
     ['identical 16 GiB hosts', [16]],
-  ] as const)('%s: within one host of the fewest possible, valid, and VMs of kept hosts stay', (_, sizes) => {
+  ] as const)('%s: within one host of the fewest possible, valid, nothing moved when already optimal', (_, sizes) => {
     fc.assert(
       fc.property(packingInstance(8, 16, sizes), ({ cluster: c, constraints: k }) => {
         const target = consolidate.plan(c, consolidate.defaults, k);
@@ -75,11 +75,10 @@ describe('consolidate against the exhaustive optimum (≤ 8 hosts, ≤ 16 VMs)',
         const used = hostsUsed(target.placement);
         expect(used).toBeLessThanOrEqual(optimum + 1);
         expect(used).toBeGreaterThanOrEqual(optimum);
-        // Secondary objective: a VM whose host is still in use never moves off it just to move.
-        const kept = new Set(target.placement.values());
-        for (const m of moved(c.placement, target.placement)) expect(kept.has(c.placement.get(m)!)).toBe(false);
+        // Migrations come second: where the VMs already run on as few hosts as possible, none moves.
+        if (hostsUsed(c.placement) === optimum) expect(moved(c.placement, target.placement)).toEqual([]);
       }),
-      { numRuns: 300, seed: 12 },
+      { numRuns: 200, seed: 12 },
     );
   });
 
