@@ -2,7 +2,7 @@
 // data: how the scheduler counts a host's capacity, and which elasticity
 // policy (if any) resizes the VMs afterwards.
 import { DEFAULTS, type ElasticityConfig } from '../../lib/elasticity/config';
-import { defaultProbeConfig } from '../../lib/memory/config';
+import { defaultProbeConfig } from '../../lib/monitor/config';
 
 export type Capacity =
   /** Σ requested ≤ ratio × capacity (no overcommit: 1; Nova's ram_allocation_ratio: 1.5) */
