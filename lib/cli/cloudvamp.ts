@@ -204,6 +204,15 @@ export async function runCloudvamp(argv: readonly string[], env: CloudvampEnv): 
 
   if (argv.length === 0) return done(program.helpInformation());
   const first = argv[0]!;
+  // `help [command]`, as --help lists it: commander's own help command cannot
+  // reach the pass-through commands' help, which each command answers itself
+  if (first === 'help') {
+    const [, command, ...extra] = argv;
+    if (command === undefined) return runCloudvamp(['--help'], env);
+    if (!(COMMANDS as readonly string[]).includes(command) || extra.length > 0)
+      throw usageError(`help: unknown command '${[command, ...extra].join(' ')}'; commands: ${COMMANDS.join(', ')} (see cloudvamp --help)`);
+    return runCloudvamp([command, '--help'], env);
+  }
   if (!first.startsWith('-') && !(COMMANDS as readonly string[]).includes(first)) {
     throw usageError(`unknown command '${first}'; commands: ${COMMANDS.join(', ')} (see cloudvamp --help)`);
   }
