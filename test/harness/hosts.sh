@@ -7,6 +7,9 @@
 #   test/harness/hosts.sh tcp-uri N   libvirt URI of host N from the other hosts
 #   test/harness/hosts.sh exec N CMD...   run CMD inside host N (like ssh)
 #
+# CLOUDVAMP_TEST_PRIVATE_TMP=1 gives each host its own /tmp and /var/tmp (an
+# OpenNebula host keeps its remotes and monitord client state there).
+#
 # `up` and `down` take the lock $STATE.lock (waiting up to 20 minutes) unless
 # CLOUDVAMP_TEST_LOCKED is set by the holder of that lock (test/harness/index.ts).
 #

@@ -114,8 +114,15 @@ describe('the claim on the real scheduler', () => {
 
     // the next host/system probe (forced: SIGUSR1 to the host's monitord client)
     await forceSystemProbe(1);
+    await waitFor(async () => (await hostMem(h1)).totalKiB > beforeShrink.totalKiB, {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: "host 1's TOTAL_MEM to rise after the host/system probe",
+    });
+    const tProbe = Date.now();
     const vmRun = await waitRunning(pending, 180_000);
     const seconds = (Date.now() - tBalloon) / 1000;
+    const probeSeconds = (tProbe - tBalloon) / 1000;
     expect(vmRun.hostId).toBe(h1);
     const after = await hostMem(h1);
     const physical = await memTotalKiB();
@@ -128,7 +135,9 @@ describe('the claim on the real scheduler', () => {
     // in memory mode oned's MEM_USAGE is the VMs' full sizes: the room gained is exactly what the balloons took
     expect(after.totalKiB - beforeShrink.totalKiB).toBe(packed);
     const further = Math.floor((after.maxKiB - after.usageKiB) / S_KIB);
-    say(`after ballooning: VM ${pending} deployed by the scheduler on host 1, ${seconds.toFixed(1)} s from the balloon change to RUNNING (host/system probe forced)`);
+    say(
+      `after ballooning: VM ${pending} deployed by the scheduler on host 1, ${seconds.toFixed(1)} s from the balloon change to RUNNING (TOTAL_MEM raised ${probeSeconds.toFixed(1)} s after it by the forced host/system probe; then the scheduler's pass and the deploy)`,
+    );
     say(`VMs of ${S_MIB} MiB admitted on host 1: before ${vms.length - 1}, after ${vms.length + further} (${vms.length} running + ${further} more by MAX_MEM − MEM_USAGE = ${Math.round((after.maxKiB - after.usageKiB) / 1024)} MiB)`);
     say(`TOTAL_MEM ${after.totalKiB} KiB = MemTotal ${physical} + PACKEDMEMORY ${packed}; TOTAL_MEM rose by ${Math.round((after.totalKiB - beforeShrink.totalKiB) / 1024)} MiB`);
 

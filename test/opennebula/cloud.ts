@@ -18,7 +18,6 @@ import {
   oneEnv,
   oneHostsUp,
   oneUp,
-  REMOTES,
   REPO,
   STATE_DIR,
   systemDatastoreForDisklessVms,
@@ -40,16 +39,19 @@ export interface Cloud {
 }
 
 const CLOUD_JSON = path.join(STATE_DIR, 'cloud.json');
+/** cloudvamp's VMM configuration as install.sh wrote it into the remotes (synced to the hosts) */
+export const VMM_CONF = path.join(ONE_LOCATION, 'var/remotes/etc/vmm/cloudvamp/cloudvamp.conf');
 
 /** Hashes of oned.conf, monitord.conf and every entry of the remotes tree (links by target). */
-export async function treeSnapshot(): Promise<Record<string, string>> {
+export async function treeSnapshot(oneLocation = ONE_LOCATION): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
+  const remotes = path.join(oneLocation, 'var/remotes');
   const hash = async (f: string) => createHash('sha256').update(await readFile(f)).digest('hex');
-  for (const f of ['etc/oned.conf', 'etc/monitord.conf']) out[f] = await hash(path.join(ONE_LOCATION, f));
+  for (const f of ['etc/oned.conf', 'etc/monitord.conf']) out[f] = await hash(path.join(oneLocation, f));
   async function walk(rel: string): Promise<void> {
-    for (const name of (await readdir(path.join(REMOTES, rel))).sort()) {
+    for (const name of (await readdir(path.join(remotes, rel))).sort()) {
       const r = path.join(rel, name);
-      const full = path.join(REMOTES, r);
+      const full = path.join(remotes, r);
       const st = await lstat(full);
       if (st.isSymbolicLink()) out[`remotes/${r}`] = `-> ${await readlink(full)}`;
       else if (st.isDirectory()) {
@@ -91,6 +93,9 @@ export async function ensureCloud(): Promise<Cloud> {
     },
   });
   await systemDatastoreForDisklessVms();
+  // live migrations between the hosts over libvirt's TCP listener (the hosts
+  // have no ssh keys for each other): what an operator sets in this file
+  await writeFile(VMM_CONF, (await readFile(VMM_CONF, 'utf8')).replace(/^QEMU_PROTOCOL=.*$/m, 'QEMU_PROTOCOL=qemu+tcp'));
   const hostIds: Record<number, number> = {};
   // TCG hosts have no /usr/bin/qemu-kvm-one (oned's default emulator)
   for (const i of HOSTS) hostIds[i] = await addHost(i, 'EMULATOR="/usr/bin/qemu-system-x86_64"\n');
