@@ -14,6 +14,8 @@
 #   --one-version V      OpenNebula version (default: <remotes>/VERSION)
 #   --system-period S    host/system probe period for monitord.conf (default 60 s;
 #                        borrowed memory reaches the scheduler only through it)
+#   --vm-type T          the VM_MAD's TYPE, the libvirt domain type of deployed VMs:
+#                        kvm (default) or qemu (hosts without usable KVM, TCG emulation)
 #   --no-build           use dist/ as it is (default: build it when missing)
 #   --from DIR           install the executables built in DIR instead of dist/
 #   --single-binary      for hosts without Node.js >= 18.19: install the remotes from
@@ -26,7 +28,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=/ remotes=/var/lib/one/remotes etc=/etc/one one_version="" system_period=60
+root=/ remotes=/var/lib/one/remotes etc=/etc/one one_version="" system_period=60 vm_type=kvm
 mode=install apply_conf=0 build=1 dist="" single=0
 
 die() { echo "install.sh: $*" >&2; exit 1; }
@@ -39,6 +41,7 @@ while [ $# -gt 0 ]; do
     --etc) etc=${2:?--etc needs a directory}; shift ;;
     --one-version) one_version=${2:?--one-version needs a version like 7.4.0}; shift ;;
     --system-period) system_period=${2:?--system-period needs seconds}; shift ;;
+    --vm-type) vm_type=${2:?--vm-type needs kvm or qemu}; shift ;;
     --apply-conf) apply_conf=1 ;;
     --no-build) build=0 ;;
     --from) dist=${2:?--from needs a directory}; build=0; shift ;;
@@ -53,6 +56,7 @@ done
 if [ -z "$dist" ]; then
   if [ $single = 1 ]; then dist=$here/dist-sea; else dist=$here/dist; fi
 fi
+case "$vm_type" in kvm|qemu) ;; *) die "--vm-type must be kvm or qemu (TCG), not '$vm_type'" ;; esac
 [[ "$system_period" =~ ^[1-9][0-9]*$ ]] || die "--system-period must be a whole number of seconds, not '$system_period'"
 [ -d "$root" ] || die "--root $root is not a directory"
 root=$(cd "$root" && pwd)
@@ -69,12 +73,20 @@ END_MARK="# END cloudvamp"
 
 # Stock kvm probes and actions that cloudvamp replaces: not linked next to
 # ours, because OpenNebula keeps the FIRST of duplicate host keys (TOTALMEMORY
-# from linux_host.rb would hide ours) and merges VM keys.
+# from linux_host.rb would hide ours) and merges VM blocks (the stock VM
+# monitor's MEMORY, QEMU's RSS, would overwrite ours). Names as in the
+# 7.4 remotes tree (5.12-7.4 agree): poll.rb is the VM monitor, wild_vm.rb
+# lists the wild VMs our host/system probe already lists, and architecture.sh,
+# name.sh, cpu.sh print ARCH, HOSTNAME, MODELNAME, which ours print too.
 replaced_stock=(
   im/kvm-probes.d/host/system/linux_host.rb
+  im/kvm-probes.d/host/system/wild_vm.rb
+  im/kvm-probes.d/host/system/architecture.sh
+  im/kvm-probes.d/host/system/name.sh
+  im/kvm-probes.d/host/system/cpu.sh
   im/kvm-probes.d/host/monitor/linux_usage.rb
   im/kvm-probes.d/vm/status/state.rb
-  im/kvm-probes.d/vm/monitor/monitor.rb
+  im/kvm-probes.d/vm/monitor/poll.rb
 )
 
 version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
@@ -197,7 +209,8 @@ FORCE_DESTROY=yes'
 
 default_cvem_conf="# cloudvamp elasticity manager (cloudvamp-cvem); mode 0600: holds credentials
 # ONE_XMLRPC=http://localhost:2633/RPC2
-# ONE_AUTH_FILE=/var/lib/one/.one/one_auth
+# ONE_AUTH: path of a one_auth file (one line user:password, mode 600)
+# ONE_AUTH=/var/lib/one/.one/one_auth
 STATE_FILE=/var/lib/one/cloudvamp/cvem-state.json"
 
 unit_text() {
@@ -224,14 +237,14 @@ EOF
 remotes_free_bin=/usr/lib/one/cloudvamp/bin
 
 vm_mad_stanza() {
-  cat <<'EOF'
+  cat <<EOF
 VM_MAD = [
     NAME           = "cloudvamp",
     SUNSTONE_NAME  = "CloudVAMP",
     EXECUTABLE     = "one_vmm_exec",
     ARGUMENTS      = "-t 15 -r 0 cloudvamp -p",
     DEFAULT        = "vmm_exec/vmm_exec_kvm.conf",
-    TYPE           = "kvm",
+    TYPE           = "$vm_type",
     KEEP_SNAPSHOTS = "yes",
     LIVE_RESIZE    = "yes",
     SUPPORT_SHAREABLE = "yes",
@@ -358,6 +371,11 @@ do_install() {
     link_stock "$REMOTES/im/kvm-probes.d/$cat" "$REMOTES/im/cloudvamp-probes.d/$cat" "../../../kvm-probes.d/$cat" "im/kvm-probes.d/$cat"
   done
   link_stock "$REMOTES/vmm/kvm" "$REMOTES/vmm/cloudvamp" ../kvm vmm/kvm
+  # the linked stock probes read their configuration from etc/im/<their probe
+  # dir's name>/ (pci.rb: etc/im/cloudvamp-probes.d/pci.conf, and exits when it
+  # is missing, putting the host in ERROR): the stock files, linked
+  install_dir "$REMOTES/etc/im/cloudvamp-probes.d"
+  link_stock "$REMOTES/etc/im/kvm-probes.d" "$REMOTES/etc/im/cloudvamp-probes.d" ../kvm-probes.d etc/im/kvm-probes.d
   install_config "$REMOTES/etc/im/cloudvamp-probes.d/cloudvamp.conf" 644 "$default_probe_conf"
   install_config "$REMOTES/etc/vmm/cloudvamp/cloudvamp.conf" 644 "$default_vmm_conf"
 
@@ -386,7 +404,8 @@ do_install() {
   if [ $changed = 0 ]; then say "already installed, nothing changed"
   else
     say "installed into $REMOTES (OpenNebula $one_version)"
-    say "next: onehost sync --force, then onehost create HOST -i cloudvamp -v cloudvamp"
+    # oned syncs as oneadmin; 7.4's onehost refuses to run as root
+    say "next, as oneadmin: onehost sync --force, then onehost create HOST -i cloudvamp -v cloudvamp"
     [ "$root" = / ] && command -v systemctl >/dev/null && systemctl daemon-reload 2>/dev/null || true
   fi
 }

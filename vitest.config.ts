@@ -1,9 +1,25 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: pure/adapter tests run in parallel first; then the tests that
-// boot real QEMU guests, which share one pair of libvirt hosts and a 2-core
-// machine (TCG guests are CPU-bound), so they run alone, one file at a time,
-// after a global setup that starts the hosts.
+// Tests of built artefacts and real processes: they bundle executables
+// (esbuild, SEA), install them, run them (or TypeScript children through tsx)
+// as child processes, and take minutes on a loaded 2-core machine. Their own
+// project keeps `npx vitest run --project unit` a run of seconds; `npm run
+// test:all` runs every project. A new test that builds or spawns goes here.
+const ARTEFACTS = [
+  'test/install/**/*.test.ts',
+  'test/vmm/**/*.test.ts',
+  'test/compat/**/*.test.ts',
+  'test/sea/**/*.test.ts',
+  'test/probes/**/*.test.ts',
+  'test/scenarios/cvem-binary.test.ts',
+  'test/cli/plan-bundle.test.ts',
+  'test/lib/io/state-file-crash.test.ts',
+];
+
+// Projects: unit (pure and adapter tests, in parallel), artefacts (built
+// executables, child processes), then the tests that boot real QEMU guests, which share one pair
+// of libvirt hosts and a 2-core machine (TCG guests are CPU-bound), so they run
+// alone, one file at a time, after a global setup that starts the hosts.
 export default defineConfig({
   test: {
     reporters: ['default'],
@@ -12,7 +28,15 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/kvm/**', 'node_modules/**'],
+          exclude: ['test/kvm/**', 'node_modules/**', ...ARTEFACTS],
+          testTimeout: 30_000,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        test: {
+          name: 'artefacts',
+          include: ARTEFACTS,
           testTimeout: 30_000,
           sequence: { groupOrder: 0 },
         },

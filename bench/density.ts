@@ -1,12 +1,12 @@
-// `npm run bench:density`: the density benchmark (lib/density), every scheme
+// `npm run bench:density`: the density benchmark (bench/density), every scheme
 // side by side over one seeded day. Writes bench/results/density.md and
 // bench/results/density-host.svg, prints the table; progress on stderr.
 //   npm run bench:density -- [--seed N] [--hours H] [--no-sensitivity]
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_OPTIONS, runDensity, SCHEMES, SENSITIVITY } from '../lib/density/index';
-import { goalsText, markdownReport, svgChart, textTable } from '../lib/density/report';
+import { DEFAULT_OPTIONS, runDensity, SCHEMES, SENSITIVITY } from './density/index';
+import { goalsText, markdownReport, svgChart, textTable } from './density/report';
 
 const TRACE_NOTE = `No real public trace was used: none could be had from the registries this project
 reaches. The npm registry's search endpoint answered 404 from here (\`npm search\` for "vm memory
@@ -14,7 +14,7 @@ trace", "alibaba cluster trace", "azure public dataset vm"), the list of npm pac
 workplace keeps (about 227 000, with their summaries) has no package shipping a VM or cluster
 memory-usage trace (Google Borg, Alibaba cluster-trace, Azure public dataset), and neither has
 Debian's archive (\`apt-cache search\`). The synthetic patterns above stand in; a trace would plug
-in as another \`usageTrace\` source in lib/density/workload.ts.`;
+in as another \`usageTrace\` source in bench/density/workload.ts.`;
 
 export async function run(argv: string[] = process.argv.slice(2)): Promise<void> {
   const flag = (name: string) => {

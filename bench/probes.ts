@@ -20,7 +20,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { openHypervisor } from '../lib/libvirt/client';
 import type { Hypervisor } from '../lib/libvirt/types';
-import { defaultProbeConfig } from '../lib/memory/config';
+import { defaultProbeConfig } from '../lib/monitor/config';
 import { runProbe, type ProbeKind } from '../lib/monitor/probe';
 import { startPrivateLibvirtd } from '../test/support/private-libvirtd';
 import { testDomains, testDriverXml, testNode } from '../test/support/test-driver-xml';

@@ -2,7 +2,7 @@
 // Wires argv, stdout, SIGTERM/SIGINT and the real adapters; nothing else.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
-import { runMain } from '../lib/cli/run';
+import { runMain } from '../lib/io/run-main';
 import { runCvem } from '../lib/elasticity/command';
 import { connectAdapters } from '../lib/elasticity/connect';
 

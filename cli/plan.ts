@@ -3,7 +3,7 @@
 // clock and oned; nothing else.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readFile } from 'node:fs/promises';
-import { runMain } from '../lib/cli/run';
+import { runMain } from '../lib/io/run-main';
 import { loadOneConnection } from '../lib/oned/auth';
 import { createOneClient } from '../lib/oned/client';
 import { planCommand } from '../lib/planning/command';

@@ -57,15 +57,22 @@ publish() {
   body="MEM_TOTAL = $total
 MEM_FREE = $avail
 MEM_STAMP = $(date +%s)"
+  # The token never goes on a command line, where every user of the guest
+  # would read it in ps: curl reads the headers from stdin (printf is a shell
+  # builtin), wget from a private wgetrc named in its environment.
   if command -v curl >/dev/null 2>&1; then
-    curl -fsS -X PUT --max-time 10 -H "X-ONEGATE-TOKEN: $token" -H "X-ONEGATE-VMID: $vmid" \
-      --data-binary "$body" "$endpoint/vm" >/dev/null
+    printf 'X-ONEGATE-TOKEN: %s\nX-ONEGATE-VMID: %s\n' "$token" "$vmid" |
+      curl -fsS -X PUT --max-time 10 -H @- --data-binary "$body" "$endpoint/vm" >/dev/null
   elif command -v wget >/dev/null 2>&1; then
     # busybox wget has no --method: send the body as a PUT through the full wget
     # when available, else fail clearly.
     if wget --help 2>&1 | grep -q -- '--method'; then
-      wget -q -O /dev/null -T 10 --method=PUT --header="X-ONEGATE-TOKEN: $token" --header="X-ONEGATE-VMID: $vmid" \
-        --body-data="$body" "$endpoint/vm"
+      rc=$(umask 077 && mktemp) || { echo "onegate-memory-reporter: cannot create a temporary file for the token" >&2; return 1; }
+      printf 'header = X-ONEGATE-TOKEN: %s\nheader = X-ONEGATE-VMID: %s\n' "$token" "$vmid" >"$rc"
+      WGETRC="$rc" wget -q -O /dev/null -T 10 --method=PUT --body-data="$body" "$endpoint/vm"
+      status=$?
+      rm -f "$rc"
+      return $status
     else
       echo "onegate-memory-reporter: this wget cannot PUT; install curl" >&2
       return 1

@@ -1,5 +1,5 @@
 // The few error kinds cloudvamp raises. Executables turn any of them into one
-// line on stderr and an exit code in exactly one place (lib/cli/run.ts), so
+// line on stderr and an exit code in exactly one place (lib/io/run-main.ts), so
 // messages here must already say what to do next.
 
 export type ErrorKind =

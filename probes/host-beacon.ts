@@ -1,7 +1,7 @@
 // IM probe host/beacon: prints the time. No libvirt (and no koffi load), so it stays cheap at its 30 s period.
-import { runMain } from '../lib/cli/run';
+import { runMain } from '../lib/io/run-main';
 import { CloudvampError } from '../lib/errors';
-import { probeMain } from '../lib/monitor/cli';
+import { probeMain } from '../lib/monitor/command';
 
 const name = 'cloudvamp-host-beacon';
 const open = () => {

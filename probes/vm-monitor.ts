@@ -1,7 +1,7 @@
 // IM probe vm/monitor of the cloudvamp IM_MAD; see lib/monitor/reports.ts for what it prints.
-import { runMain } from '../lib/cli/run';
+import { runMain } from '../lib/io/run-main';
 import { openHypervisor } from '../lib/libvirt/client';
-import { probeMain } from '../lib/monitor/cli';
+import { probeMain } from '../lib/monitor/command';
 
 const name = 'cloudvamp-vm-monitor';
 void runMain(name, () =>

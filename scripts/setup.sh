@@ -38,6 +38,8 @@ fi
 
 if [ $with_kvm = 1 ]; then
   bash scripts/setup-kvm.sh
+  # OpenNebula 7.4.0 for the `opennebula` test tier (prints its ONE_LOCATION)
+  bash scripts/setup-opennebula.sh >/dev/null
   # Node 18.19.0, the version Debian 12 ships, for the test that runs every
   # bundle on it. Kept out of package.json: its `node` would shadow ours in npm scripts.
   node18=${CLOUDVAMP_TEST_NODE18_DIR:-/var/cache/cloudvamp-test/node18}
@@ -48,13 +50,16 @@ if [ $with_kvm = 1 ]; then
   fi
 fi
 
-# Install the locked versions when the installed tree is older than the lock
-# file. Not `npm ci`: npm leaves other platforms' optional packages (rollup's
-# native builds) out of the lock it writes and `npm ci` then rejects that very
-# lock (npm/cli#4828); `npm install --no-save` installs the same locked
-# versions and writes nothing.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: installing node modules"
-  npm install --no-save --no-audit --no-fund --loglevel=error
+# Install exactly the locked versions when the installed tree is older than
+# the lock file. `npm ci` refuses a lock that drifted from package.json;
+# test/repo/lockfile.test.ts catches such a lock in the unit tests first.
+# A node_modules that is a symbolic link is another checkout's tree (a git
+# worktree sharing it): `npm ci` would empty it under that checkout, so it is
+# left to its owner.
+if [ -L node_modules ]; then
+  echo "setup: node_modules links to $(readlink node_modules); not reinstalling it from here"
+elif [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing node modules (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 npm run --silent build

@@ -1,4 +1,4 @@
 // OpenNebula VMM action `restore` (see lib/vmm/actions.ts and docs/vmm.md).
-import { vmmMain } from '../lib/vmm/main';
+import { vmmMain } from '../lib/io/vmm-main';
 
 void vmmMain('restore');

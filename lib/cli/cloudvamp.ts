@@ -7,8 +7,8 @@ import { usageError } from '../errors';
 import { DEFAULT_CONFIG_PATH, runCvem, type CvemEnv } from '../elasticity/command';
 import { readConfigFile } from '../elasticity/config';
 import { chooseGuestFigures } from '../elasticity/guest-figures';
-import { fileStateStore } from '../elasticity/state-file';
-import type { ProbeEnv } from '../monitor/cli';
+import { fileStateStore } from '../io/state-file';
+import type { ProbeEnv } from '../monitor/command';
 import type { ProbeKind } from '../monitor/probe';
 import type { PlanCommandDeps, PlanCommandResult } from '../planning/command';
 
@@ -22,7 +22,7 @@ export const PROBES: Readonly<Record<string, ProbeKind>> = {
 };
 
 export interface CloudvampEnv {
-  /** probeMain (lib/monitor/cli.ts) */
+  /** probeMain (lib/monitor/command.ts) */
   probe(kind: ProbeKind, name: string, penv: ProbeEnv): string;
   probeEnv: Omit<ProbeEnv, 'argv'>;
   /** runCvem's environment (lib/elasticity/command.ts); its `write` gets JSON log lines */
@@ -97,7 +97,7 @@ export interface CloudvampResult {
 
 const done = (output: string): CloudvampResult => ({ output, exitCode: 0 });
 
-/** Runs one `cloudvamp` invocation; returns what to print and the exit code. Errors are thrown (lib/cli/run.ts maps them). */
+/** Runs one `cloudvamp` invocation; returns what to print and the exit code. Errors are thrown (lib/io/run-main.ts maps them). */
 export async function runCloudvamp(argv: readonly string[], env: CloudvampEnv): Promise<CloudvampResult> {
   let out = '';
   let commandOutput: Promise<string> | string | undefined;
@@ -204,6 +204,15 @@ export async function runCloudvamp(argv: readonly string[], env: CloudvampEnv): 
 
   if (argv.length === 0) return done(program.helpInformation());
   const first = argv[0]!;
+  // `help [command]`, as --help lists it: commander's own help command cannot
+  // reach the pass-through commands' help, which each command answers itself
+  if (first === 'help') {
+    const [, command, ...extra] = argv;
+    if (command === undefined) return runCloudvamp(['--help'], env);
+    if (!(COMMANDS as readonly string[]).includes(command) || extra.length > 0)
+      throw usageError(`help: unknown command '${[command, ...extra].join(' ')}'; commands: ${COMMANDS.join(', ')} (see cloudvamp --help)`);
+    return runCloudvamp([command, '--help'], env);
+  }
   if (!first.startsWith('-') && !(COMMANDS as readonly string[]).includes(first)) {
     throw usageError(`unknown command '${first}'; commands: ${COMMANDS.join(', ')} (see cloudvamp --help)`);
   }

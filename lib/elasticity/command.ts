@@ -7,7 +7,7 @@ import { readConfigFile, type ElasticityConfig } from './config';
 import { runDaemon, runRestore, timerSleep, withStateLock, type CycleDeps } from './cycle';
 import type { ClusterSource, ClusterView, HostReservePublisher, Logger, LogEvent, MemoryApplier, Migrator, Publisher, StateStore } from './ports';
 import { chooseGuestFigures } from './guest-figures';
-import { fileStateStore } from './state-file';
+import { fileStateStore } from '../io/state-file';
 import { emptyState, type ElasticityState } from './state';
 
 export const DEFAULT_CONFIG_PATH = '/etc/one/cloudvamp/cvem.conf';

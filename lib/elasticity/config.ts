@@ -1,5 +1,4 @@
-// CVEM configuration: a KEY=VALUE file like kvmrc (`#` comments, optional
-// `export`, optional single or double quotes). Parsing and validation are one
+// CVEM configuration: a KEY=VALUE file like kvmrc, read by lib/key-value.ts. Parsing and validation are one
 // pure function that collects every problem, so an operator fixes the file in
 // one go; readConfigFile is the thin I/O wrapper.
 //
@@ -9,6 +8,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { configError } from '../errors';
+import { readKeyValues } from '../key-value';
 
 export type GrowthRule = 'two-strike' | 'three-strike';
 export type ApplyMode = 'memory-action' | 'resize';
@@ -90,7 +90,8 @@ export interface ConfigResult {
   warnings: ConfigProblem[];
 }
 
-export const DEFAULT_MEMORY_COMMAND = 'ssh {host} /var/tmp/one/vmm/cloudvamp/memory {deploy_id} {kib} {host}';
+// `--`: whatever the host is called, ssh never reads it as an option
+export const DEFAULT_MEMORY_COMMAND = 'ssh -- {host} /var/tmp/one/vmm/cloudvamp/memory {deploy_id} {kib} {host}';
 
 /**
  * Defaults and why.
@@ -112,7 +113,7 @@ export const DEFAULT_MEMORY_COMMAND = 'ssh {host} /var/tmp/one/vmm/cloudvamp/mem
  *   the host's figures must settle before another is considered.
  * - HOST_RESERVE_MEMORY 1048576 KiB: host OS, libvirt and per-VM QEMU overhead.
  * - GROWTH_RULE two-strike, SHRINK_HOLD_OFF 600 s, STRIKE_RESET 600 s: measured in
- *   lib/elasticity/simulate.ts (−42 % starvation against CloudVAMP's rule);
+ *   bench/density/growth-rules.ts (−42 % starvation against CloudVAMP's rule);
  *   numbers and reasons in docs/elasticity.md.
  * - PEAK_HALF_LIFE 86400 s, PEAK_FLOOR no: a starving guest is grown at once
  *   to what its recent peak needs (−14 % starvation in simulate.ts for the
@@ -203,7 +204,7 @@ function oneOf<T extends string>(field: 'growthRule' | 'applyMode' | 'hostReserv
   };
 }
 
-function text(field: 'stateFile' | 'oneXmlrpc' | 'oneAuthFile'): Setter {
+function text(field: 'stateFile' | 'oneXmlrpc'): Setter {
   return (value, config, errors, key) => {
     if (value.trim() === '') errors.push({ key, message: `${key} is empty` });
     else config[field] = value;
@@ -244,38 +245,27 @@ const KEYS: Record<string, Setter> = {
   PUBLISH: bool('publish'),
   USER_FILTER: num('userFilter', { min: 0, integer: true, unit: 'UID' }),
   ONE_XMLRPC: text('oneXmlrpc'),
-  ONE_AUTH: text('oneAuthFile'),
+  // a path, as OpenNebula's ONE_AUTH: credentials never sit in this file's values
+  // (the message never repeats the value: it may be the user:password itself)
+  ONE_AUTH: (value, config, errors, key) => {
+    if (!value.startsWith('/'))
+      errors.push({
+        key,
+        message: `${key} must be the absolute path of a one_auth file (one line user:password, mode 600), as OpenNebula's ONE_AUTH; it is not the credentials themselves`,
+      });
+    else config.oneAuthFile = value;
+  },
 };
 
 export const CONFIG_KEYS = Object.keys(KEYS);
 
-/** Splits kvmrc-style text into KEY → VALUE; lines it cannot read become errors. */
-export function parseKeyValues(textIn: string): { values: Map<string, { value: string; line: number }>; errors: ConfigProblem[] } {
-  const values = new Map<string, { value: string; line: number }>();
-  const errors: ConfigProblem[] = [];
-  textIn.split(/\r?\n/).forEach((raw, index) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
-    if (!m) {
-      errors.push({ key: `line ${index + 1}`, message: `line ${index + 1} is not KEY=VALUE: ${line}` });
-      return;
-    }
-    let value = m[2]!;
-    const quoted = /^"(.*)"$/.exec(value) ?? /^'(.*)'$/.exec(value);
-    if (quoted) value = quoted[1]!;
-    else value = value.replace(/\s+#.*$/, '').trim();
-    values.set(m[1]!, { value, line: index + 1 });
-  });
-  return { values, errors };
-}
-
 /** Pure: text of the config file → typed config plus every error and warning. */
 export function parseConfig(textIn: string): ConfigResult {
-  const { values, errors } = parseKeyValues(textIn);
+  const read = readKeyValues(textIn);
+  const errors: ConfigProblem[] = read.errors.map((e) => ({ key: `line ${e.line}`, message: `line ${e.line}: ${e.message}` }));
   const warnings: ConfigProblem[] = [];
   const config: ElasticityConfig = { ...DEFAULTS, memoryCommand: [...DEFAULTS.memoryCommand] };
-  for (const [key, { value }] of values) {
+  for (const { key, value } of read.entries) {
     const setter = KEYS[key];
     if (!setter) {
       errors.push({ key, message: `unknown key ${key}; known keys: ${CONFIG_KEYS.join(', ')}` });

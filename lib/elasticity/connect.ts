@@ -1,11 +1,11 @@
 // The elasticity manager's real adapters for a config: oned's XML-RPC API
 // and the memory action on the hosts. Shared by cloudvamp-cvem and cloudvamp;
-// tests build their own from lib/elasticity/oned-adapters.ts.
+// tests build their own from lib/oned/elasticity-ports.ts.
 import { loadOneConnection } from '../oned/auth';
 import { createOneClient } from '../oned/client';
 import type { Adapters } from './command';
 import type { ElasticityConfig } from './config';
-import { MemoryActionApplier, OnedClusterSource, OnedHostReservePublisher, OnedMigrator, OnedPublisher, OnedResizeApplier, type Waiting } from './oned-adapters';
+import { MemoryActionApplier, OnedClusterSource, OnedHostReservePublisher, OnedMigrator, OnedPublisher, OnedResizeApplier, type Waiting } from '../oned/elasticity-ports';
 import type { Logger } from './ports';
 
 export async function connectAdapters(config: ElasticityConfig, log: Logger, wait: Waiting): Promise<Adapters> {

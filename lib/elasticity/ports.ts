@@ -1,6 +1,6 @@
 // The elasticity manager's narrow view of the outside world. The pure core
 // (policy, state, simulate) only sees these plain objects; adapters build them
-// from OpenNebula (lib/elasticity/oned-adapters.ts) and tests build them with
+// from OpenNebula (lib/oned/elasticity-ports.ts) and tests build them with
 // small builders. Memory is KiB everywhere, times are epoch milliseconds.
 
 /** Guest figures from the virtio balloon (libvirt balloon.available / balloon.usable). */

@@ -52,6 +52,9 @@ export const StatsGroup = { State: 1, CpuTotal: 2, Balloon: 4, Vcpu: 8, Interfac
 const CONNECT_DOMAINS_ACTIVE = 1; // VIR_CONNECT_LIST_DOMAINS_ACTIVE == ..._GET_ALL_DOMAINS_STATS_ACTIVE
 const CONNECT_DOMAINS_INACTIVE = 2;
 const AFFECT_LIVE = 1; // VIR_DOMAIN_AFFECT_LIVE
+const METADATA_ELEMENT = 2; // VIR_DOMAIN_METADATA_ELEMENT
+/** libvirt's version numbers: major * 1,000,000 + minor * 1,000 + micro */
+const versionText = (v: number) => `${Math.floor(v / 1_000_000)}.${Math.floor(v / 1000) % 1000}.${v % 1000}`;
 const ALL_CELLS = -1; // VIR_NODE_MEMORY_STATS_ALL_CELLS
 const ALL_CPUS = -1; // VIR_NODE_CPU_STATS_ALL_CPUS
 const JOB_STATS_COMPLETED = 1; // VIR_DOMAIN_JOB_STATS_COMPLETED
@@ -234,8 +237,13 @@ export class LibvirtHypervisor implements Hypervisor {
   libVersion(): string {
     const version: Out<number> = [0];
     if (this.#lv.virConnectGetLibVersion(this.#c, version) < 0) this.#fail('getting the libvirt version');
-    const v = toNumber(version[0]);
-    return `${Math.floor(v / 1_000_000)}.${Math.floor(v / 1000) % 1000}.${v % 1000}`;
+    return versionText(toNumber(version[0]));
+  }
+
+  hypervisorVersion(): string {
+    const version: Out<number> = [0];
+    if (this.#lv.virConnectGetVersion(this.#c, version) < 0) this.#fail('getting the hypervisor version (virConnectGetVersion)');
+    return versionText(toNumber(version[0]));
   }
 
   domain(nameOrUuid: string): LibvirtDomain {
@@ -355,6 +363,18 @@ export class LibvirtDomain implements DomainHandle {
       throw new CloudvampError('internal', `memory stats period for '${this.name}' must be whole seconds >= 0, got ${seconds}`);
     }
     this.#check(this.#lv.virDomainSetMemoryStatsPeriod(this.#d, seconds, AFFECT_LIVE), `setting the memory stats period to ${seconds}s`);
+  }
+
+  metadata(namespaceUri: string): string | undefined {
+    const xml = this.#lv.virDomainGetMetadata(this.#d, METADATA_ELEMENT, namespaceUri, 0);
+    if (xml !== null) return xml;
+    const error = callError(this.#lv, `reading the metadata ${namespaceUri} of domain '${this.name}' on ${this.#uri}`);
+    if (error.code === VirErrorCode.NoDomainMetadata) return undefined;
+    throw error;
+  }
+
+  setMetadata(namespaceUri: string, key: string, xml: string): void {
+    this.#check(this.#lv.virDomainSetMetadata(this.#d, METADATA_ELEMENT, xml, key, namespaceUri, 0), `setting the metadata ${namespaceUri}`);
   }
 
   start(): void {

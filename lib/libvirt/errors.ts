@@ -9,6 +9,7 @@ export const VirErrorCode = {
   NoDomain: 42,
   OperationInvalid: 55,
   ArgumentUnsupported: 74,
+  NoDomainMetadata: 80,
 } as const;
 
 /**

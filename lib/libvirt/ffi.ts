@@ -73,6 +73,7 @@ export interface Libvirt {
   virConnectClose(conn: ConnectPtr): number;
   virConnectGetHostname(conn: ConnectPtr): string | null;
   virConnectGetLibVersion(conn: ConnectPtr, version: Out<number>): number;
+  virConnectGetVersion(conn: ConnectPtr, version: Out<number>): number;
   virConnectListAllDomains(conn: ConnectPtr, domains: Out<RawPtr | null>, flags: number): number;
   virConnectGetAllDomainStats(conn: ConnectPtr, stats: number, records: Out<RawPtr | null>, flags: number): number;
   virDomainStatsRecordListFree(records: RawPtr): void;
@@ -97,6 +98,8 @@ export interface Libvirt {
   virDomainSetMemoryFlags(dom: DomainPtr, kib: number, flags: number): number;
   virDomainMemoryStats(dom: DomainPtr, stats: MemoryStat[], nrStats: number, flags: number): number;
   virDomainSetMemoryStatsPeriod(dom: DomainPtr, period: number, flags: number): number;
+  virDomainGetMetadata(dom: DomainPtr, type: number, uri: string | null, flags: number): string | null;
+  virDomainSetMetadata(dom: DomainPtr, type: number, metadata: string | null, key: string | null, uri: string | null, flags: number): number;
   virDomainCreate(dom: DomainPtr): number;
   virDomainShutdown(dom: DomainPtr): number;
   virDomainDestroy(dom: DomainPtr): number;
@@ -130,6 +133,8 @@ export interface Libvirt {
 let loaded: Libvirt | undefined;
 // Kept reachable for the life of the process: libvirt holds the pointer.
 let errorHandler: unknown;
+/** kept referenced for as long as the process runs: libxml2 holds a pointer to it */
+let xmlErrorHandler: unknown;
 
 /** Loads libvirt.so.0 once and silences its default stderr error printer. */
 export function loadLibvirt(): Libvirt {
@@ -224,6 +229,7 @@ export function loadLibvirt(): Libvirt {
     virConnectClose: f('int virConnectClose(virConnectPtr conn)'),
     virConnectGetHostname: f('char *! virConnectGetHostname(virConnectPtr conn)'),
     virConnectGetLibVersion: f('int virConnectGetLibVersion(virConnectPtr conn, _Out_ unsigned long *libVer)'),
+    virConnectGetVersion: f('int virConnectGetVersion(virConnectPtr conn, _Out_ unsigned long *hvVer)'),
     virConnectListAllDomains: f('int virConnectListAllDomains(virConnectPtr conn, _Out_ void **domains, unsigned int flags)'),
     virConnectGetAllDomainStats: f(
       'int virConnectGetAllDomainStats(virConnectPtr conn, unsigned int stats, _Out_ void **retStats, unsigned int flags)',
@@ -257,6 +263,10 @@ export function loadLibvirt(): Libvirt {
       'int virDomainMemoryStats(virDomainPtr dom, _Out_ virDomainMemoryStat *stats, unsigned int nr_stats, unsigned int flags)',
     ),
     virDomainSetMemoryStatsPeriod: f('int virDomainSetMemoryStatsPeriod(virDomainPtr dom, int period, unsigned int flags)'),
+    virDomainGetMetadata: f('char *! virDomainGetMetadata(virDomainPtr dom, int type, const char *uri, unsigned int flags)'),
+    virDomainSetMetadata: f(
+      'int virDomainSetMetadata(virDomainPtr dom, int type, const char *metadata, const char *key, const char *uri, unsigned int flags)',
+    ),
     virDomainCreate: f('int virDomainCreate(virDomainPtr dom)'),
     virDomainShutdown: f('int virDomainShutdown(virDomainPtr dom)'),
     virDomainDestroy: f('int virDomainDestroy(virDomainPtr dom)'),
@@ -295,6 +305,7 @@ export function loadLibvirt(): Libvirt {
   const setErrorFunc = lib.func('void virSetErrorFunc(void *userData, virErrorFunc *handler)');
   if (api.virInitialize() < 0) throw new Error('virInitialize failed: libvirt.so.0 could not initialise');
   setErrorFunc(null, errorHandler);
+  silenceLibxml2();
 
   loaded = {
     ...(api as unknown as Omit<Libvirt, 'async' | 'types' | 'sizes'>),
@@ -306,6 +317,32 @@ export function loadLibvirt(): Libvirt {
     sizes: { virTypedParameter: 96, virError: 80 },
   };
   return loaded;
+}
+
+/**
+ * libxml2, which libvirt parses XML with, prints its own I/O messages to stderr
+ * through its generic error handler (`I/O warning : failed to load external
+ * entity "/x.xml"` for a missing test:/// file, `I/O error : Is a directory`)
+ * before libvirt reports the same failure as an error we read back. Our
+ * executables print one line per failure, so that handler becomes a no-op.
+ * The handler is per thread in libxml2; libvirt's XML is parsed on the main
+ * thread here. The C type is variadic (`msg, ...`): a callee that ignores its
+ * arguments is safe to declare without them. Without libxml2 under a known
+ * soname (2.14 renamed it .so.16) the messages stay, nothing else changes.
+ */
+function silenceLibxml2(): void {
+  for (const soname of ['libxml2.so.2', 'libxml2.so.16']) {
+    let xml: koffi.IKoffiLib;
+    try {
+      xml = koffi.load(soname);
+    } catch {
+      continue;
+    }
+    const proto = koffi.proto('void xmlGenericErrorFunc(void *ctx, const char *msg)');
+    xmlErrorHandler = koffi.register(() => {}, koffi.pointer(proto));
+    xml.func('void xmlSetGenericErrorFunc(void *ctx, xmlGenericErrorFunc *handler)')(null, xmlErrorHandler);
+    return;
+  }
 }
 
 /** Decodes a `T` at `offset` bytes into memory libvirt returned. */

@@ -136,6 +136,8 @@ export interface Hypervisor {
   hostname(): string;
   /** virConnectGetLibVersion as "major.minor.micro" */
   libVersion(): string;
+  /** virConnectGetVersion: the hypervisor's (QEMU's) version as "major.minor.micro" */
+  hypervisorVersion(): string;
 
   /** Looks a domain up by name, UUID string or numeric ID; throws LibvirtError (code 42, no domain) when absent. */
   domain(nameOrUuid: string): DomainHandle;
@@ -162,6 +164,10 @@ export interface DomainHandle {
   memoryStats(): BalloonStats;
   /** virDomainSetMemoryStatsPeriod(live) */
   setMemoryStatsPeriod(seconds: number): void;
+  /** virDomainGetMetadata(ELEMENT, uri): the element's XML, undefined when the domain has none under that namespace */
+  metadata(namespaceUri: string): string | undefined;
+  /** virDomainSetMetadata(ELEMENT, xml, key, uri, AFFECT_CURRENT): replaces the element of that namespace */
+  setMetadata(namespaceUri: string, key: string, xml: string): void;
   start(): void;
   shutdown(): void;
   destroy(): void;

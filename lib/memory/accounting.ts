@@ -42,8 +42,9 @@ export interface VmMemory {
   guest: GuestMemoryView;
 }
 
+/** A usable KiB figure, or undefined: negative, not finite, or beyond 2^53 (a double has already rounded it, so it is not known). */
 const kib = (value: number | undefined): number | undefined =>
-  value === undefined || !Number.isFinite(value) || value < 0 ? undefined : Math.floor(value);
+  value === undefined || !Number.isFinite(value) || value < 0 || value > Number.MAX_SAFE_INTEGER ? undefined : Math.floor(value);
 
 export function vmMemory(stats: VmMemoryInput): VmMemory {
   const current = kib(stats.currentKiB);
@@ -86,10 +87,38 @@ export interface HostMemory {
   totalKiB: number;
 }
 
+/**
+ * Exact sum of KiB figures. Doubles lose whole KiB beyond 2^53 (a sum one past
+ * it is rounded back, an off-by-one in TOTALMEMORY); such a figure cannot be
+ * printed exactly, so it is an error, never a rounded number.
+ */
+export function sumKiB(what: string, ...values: number[]): number {
+  let sum = 0n;
+  for (const v of values) {
+    if (!Number.isSafeInteger(v)) throw new RangeError(`${what}: ${v} KiB is not a whole number below 2^53; libvirt reported an impossible memory size`);
+    sum += BigInt(v);
+  }
+  if (sum > BigInt(Number.MAX_SAFE_INTEGER) || sum < BigInt(Number.MIN_SAFE_INTEGER))
+    throw new RangeError(`${what}: ${sum} KiB is beyond 2^53 and cannot be reported exactly; libvirt reported an impossible memory size`);
+  return Number(sum);
+}
+
+/** O as the exact decimal fraction it was written as (String() gives the shortest round-trip form: 0.7, not 0.6999…). */
+function decimalFraction(o: number): { num: bigint; den: bigint } {
+  const m = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(o));
+  if (!m) throw new RangeError(`overcommit ${o} is not a decimal number`);
+  const frac = m[2] ?? '';
+  const exp = Number(m[3] ?? 0) - frac.length;
+  const digits = BigInt(m[1]! + frac);
+  return exp >= 0 ? { num: digits * 10n ** BigInt(exp), den: 1n } : { num: digits, den: 10n ** BigInt(-exp) };
+}
+
 export function hostMemory({ physicalKiB, vms, overcommit }: HostMemoryInput): HostMemory {
   if (!(overcommit >= 0 && overcommit <= 1)) throw new RangeError(`overcommit ${overcommit} is outside [0, 1]`);
-  let borrowedKiB = 0;
-  for (const vm of vms) if (vm.running && vm.memory.known) borrowedKiB += vm.memory.packedKiB;
-  const physical = Math.floor(Math.max(0, physicalKiB));
-  return { borrowedKiB, totalKiB: physical + Math.floor(overcommit * borrowedKiB) };
+  const borrowedKiB = sumKiB('PACKEDMEMORY of the host', ...vms.filter((vm) => vm.running && vm.memory.known).map((vm) => vm.memory.packedKiB));
+  const physical = sumKiB('physical memory', Math.floor(Math.max(0, physicalKiB)));
+  // floor(O × borrowed) in integers: a double product rounds (0.7 × 10 → 6.999…) and drifts beyond 2^53
+  const { num, den } = decimalFraction(overcommit);
+  const offered = Number((num * BigInt(borrowedKiB)) / den);
+  return { borrowedKiB, totalKiB: sumKiB('TOTALMEMORY', physical, offered) };
 }

@@ -2,6 +2,7 @@
 // the number of domains, turned into a HostSnapshot.
 import type { Hypervisor } from '../libvirt/types';
 import { isLocalKernelUri, parseCpuModelName, parseNetDev } from './procfs';
+import { vmIdOf } from './reports';
 import type { HostSnapshot } from './snapshot';
 
 export interface CollectNeeds {
@@ -49,7 +50,7 @@ export function collectSnapshot(hv: Hypervisor, needs: CollectNeeds, opts: Colle
     }
   }
   // OpenNebula VMs by id, then wild domains by name: stable output whatever order libvirt lists them in
-  const id = (name: string) => (/^one-\d+$/.test(name) ? Number(name.slice(4)) : Number.POSITIVE_INFINITY);
+  const id = (name: string) => (vmIdOf(name) >= 0 ? vmIdOf(name) : Number.POSITIVE_INFINITY);
   snap.domains.sort((a, b) => id(a.name) - id(b.name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   if (needs.node) snap.node = hv.nodeInfo();
   if (needs.nodeMemory) {

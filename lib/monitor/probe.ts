@@ -2,17 +2,18 @@
 // deltas, and the rendering. The probes/ entries only parse argv and print.
 import type { Hypervisor } from '../libvirt/types';
 import { CloudvampError } from '../errors';
-import type { ProbeConfig } from '../memory/config';
+import type { ProbeConfig } from './config';
 import { collectSnapshot, type CollectNeeds } from './collect';
 import { cpuSample, hostMonitorReport, hostSystemReport, legacyReport, vmMonitorReport, vmStatusReport } from './reports';
-import { loadCpuSample, saveCpuSample, stateFile } from './state';
+import { loadCpuSample, saveCpuSample, stateFile } from '../io/probe-state';
 import { renderTemplate, templateToJson, type Template } from './template';
 
 export type ProbeKind = 'host-system' | 'host-monitor' | 'host-beacon' | 'vm-status' | 'vm-monitor' | 'legacy';
 export type OutputFormat = 'one' | 'json';
 
 const NEEDS: Record<Exclude<ProbeKind, 'host-beacon'>, CollectNeeds> = {
-  'host-system': { node: true, hostname: true, domains: true, cpuModel: true },
+  // nodeMemory: physical memory is MemTotal (see physicalMemoryKiB)
+  'host-system': { node: true, nodeMemory: true, hostname: true, domains: true, cpuModel: true },
   'host-monitor': { node: true, nodeMemory: true, nodeCpu: true, net: true },
   'vm-status': { domains: true },
   'vm-monitor': { domains: true },

@@ -1,14 +1,20 @@
 // Report builders: HostSnapshot (+ previous CPU sample, + config) in,
 // OpenNebula template out. Pure; the probes print what these return.
 import { DomainState, type DomainStats, type NodeCpuStats } from '../libvirt/types';
-import { hostMemory, vmMemory, type VmMemory } from '../memory/accounting';
+import { hostMemory, sumKiB, vmMemory, type VmMemory } from '../memory/accounting';
 import type { CpuSample, HostSnapshot } from './snapshot';
-import { template, vector, type Entry, type Template } from './template';
+import { carriable, template, vector, type Entry, type Template } from './template';
 
-/** OpenNebula's VM id from the libvirt domain name `one-<id>`; -1 for wild domains. */
+/**
+ * OpenNebula's VM id from the libvirt domain name `one-<id>`; -1 for wild
+ * domains. oned names domains with the canonical decimal id, so `one-007`,
+ * `one-1e3` or an id beyond 2^53 (which a float would round to another VM's
+ * id) are not OpenNebula VMs.
+ */
 export function vmIdOf(name: string): number {
-  const m = /^one-(\d+)$/.exec(name);
-  return m ? Number(m[1]) : -1;
+  const m = /^one-(0|[1-9][0-9]*)$/.exec(name);
+  const id = m ? Number(m[1]) : -1;
+  return Number.isSafeInteger(id) ? id : -1;
 }
 
 export type OneVmState = 'RUNNING' | 'POWEROFF' | 'SUSPENDED' | 'FAILURE' | 'UNKNOWN';
@@ -104,12 +110,26 @@ export function domainCpu(d: DomainStats, atMs: number, prev: CpuSample | undefi
 export function hostMemoryUse(snap: HostSnapshot): { usedKiB: number; freeKiB: number } | undefined {
   const m = snap.nodeMemory;
   if (!m) return undefined;
-  const freeKiB = Math.min(m.totalKiB, m.freeKiB + (m.buffersKiB ?? 0) + (m.cachedKiB ?? 0));
-  return { usedKiB: m.totalKiB - freeKiB, freeKiB };
+  const freeKiB = Math.min(m.totalKiB, sumKiB('FREEMEMORY', m.freeKiB, m.buffersKiB ?? 0, m.cachedKiB ?? 0));
+  return { usedKiB: sumKiB('USEDMEMORY', m.totalKiB, -freeKiB), freeKiB };
+}
+
+/**
+ * The host's physical memory: MemTotal of its /proc/meminfo, which libvirt's
+ * virNodeGetMemoryStats returns as `total` (on the host libvirt runs on, so
+ * also for a remote URI). That is what the stock kvm probes and CloudVAMP
+ * report and what host/monitor's FREEMEMORY is a part of. virNodeGetInfo's
+ * memory is not: libvirt may compute it from the NUMA nodes or a cgroup and
+ * report far less (10.7 GB against a MemTotal of 24.7 GB on one test host),
+ * which made TOTAL_MEM smaller than FREE_MEM. Only a driver without node
+ * memory stats (the test driver) falls back to it.
+ */
+export function physicalMemoryKiB(snap: HostSnapshot): number {
+  return snap.nodeMemory?.totalKiB ?? snap.node?.memoryKiB ?? 0;
 }
 
 export function borrowed(snap: HostSnapshot, overcommit: number) {
-  const physicalKiB = snap.node?.memoryKiB ?? snap.nodeMemory?.totalKiB ?? 0;
+  const physicalKiB = physicalMemoryKiB(snap);
   const vms = snap.domains.map((d) => ({ running: isRunning(d.state), memory: domainMemory(d) }));
   return { physicalKiB, ...hostMemory({ physicalKiB, vms, overcommit }) };
 }
@@ -210,7 +230,10 @@ export function vmMonitorReport(snap: HostSnapshot, prev: CpuSample | undefined)
  * then `VM_POLL=YES` and a `VM=[ID, DEPLOY_ID=<name>, POLL="…"]` block per domain.
  */
 export function legacyReport(snap: HostSnapshot, prev: CpuSample | undefined, opts: ReportOptions): Template {
-  const vms: Entry[] = snap.domains.map((d) => {
+  // 4.x names a VM by its domain name (DEPLOY_ID): a wild domain whose name oned
+  // cannot read back is left out rather than reported under a wrong name
+  const named = snap.domains.filter((d) => vmIdOf(d.name) >= 0 || carriable(d.name));
+  const vms: Entry[] = named.map((d) => {
     const id = vmIdOf(d.name);
     return [
       'VM',

@@ -37,26 +37,58 @@ export function formatNumber(n: number): string {
   return String(Number(n.toFixed(2)));
 }
 
-const scalarText = (v: Scalar): string => (typeof v === 'number' ? formatNumber(v) : v.replace(/[\r\n]+/g, ' '));
+const scalarText = (v: Scalar): string => (typeof v === 'number' ? formatNumber(v) : v);
 
-/** Double-quoted, with backslashes and quotes escaped the way OpenNebula's template parser reads them. */
-export const quote = (text: string): string => `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Whether oned's template parser (template_parser.l, template_syntax.y) can
+ * read `text` back byte for byte from `quote(text)`. It cannot when the text
+ * - ends in a backslash: the closing `"` would read as an escaped quote and the
+ *   string would run into the next line, losing the whole document;
+ * - contains `]]>`: the lexer's CDATA rule matches the line and the grammar aborts;
+ * - contains a NUL: oned parses a C string;
+ * - is not Unicode (a lone UTF-16 surrogate; libvirt's names are UTF-8, so never from it).
+ * Such a value is left out of the document (a wild VM's name is only informative).
+ */
+export function carriable(text: string): boolean {
+  return !text.endsWith('\\') && !text.includes(']]>') && !text.includes('\0') && !LONE_SURROGATE.test(text);
+}
+
+/**
+ * Double-quoted the way oned's parser reads it back: its unescape() turns only
+ * `\"` into `"`, so quotes are escaped and nothing else is (a doubled backslash
+ * would stay doubled); newlines and control characters are carried as they are,
+ * since a quoted string may span lines. Only for carriable() text.
+ */
+export const quote = (text: string): string => `"${text.replace(/"/g, '\\"')}"`;
 
 const SAFE = /^[A-Za-z0-9_.:/+@-]+$/;
-/** Quoted only when needed (spaces, quotes, brackets, empty). */
+/** Quoted only when needed (spaces, quotes, brackets, empty): the lexer's unquoted STRING reads SAFE text as it is. */
 export const maybeQuote = (text: string): string => (SAFE.test(text) ? text : quote(text));
+
+const carried = (text: string): string | undefined => (carriable(text) ? text : undefined);
 
 /** Text of a template whose every value is quoted: the body of a MONITOR attribute. */
 export function monitorText(t: Template): string {
-  return t.map(([k, v]) => `${k}=${quote(typeof v === 'object' ? renderValue(v) : scalarText(v))}\n`).join('');
+  return t
+    .map(([k, v]) => {
+      const text = carried(typeof v === 'object' ? renderValue(v) : scalarText(v));
+      return text === undefined ? '' : `${k}=${quote(text)}\n`;
+    })
+    .join('');
 }
 
 export const toBase64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 
-/** `K=V K=V`: the 4.x POLL string. Its values cannot hold spaces or quotes, so those become `_`. */
+/**
+ * `K=V K=V`: the 4.x POLL string, parsed by the same grammar with unquoted
+ * values, which end at blanks, `=`, `#`, `,`, brackets; those (and quotes and
+ * backslashes, which the outer quoting would have to carry) become `_`.
+ */
 export function pollText(t: Template): string {
   return t
-    .map(([k, v]) => `${k}=${(typeof v === 'object' ? renderValue(v) : scalarText(v)).replace(/[\s"'\\]+/g, '_')}`)
+    .map(([k, v]) => `${k}=${(typeof v === 'object' ? renderValue(v) : scalarText(v)).replace(/[\s"'\\=#,[\]]+/g, '_') || '_'}`)
     .join(' ');
 }
 
@@ -64,22 +96,24 @@ function nestedText(n: Nested): string {
   return n.kind === 'base64' ? toBase64(monitorText(n.template)) : pollText(n.template);
 }
 
+/** A vector entry's text, or undefined where oned could not carry it. */
+function entryText(x: Scalar | Nested): string | undefined {
+  return carried(typeof x === 'object' ? nestedText(x) : scalarText(x));
+}
+
 function renderValue(v: Value): string {
   if (typeof v !== 'object') return maybeQuote(scalarText(v));
-  if (v.legacy) {
-    const lines = v.entries.map(([k, x]) => {
-      const text = typeof x === 'object' ? quote(nestedText(x)) : maybeQuote(scalarText(x));
-      return `  ${k}=${text}`;
-    });
-    return `[\n${lines.join(',\n')} ]`;
-  }
-  const parts = v.entries.map(([k, x]) => `${k}=${quote(typeof x === 'object' ? nestedText(x) : scalarText(x))}`);
-  return `[${parts.join(', ')}]`;
+  const texts = v.entries.flatMap(([k, x]): Array<[string, string]> => {
+    const text = entryText(x);
+    return text === undefined ? [] : [[k, text]];
+  });
+  if (v.legacy) return `[\n${texts.map(([k, text]) => `  ${k}=${maybeQuote(text)}`).join(',\n')} ]`;
+  return `[${texts.map(([k, text]) => `${k}=${quote(text)}`).join(', ')}]`;
 }
 
 /** The template as a probe prints it: one `KEY=VALUE` a line. */
 export function renderTemplate(t: Template): string {
-  return t.map(([k, v]) => `${k}=${renderValue(v)}\n`).join('');
+  return t.map(([k, v]) => (typeof v === 'object' || carriable(scalarText(v)) ? `${k}=${renderValue(v)}\n` : '')).join('');
 }
 
 export type Json = string | number | Json[] | { [key: string]: Json };

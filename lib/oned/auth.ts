@@ -108,7 +108,11 @@ function resolveCredentials(
   }
   if (settings.oneAuthFile) {
     const file = fileAt(files, settings.oneAuthFile);
-    if (!file) throw configError(`the one_auth file ${settings.oneAuthFile} named in the cloudvamp config does not exist`);
+    // the value is not repeated: an operator who wrote `user:password` there must not find it in the journal
+    if (!file)
+      throw configError(
+        'the one_auth file named by ONE_AUTH in the cloudvamp config does not exist; ONE_AUTH is the absolute path of a file holding one line user:password (mode 600), as OpenNebula\'s ONE_AUTH',
+      );
     requirePrivate(settings.oneAuthFile, file.mode, 'the one_auth file');
     return { ...parseOneAuth(file.text, settings.oneAuthFile), authSource: settings.oneAuthFile };
   }
@@ -116,7 +120,8 @@ function resolveCredentials(
   if (fromEnv) {
     const file = fileAt(files, fromEnv);
     // OpenNebula's CLI ignores a $ONE_AUTH that does not exist and falls through; being explicit is kinder.
-    if (!file) throw configError(`$ONE_AUTH points at ${fromEnv}, which does not exist — fix or unset ONE_AUTH`);
+    if (!file)
+      throw configError('the file named by $ONE_AUTH does not exist; $ONE_AUTH is the path of a file holding one line user:password — fix or unset it');
     return { ...parseOneAuth(file.text, `$ONE_AUTH (${fromEnv})`), authSource: `$ONE_AUTH (${fromEnv})` };
   }
   for (const path of [join(home, '.one', 'one_auth'), SYSTEM_ONE_AUTH]) {
@@ -124,7 +129,7 @@ function resolveCredentials(
     if (file) return { ...parseOneAuth(file.text, path), authSource: path };
   }
   throw configError(
-    `no oned credentials: set oneAuth or oneAuthFile in the cloudvamp config (mode 600), or ONE_AUTH, or create ~/.one/one_auth with one line 'user:password'`,
+    `no oned credentials: set ONE_AUTH in cvem.conf to the path of a one_auth file (mode 600), or $ONE_AUTH, or create ~/.one/one_auth with one line 'user:password'`,
   );
 }
 

@@ -1,7 +1,7 @@
 // The planner's view of a live OpenNebula cloud: oned's pools mapped into the
 // planning model, and live migrations through `one.vm.migrate`. The mapping is
 // pure (`clusterFromOne`) and reuses the elasticity manager's readings of the
-// same oned data (lib/elasticity/oned-adapters.ts); the class only sequences
+// same oned data (lib/oned/elasticity-ports.ts); the class only sequences
 // calls and waits.
 //
 // Mapping (units of the model: MiB, hundredths of a core):
@@ -22,7 +22,7 @@
 //   merge, or Sunstone's attributes tab) keeps a VM where it is.
 // * Everything else (POWEROFF, UNDEPLOYED, PENDING…) holds no host memory and
 //   is left out.
-import { hostViewFromOne, vmViewFromOne } from '../elasticity/oned-adapters';
+import { hostViewFromOne, vmViewFromOne } from '../oned/elasticity-ports';
 import { CloudvampError } from '../errors';
 import type { OneClient } from '../oned/client';
 import { waitForLiveMigration } from '../oned/live-migration';

@@ -7,8 +7,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { configError } from '../errors';
+import { readKeyValues } from '../key-value';
 import { hostForUri } from './actions';
 import type { MigrateOptions } from '../libvirt/types';
+import type { FeatureSwitch } from './domain-xml';
 import type { PollFormat } from './poll';
 
 export interface VmmConfig {
@@ -30,6 +32,12 @@ export interface VmmConfig {
   balloonSettleTimeoutMs: number;
   /** legacy poll key names: 4.8 (USEDMEMORY/USEDCPU) or 4.14 (MEMORY/CPU, up to 5.10) */
   pollFormat: PollFormat;
+  /** deploy: balloon statistics period in seconds (0 = leave the domain XML as oned wrote it) */
+  balloonStatsPeriodS: number;
+  /** deploy: deflate-on-OOM (autodeflate) */
+  balloonAutodeflate: FeatureSwitch;
+  /** deploy: free page reporting */
+  balloonFreePageReporting: FeatureSwitch;
 }
 
 export const DEFAULT_CONFIG: VmmConfig = {
@@ -45,6 +53,12 @@ export const DEFAULT_CONFIG: VmmConfig = {
   memoryFloorKiB: 128 * 1024,
   balloonSettleTimeoutMs: 10_000,
   pollFormat: '4.14',
+  // OpenNebula's deployment file has no stats period, so libvirt's balloon
+  // figures would stay at their boot values; 5 s keeps them fresher than any
+  // manager cycle at the cost of one small virtio message per period
+  balloonStatsPeriodS: 5,
+  balloonAutodeflate: 'auto',
+  balloonFreePageReporting: 'auto',
 };
 
 export interface ConfigProblem {
@@ -111,21 +125,6 @@ function parseYesNo(text: string): boolean | undefined {
   return undefined;
 }
 
-/** Unquotes one shell-style value; no expansion. undefined when the quoting is broken. */
-function unquote(raw: string): string | undefined {
-  const v = raw.trim();
-  if (v.startsWith('"') || v.startsWith("'")) {
-    const q = v[0]!;
-    const end = v.indexOf(q, 1);
-    if (end < 0) return undefined;
-    const rest = v.slice(end + 1).trim();
-    if (rest !== '' && !rest.startsWith('#')) return undefined;
-    return v.slice(1, end);
-  }
-  const hash = v.search(/\s#/);
-  return (hash >= 0 ? v.slice(0, hash) : v).trim();
-}
-
 /** Parses MIGRATE_OPTIONS into `into`; returns the problems found. */
 export function parseMigrateOptions(text: string, into: MigrateOptions): string[] {
   const problems: string[] = [];
@@ -164,21 +163,9 @@ export function parseConfig(text: string): ParsedConfig {
   let migrateLive: boolean | undefined;
   let bandwidth: number | undefined;
 
-  text.split(/\r?\n/).forEach((rawLine, index) => {
-    const line = index + 1;
-    const trimmed = rawLine.trim();
-    if (trimmed === '' || trimmed.startsWith('#')) return;
-    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(trimmed);
-    if (!m) {
-      errors.push({ line, message: `not a KEY=value assignment: '${trimmed}'` });
-      return;
-    }
-    const key = m[1]!;
-    const value = unquote(m[2]!);
-    if (value === undefined) {
-      errors.push({ line, message: `${key}: unbalanced quotes` });
-      return;
-    }
+  const read = readKeyValues(text);
+  errors.push(...read.errors);
+  for (const { key, value, line } of read.entries) {
     const bad = (what: string) => errors.push({ line, message: `${key}='${value}' is not ${what}` });
     switch (key) {
       case 'LIBVIRT_URI':
@@ -232,6 +219,21 @@ export function parseConfig(text: string): ParsedConfig {
         else config.balloonSettleTimeoutMs = Math.round(n * 1000);
         break;
       }
+      case 'BALLOON_STATS_PERIOD': {
+        const n = parseNonNegativeInt(value);
+        if (n === undefined) bad('a whole number of seconds (0 = as oned writes it)');
+        else config.balloonStatsPeriodS = n;
+        break;
+      }
+      case 'BALLOON_AUTODEFLATE':
+      case 'BALLOON_FREE_PAGE_REPORTING': {
+        const v = value.toLowerCase();
+        const b = v === 'auto' ? 'auto' : parseYesNo(v) === undefined ? undefined : parseYesNo(v) ? 'yes' : 'no';
+        if (b === undefined) bad('auto (on where the host supports it), yes or no');
+        else if (key === 'BALLOON_AUTODEFLATE') config.balloonAutodeflate = b;
+        else config.balloonFreePageReporting = b;
+        break;
+      }
       case 'POLL_FORMAT':
         if (value !== '4.8' && value !== '4.14') bad("4.8 (OpenNebula 4.8-4.12) or 4.14 (4.14-5.10)");
         else config.pollFormat = value;
@@ -240,8 +242,9 @@ export function parseConfig(text: string): ParsedConfig {
         if (!KVMRC_KEYS_IGNORED.has(key) && !key.startsWith('DEFAULT_ATTACH_'))
           warnings.push({ line, message: `unknown key ${key} (ignored)` });
     }
-  });
+  }
 
+  errors.sort((a, b) => a.line - b.line); // the reader's and the keys' problems, in file order
   for (const problem of parseMigrateOptions(migrateOptions, config.migrate))
     errors.push({ line: migrateOptionsLine, message: `MIGRATE_OPTIONS: ${problem}` });
   // MIGRATE_LIVE and MIGRATE_BANDWIDTH win over the same setting inside MIGRATE_OPTIONS

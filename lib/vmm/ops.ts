@@ -3,7 +3,6 @@
 // before the first change, so a refused action leaves nothing half-done.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { CloudvampError, notFoundError, usageError } from '../errors';
 import { isLibvirtError, VirErrorCode } from '../libvirt/errors';
 import type { DomainHandle, DomainStats, Hypervisor } from '../libvirt/types';
@@ -12,6 +11,7 @@ import { pollText } from '../monitor/template';
 import type { ActionArgs, ActionName } from './actions';
 import { changeBalloon, type Clock } from './balloon';
 import { destinationUri, type VmmConfig } from './config';
+import { balloonSupport, featureOn, prepareDomainXml, type BalloonOptions, type BalloonSupport } from './domain-xml';
 import { migrateDomain } from './migrate';
 import { GONE_TEMPLATE, pollTemplate } from './poll';
 import { parseResizeAction, planResize } from './resize';
@@ -75,19 +75,36 @@ function requireState(dom: DomainHandle, allowed: DomainState[], doing: string):
   return state;
 }
 
-const domainParser = new XMLParser({ ignoreAttributes: false, parseTagValue: false });
-
 /** Checks the deployment XML before anything is written or started. Pure. */
 export function checkDomainXml(xml: string): { name: string } {
-  if (xml.trim() === '') throw usageError('no domain XML on stdin: deploy reads the libvirt deployment file from stdin');
-  const valid = XMLValidator.validate(xml);
-  if (valid !== true) throw usageError(`malformed domain XML on stdin: ${valid.err.msg} (line ${valid.err.line})`);
-  const doc = domainParser.parse(xml) as Record<string, unknown>;
-  const domain = doc['domain'] as Record<string, unknown> | undefined;
-  if (!domain || typeof domain !== 'object') throw usageError('the XML on stdin is not a libvirt <domain> document');
-  const name = domain['name'];
-  if (typeof name !== 'string' || name.trim() === '') throw usageError('the domain XML on stdin has no <name>');
-  return { name: name.trim() };
+  return { name: prepareDomainXml(xml, { statsPeriodS: 0, autodeflate: false, freePageReporting: false }).name };
+}
+
+/** What deploy adds to the memballoon on this host: the config switches against what its libvirt and QEMU support. */
+export function balloonOptions(hv: Hypervisor, config: VmmConfig): BalloonOptions & { support: BalloonSupport; versions: { libvirt: string; qemu: string } } {
+  const versions = { libvirt: hv.libVersion(), qemu: hv.hypervisorVersion() };
+  const support = balloonSupport(versions);
+  return {
+    statsPeriodS: config.balloonStatsPeriodS,
+    autodeflate: featureOn(config.balloonAutodeflate, support.autodeflate),
+    freePageReporting: featureOn(config.balloonFreePageReporting, support.freePageReporting),
+    support,
+    versions,
+  };
+}
+
+/** `deploy --check`: one line per balloon option, what this host supports and what deploy will do. */
+export function deployCheck(hv: Hypervisor, config: VmmConfig): string {
+  const o = balloonOptions(hv, config);
+  const line = (key: string, setting: string, supported: boolean, on: boolean) =>
+    `${key}=${setting}: ${supported ? 'supported' : 'not supported'} by this host, ${on ? 'on' : 'off'}${on && !supported ? ' (deploy will fail: set it to auto or no)' : ''}`;
+  return [
+    `LIBVIRT_VERSION=${o.versions.libvirt} QEMU_VERSION=${o.versions.qemu}`,
+    `BALLOON_STATS_PERIOD=${config.balloonStatsPeriodS}: ${config.balloonStatsPeriodS > 0 ? `stats every ${config.balloonStatsPeriodS} s` : 'as oned writes it (balloon figures may stay at their boot values)'}`,
+    line('BALLOON_AUTODEFLATE', config.balloonAutodeflate, o.support.autodeflate, o.autodeflate),
+    line('BALLOON_FREE_PAGE_REPORTING', config.balloonFreePageReporting, o.support.freePageReporting, o.freePageReporting),
+    '',
+  ].join('\n');
 }
 
 /** True when the domain XML enables ACPI (<features><acpi/>). Pure. */
@@ -96,14 +113,16 @@ export function hasAcpi(domainXml: string): boolean {
 }
 
 export const deploy: Op = async (ctx, args) => {
-  const xml = await ctx.stdin();
-  const { name } = checkDomainXml(xml);
+  const prepared = prepareDomainXml(await ctx.stdin(), balloonOptions(ctx.hv, ctx.config));
+  const { name, xml } = prepared;
   const file = args['deployment_file']!;
   mkdirSync(path.dirname(file), { recursive: true });
+  // the file holds what was started, so a later `virsh create` of it behaves the same
   writeFileSync(file, xml);
   const dom = ctx.hv.createDomain(xml);
   try {
-    ctx.log(`INFO: deploy: ${name} started, UUID ${dom.uuid}`);
+    const added = prepared.changes.length > 0 ? `; balloon: ${prepared.changes.join(', ')}` : '';
+    ctx.log(`INFO: deploy: ${name} started, UUID ${dom.uuid}${added}`);
     // OpenNebula 6.0+ keeps the UUID as DEPLOY_ID (≤5.12 printed the name)
     return dom.uuid;
   } finally {

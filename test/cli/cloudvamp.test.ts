@@ -42,6 +42,14 @@ describe('cloudvamp', () => {
     expect((await runCloudvamp(['restore-all', '--help'], e)).output).toMatch(/--dry-run[\s\S]*--force/);
   });
 
+  it('help [command] works as --help lists it', async () => {
+    const { e } = env();
+    expect((await runCloudvamp(['--help'], e)).output).toContain('help [command]');
+    expect(await runCloudvamp(['help'], e)).toEqual(await runCloudvamp(['--help'], e));
+    for (const c of ['probe', 'status', 'restore-all']) expect(await runCloudvamp(['help', c], e)).toEqual(await runCloudvamp([c, '--help'], e));
+    await expect(runCloudvamp(['help', 'frobnicate'], e)).rejects.toMatchObject({ kind: 'usage', message: expect.stringMatching(/^help: unknown command 'frobnicate'/) });
+  });
+
   it('an unknown command is one usage error (exit 2 through runMain)', async () => {
     const { e } = env();
     await expect(runCloudvamp(['frobnicate'], e)).rejects.toMatchObject({ kind: 'usage', message: expect.stringMatching(/^unknown command 'frobnicate'; commands: probe, status, plan, restore-all/) });

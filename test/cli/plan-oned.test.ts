@@ -1,11 +1,9 @@
 // cloudvamp-plan against the in-process oned simulator: the cluster read over
 // XML-RPC, dry runs that change nothing, --apply through live one.vm.migrate
-// calls, a failure in the middle, and once the built bundle.
+// calls, a failure in the middle (the built bundle: plan-bundle.test.ts).
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadOneConnection } from '../../lib/oned/auth';
 import { createOneClient } from '../../lib/oned/client';
@@ -14,7 +12,6 @@ import { planCommand, type PlanCommandDeps } from '../../lib/planning/command';
 import { PLANNING_HOST_FIXTURES, PLANNING_VM_FIXTURES } from '../lib/planning/oned-fixtures';
 import { DEFAULT_SESSION, startOnedSimulator, type OnedSimulator } from '../support/oned-server';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const READS = new Set(['one.vmpool.infoextended', 'one.vmpool.monitoring', 'one.hostpool.info']);
 
 let sim: OnedSimulator;
@@ -145,30 +142,5 @@ describe('cloudvamp-plan on oned', () => {
     expect(result.exitCode).toBe(1);
     expect(vmsOn(2)).toEqual([46]);
     expect(sim.callsTo('one.vm.migrate').map((c) => c.params[0])).not.toContain(46);
-  });
-});
-
-describe('the built cloudvamp-plan bundle', () => {
-  it('applies an evacuation against the simulator', { timeout: 120_000 }, async () => {
-    const out = path.join(dir, 'dist');
-    await execa('node', ['scripts/build.mjs', 'bin/cloudvamp-plan'], { cwd: root, env: { CLOUDVAMP_BUILD_DIR: out } });
-    const dry = await execa(path.join(out, 'bin/cloudvamp-plan'), ['evacuate', 'kvm-node-2'], { env: { ...env, HOME: dir }, reject: false });
-    expect(dry.exitCode).toBe(0);
-    expect(dry.stdout).toMatch(/^plan evacuate: 1 migrations in 1 waves, 4\.0 GiB to move \(dry run\)/);
-    expect(sim.calls.every((c) => READS.has(c.method))).toBe(true);
-
-    const r = await execa(path.join(out, 'bin/cloudvamp-plan'), ['evacuate', 'kvm-node-2', '--apply'], { env: { ...env, HOME: dir }, reject: false });
-    expect(r.stderr).toMatch(/^applying plan evacuate: 1 live migrations in 1 waves\n\[\s+0\.\ds\] wave 1\/1: 1 migration\n.*VM 43 db-1: 1 kvm-node-2 → \d kvm-node-\d started\n.*done after/);
-    expect(r.stdout).toMatch(/\n\n1 migrations done, 0 failed, 0 not started$/);
-    expect(r.exitCode).toBe(0);
-    expect(sim.callsTo('one.vm.migrate').map((c) => c.params.slice(0, 4))).toEqual([[43, expect.any(Number), true, false]]);
-    expect(vmsOn(1)).toEqual([]);
-
-    // Nothing left to do: exit 0, and a usage error exits 2 with one stderr line.
-    const again = await execa(path.join(out, 'bin/cloudvamp-plan'), ['evacuate', 'kvm-node-2', '--apply'], { env: { ...env, HOME: dir }, reject: false });
-    expect([again.exitCode, again.stdout.split('\n').at(-1)]).toEqual([0, 'nothing to migrate']);
-    const usage = await execa(path.join(out, 'bin/cloudvamp-plan'), ['evacuate', '--apply', '--snapshot', 'x.json'], { env: { ...env, HOME: dir }, reject: false });
-    expect(usage.exitCode).toBe(2);
-    expect(usage.stderr).toMatch(/^cloudvamp-plan: /);
   });
 });

@@ -4,6 +4,7 @@
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,27 +31,22 @@ VM_MAD = [ NAME = "kvm", EXECUTABLE = "one_vmm_exec", ARGUMENTS = "-t 15 -r 0 kv
 DEFAULT_UMASK = 177
 `;
 
+// The stock files come from the real 7.4.0 remotes tree (its listing is a
+// fixture): a hand-written list had the VM monitor under a name no release has.
+const realTree = path.join(repo, 'test/fixtures/oned/real-7.4/remotes-kvm-tree.txt');
+const stockRemotes: Record<string, string> = Object.fromEntries(
+  readFileSync(realTree, 'utf8')
+    .split('\n')
+    .filter((line) => /^\d+ /.test(line))
+    .map((line) => {
+      const [mode, rel] = line.split(' ', 2) as [string, string];
+      const content = rel === 'VERSION' ? '7.4.0\n' : mode === '755' ? '#!/bin/sh\n' : `# ${rel}\n`;
+      return [`var/lib/one/remotes/${rel}`, content];
+    }),
+);
+
 const stockFiles: Record<string, string> = {
-  'var/lib/one/remotes/VERSION': '7.4.0\n',
-  'var/lib/one/remotes/im/kvm.d/monitord-client_control.sh': '#!/bin/sh\n',
-  'var/lib/one/remotes/im/kvm.d/monitord-client.rb': '#!/usr/bin/env ruby\n',
-  'var/lib/one/remotes/im/kvm-probes.d/host/system/linux_host.rb': '#!/usr/bin/env ruby\n',
-  'var/lib/one/remotes/im/kvm-probes.d/host/system/monitor_ds.rb': '#!/usr/bin/env ruby\n',
-  'var/lib/one/remotes/im/kvm-probes.d/host/system/pci.rb': '#!/usr/bin/env ruby\n',
-  'var/lib/one/remotes/im/kvm-probes.d/host/monitor/linux_usage.rb': '#!/usr/bin/env ruby\n',
-  'var/lib/one/remotes/im/kvm-probes.d/host/monitor/numa_usage.rb': '#!/usr/bin/env ruby\n',
-  'var/lib/one/remotes/im/kvm-probes.d/host/beacon/date.sh': '#!/bin/sh\n',
-  'var/lib/one/remotes/im/kvm-probes.d/vm/status/state.rb': '#!/usr/bin/env ruby\n',
-  'var/lib/one/remotes/im/kvm-probes.d/vm/monitor/monitor.rb': '#!/usr/bin/env ruby\n',
-  'var/lib/one/remotes/im/kvm-probes.d/vm/monitor/monitor_ds_vm.rb': '#!/usr/bin/env ruby\n',
-  'var/lib/one/remotes/im/kvm-probes.d/vm/snapshot/recovery.rb': '#!/usr/bin/env ruby\n',
-  'var/lib/one/remotes/vmm/kvm/deploy': '#!/bin/bash\n',
-  'var/lib/one/remotes/vmm/kvm/attach_disk': '#!/bin/bash\n',
-  'var/lib/one/remotes/vmm/kvm/attach_nic': '#!/bin/bash\n',
-  'var/lib/one/remotes/vmm/kvm/snapshot_create': '#!/bin/bash\n',
-  'var/lib/one/remotes/vmm/kvm/migrate_local': '#!/bin/bash\n',
-  'var/lib/one/remotes/etc/vmm/kvm/kvmrc': 'LIBVIRT_URI=qemu:///system\n',
-  'var/lib/one/remotes/etc/im/kvm-probes.d/probe_db.conf': 'DB_PATH=/var/tmp/one_db\n',
+  ...stockRemotes,
   'etc/one/oned.conf': ONED_CONF,
   'etc/one/monitord.conf': MONITORD_CONF,
 };
@@ -124,7 +120,13 @@ describe('install.sh on a staging root of OpenNebula 7.4', () => {
     expect((await stat(path.join(system, 'cloudvamp-host-system'))).mode & 0o111).not.toBe(0);
     expect(await readlink(path.join(system, 'pci.rb'))).toBe('../../../kvm-probes.d/host/system/pci.rb');
     await expect(lstat(path.join(system, 'linux_host.rb'))).rejects.toThrow();
-    await expect(lstat(path.join(remotes, 'im/cloudvamp-probes.d/vm/monitor/monitor.rb'))).rejects.toThrow();
+    // the stock VM monitor, wild VM list and duplicated host keys are replaced, not linked
+    for (const replaced of ['vm/monitor/poll.rb', 'host/system/wild_vm.rb', 'host/system/architecture.sh', 'host/system/name.sh', 'host/system/cpu.sh']) {
+      await expect(lstat(path.join(remotes, 'im/cloudvamp-probes.d', replaced)), replaced).rejects.toThrow();
+    }
+    // every configuration file a linked stock probe reads is there under our probe dir's name
+    expect(await readlink(path.join(remotes, 'etc/im/cloudvamp-probes.d/pci.conf'))).toBe('../kvm-probes.d/pci.conf');
+    expect(await readlink(path.join(remotes, 'etc/im/cloudvamp-probes.d/probe_db.conf'))).toBe('../kvm-probes.d/probe_db.conf');
     expect(await readlink(path.join(remotes, 'im/cloudvamp-probes.d/vm/monitor/monitor_ds_vm.rb'))).toBe(
       '../../../kvm-probes.d/vm/monitor/monitor_ds_vm.rb',
     );
@@ -141,7 +143,8 @@ describe('install.sh on a staging root of OpenNebula 7.4', () => {
     expect(await readFile(path.join(remotes, 'etc/im/cloudvamp-probes.d/cloudvamp.conf'), 'utf8')).toMatch(/^OVERCOMMIT=1\.0$/m);
     // stanzas and the shorter host/system period
     const oned = await readFile(path.join(root, 'etc/one/oned.conf'), 'utf8');
-    expect(oned).toMatch(/NAME\s+= "cloudvamp"[\s\S]*ARGUMENTS\s+= "-t 15 -r 0 cloudvamp -p"[\s\S]*LIVE_RESIZE\s+= "yes"/);
+    expect(oned).toMatch(/NAME\s+= "cloudvamp"[\s\S]*ARGUMENTS\s+= "-t 15 -r 0 cloudvamp -p"[\s\S]*TYPE\s+= "kvm"[\s\S]*LIVE_RESIZE\s+= "yes"/);
+    expect(first.stdout).toContain('as oneadmin: onehost sync --force');
     const monitord = await readFile(path.join(root, 'etc/one/monitord.conf'), 'utf8');
     expect(monitord).toContain('IM_MAD = [ NAME = "cloudvamp"');
     expect(monitord).toMatch(/^\s*SYSTEM_HOST\s+= 60, # cloudvamp: was 600$/m);
@@ -189,6 +192,16 @@ describe('install.sh on a staging root of OpenNebula 7.4', () => {
     expect(run.stdout).toContain('SYSTEM_HOST = 60');
     expect(await readFile(path.join(root, 'etc/one/oned.conf'), 'utf8')).toBe(ONED_CONF);
     expect(await readFile(path.join(root, 'etc/one/monitord.conf'), 'utf8')).toBe(MONITORD_CONF);
+  });
+
+  it('--vm-type qemu writes TYPE = "qemu" in the VM_MAD (hosts without KVM run TCG guests)', async () => {
+    const root = await stagingRoot(stockFiles);
+    const run = await install(root, '--apply-conf', '--vm-type', 'qemu');
+    expect(run.exitCode).toBe(0);
+    expect(await readFile(path.join(root, 'etc/one/oned.conf'), 'utf8')).toMatch(/^\s*TYPE\s+= "qemu",$/m);
+    const bad = await install(root, '--vm-type', 'xen');
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toContain('--vm-type must be kvm or qemu');
   });
 
   it('puts the IM driver into oned.conf for OpenNebula older than 5.12', async () => {

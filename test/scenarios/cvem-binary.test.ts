@@ -9,7 +9,7 @@ import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { lockFileOf, readStateFile } from '../../lib/elasticity/state-file';
+import { lockFileOf, readStateFile } from '../../lib/io/state-file';
 import { parseVm } from '../../lib/oned/models';
 import { DEFAULT_SESSION, startOnedSimulator, type OnedSimulator } from '../support/oned-server';
 import { fixtures, GiB, GUEST_KEYS, methods, MiB, mutating } from './harness';

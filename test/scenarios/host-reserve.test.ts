@@ -3,7 +3,7 @@
 // and oned's MAX_MEM drops by it, so the scheduler keeps that room free.
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCycle } from '../../lib/elasticity/cycle';
-import { OnedHostReservePublisher } from '../../lib/elasticity/oned-adapters';
+import { OnedHostReservePublisher } from '../../lib/oned/elasticity-ports';
 import type { ElasticityState } from '../../lib/elasticity/state';
 import { parseHost } from '../../lib/oned/models';
 import { parseTemplate } from '../../lib/oned/template';

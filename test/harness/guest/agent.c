@@ -14,6 +14,9 @@
  *                   done. Stops short, and says so, when the guest runs out
  *                   of memory instead of waking the OOM killer.
  *   dirty MiB/s     keep rewriting the held memory at this rate (0 = off)
+ *   grab MiB        like hold, without stopping short: past what the guest
+ *                   has, the kernel must find memory (balloon deflate-on-OOM)
+ *                   or the OOM killer takes the agent (see restarts)
  *
  * `counter` goes up every tick (50 ms) for as long as the agent runs: a
  * guest that was migrated and kept running shows the same boot_id and a
@@ -89,9 +92,11 @@ static void touch(long i, unsigned long round)
         *(unsigned long *)(p + off) = round << 40 | (unsigned long)i << 20 | off | 1;
 }
 
+static int no_reserve; /* grab: allocate past MemAvailable */
+
 static int grow_one(void)
 {
-    if (meminfo_kib("MemAvailable") < RESERVE_KIB + (long)(CHUNK >> 10)) return -1;
+    if (!no_reserve && meminfo_kib("MemAvailable") < RESERVE_KIB + (long)(CHUNK >> 10)) return -1;
     if (held == capacity) {
         long c = capacity ? capacity * 2 : 256;
         char **n = realloc(chunks, c * sizeof *chunks);
@@ -203,6 +208,14 @@ static void command(char *line)
             reply("err hold: out of memory at held=%ld (wanted %ld, MemAvailable %ld KiB)", held, mib,
                   meminfo_kib("MemAvailable"));
         }
+    } else if (!strcmp(cmd, "grab") && arg) {
+        long mib = strtol(arg, &end, 10);
+        if (*end || mib < 0) { reply("err grab: bad size '%s' (MiB)", arg); return; }
+        no_reserve = 1;
+        int r = hold(mib);
+        no_reserve = 0;
+        if (r == 0) reply("ok held=%ld", held);
+        else reply("err grab: failed at held=%ld (wanted %ld)", held, mib);
     } else if (!strcmp(cmd, "dirty") && arg) {
         double rate = strtod(arg, &end);
         if (*end || rate < 0) { reply("err dirty: bad rate '%s' (MiB/s)", arg); return; }
@@ -210,7 +223,7 @@ static void command(char *line)
         say("rewriting held memory at %g MiB/s", rate);
         reply("ok dirty=%g", rate);
     } else {
-        reply("err unknown command '%s' (ping | status | hold MiB | dirty MiB/s)", cmd);
+        reply("err unknown command '%s' (ping | status | hold MiB | grab MiB | dirty MiB/s)", cmd);
     }
 }
 

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, parseConfig } from '../../../lib/elasticity/config';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DEFAULTS, parseConfig, readConfigFile } from '../../../lib/elasticity/config';
 
 describe('parseConfig', () => {
   it('empty file = documented defaults', () => {
@@ -22,5 +25,21 @@ describe('parseConfig', () => {
 
   it('cross-checks the dead band', () => {
     expect(parseConfig('MEM_OVER=10\nMEM_MARGIN=10\n').errors).toEqual([expect.objectContaining({ key: 'MEM_MARGIN' })]);
+  });
+});
+
+describe('ONE_AUTH in cvem.conf', () => {
+  it('is the absolute path of a one_auth file, as OpenNebula\'s ONE_AUTH', () => {
+    expect(parseConfig('ONE_AUTH=/var/lib/one/.one/one_auth\n').config?.oneAuthFile).toBe('/var/lib/one/.one/one_auth');
+  });
+
+  it.each(['oneadmin:opennebula', '"oneadmin:opennebula" # creds', 'opennebula'])('rejects %s without repeating it', async (value) => {
+    const { config, errors } = parseConfig(`ONE_AUTH=${value}\n`);
+    expect(config).toBeUndefined();
+    expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/^ONE_AUTH must be the absolute path of a one_auth file/)]);
+    expect(JSON.stringify(errors)).not.toContain('opennebula');
+    const dir = await mkdtemp(path.join(tmpdir(), 'cvem-conf-'));
+    await writeFile(path.join(dir, 'cvem.conf'), `ONE_AUTH=${value}\n`);
+    await expect(readConfigFile(path.join(dir, 'cvem.conf'))).rejects.toThrow(/^(?!.*opennebula).*ONE_AUTH must be the absolute path/);
   });
 });

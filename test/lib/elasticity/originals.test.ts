@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCycle, runDaemon, runRestore, type CycleDeps, type DaemonDeps } from '../../../lib/elasticity/cycle';
 import { runCvem } from '../../../lib/elasticity/command';
 import type { LogEvent } from '../../../lib/elasticity/ports';
-import { fileStateStore, readStateFile } from '../../../lib/elasticity/state-file';
+import { fileStateStore, readStateFile } from '../../../lib/io/state-file';
 import { emptyState, mergeOriginal } from '../../../lib/elasticity/state';
 import { config, GiB, MiB } from './builders';
 import { FakeCloud, MemoryStore } from './fake-cloud';

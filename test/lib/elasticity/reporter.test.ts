@@ -1,6 +1,6 @@
 // guest/onegate-memory-reporter.sh against a tiny local OneGate stand-in.
 import { execa } from 'execa';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -50,10 +50,34 @@ describe('onegate-memory-reporter.sh', () => {
   it('falls back to wget when curl is missing', async () => {
     requests.length = 0;
     const bin = path.join(dir, 'bin');
-    await execa('sh', ['-c', `mkdir -p ${bin} && for t in awk cat date wget grep sed; do ln -sf "$(command -v $t)" ${bin}/$t; done`]);
+    await execa('sh', ['-c', `mkdir -p ${bin} && for t in awk cat date wget grep sed mktemp rm; do ln -sf "$(command -v $t)" ${bin}/$t; done`]);
     const r = await execa('/bin/sh', [script, '--once'], { env: { ...env(), PATH: bin }, extendEnv: false, reject: false });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(requests[0]?.body).toMatch(/MEM_FREE = 2300000/);
+  });
+
+  // every argv curl or wget was started with, through shims that log and exec the real tool
+  async function shimmed(tools: string[]) {
+    const bin = await mkdtemp(path.join(tmpdir(), 'reporter-shims-'));
+    const log = path.join(bin, 'argv.log');
+    const keep = ['awk', 'cat', 'date', 'grep', 'sed', 'mktemp', 'rm', 'sleep'];
+    await execa('sh', ['-c', `for t in ${keep.join(' ')}; do ln -sf "$(command -v $t)" ${bin}/$t; done`]);
+    for (const tool of tools) {
+      const real = (await execa('sh', ['-c', `command -v ${tool}`])).stdout;
+      await writeFile(path.join(bin, tool), `#!/bin/sh\nprintf '%s\\n' "$0 $*" >> ${log}\nexec ${real} "$@"\n`, { mode: 0o755 });
+    }
+    return { bin, argv: async () => readFile(log, 'utf8') };
+  }
+
+  it.each([['curl'], ['wget']])('never puts the token on %s\'s command line (ps shows it to every user)', async (tool) => {
+    requests.length = 0;
+    const { bin, argv } = await shimmed([tool]);
+    const r = await execa('/bin/sh', [script, '--once'], { env: { ...env(), PATH: bin }, extendEnv: false, reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(requests[0]?.headers['x-onegate-token']).toBe('secret-token');
+    expect(requests[0]?.headers['x-onegate-vmid']).toBe('42');
+    expect(await argv()).toContain(tool);
+    expect(await argv()).not.toContain('secret-token');
   });
 
   it('says what is missing without context', async () => {

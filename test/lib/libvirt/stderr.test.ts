@@ -64,3 +64,17 @@ console.log(JSON.stringify(codes));
   expect({ stdout, status }).toEqual({ stdout: '[38,42,3,8,74]\n', status: 0 });
   expect(stderr).toBe('');
 });
+
+it("libxml2's own I/O messages stay off stderr: a missing test:/// file, a directory", () => {
+  const { stderr, stdout, status } = runChild(
+    'libxml2.mts',
+    `import { openHypervisor } from ${JSON.stringify(client)};
+const codes: number[] = [];
+for (const uri of ['test:///nonexistent/cloudvamp.xml', 'test:///tmp'])
+  try { openHypervisor(uri); codes.push(0); } catch (e) { codes.push((e as { code: number }).code); }
+console.log(JSON.stringify(codes.map((c) => c !== 0)));
+`,
+  );
+  expect({ stdout, status }).toEqual({ stdout: '[true,true]\n', status: 0 });
+  expect(stderr).toBe('');
+});

@@ -105,3 +105,42 @@ describe('hostMemory', () => {
     expect(() => hostMemory({ physicalKiB: 1, vms: [], overcommit: Number.NaN })).toThrow(/outside/);
   });
 });
+
+describe('exact KiB arithmetic (no double rounding)', () => {
+  const packedVm = (packedKiB: number) => ({ running: true, memory: { known: true, realKiB: 0, usedKiB: 0, maxKiB: packedKiB, packedKiB, guest: {} } });
+  const MAX = Number.MAX_SAFE_INTEGER;
+
+  it('TOTALMEMORY is physical + floor(O × borrowed) exactly, up to 2^53 − 1', () => {
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: BigInt(MAX) }),
+        fc.array(fc.bigInt({ min: 0n, max: 2n ** 50n }), { maxLength: 4 }),
+        fc.integer({ min: 0, max: 100 }),
+        (physical, packed, percent) => {
+          const borrowed = packed.reduce((a, b) => a + b, 0n);
+          const total = physical + (BigInt(percent) * borrowed) / 100n;
+          const run = () => hostMemory({ physicalKiB: Number(physical), vms: packed.map((p) => packedVm(Number(p))), overcommit: percent / 100 });
+          if (total > BigInt(MAX)) expect(run).toThrow(/beyond 2\^53/);
+          else expect(run()).toEqual({ borrowedKiB: Number(borrowed), totalKiB: Number(total) });
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('near 2^53: the last exact figure is printed, one more is an error, not a rounded number', () => {
+    expect(hostMemory({ physicalKiB: MAX - 1, vms: [packedVm(1)], overcommit: 1 }).totalKiB).toBe(MAX);
+    expect(() => hostMemory({ physicalKiB: MAX, vms: [packedVm(1)], overcommit: 1 })).toThrow(/TOTALMEMORY.*9007199254740992 KiB is beyond 2\^53/);
+    expect(() => hostMemory({ physicalKiB: 2 ** 53, vms: [packedVm(1)], overcommit: 1 })).toThrow(/2\^53/);
+  });
+
+  it('O is the decimal the operator wrote: 0.7 of 10 KiB is 7, not 6', () => {
+    expect(hostMemory({ physicalKiB: 0, vms: [packedVm(10)], overcommit: 0.7 }).totalKiB).toBe(7);
+    expect(hostMemory({ physicalKiB: 0, vms: [packedVm(1e15)], overcommit: 0.3 }).totalKiB).toBe(3e14);
+    expect(hostMemory({ physicalKiB: 0, vms: [packedVm(1e9)], overcommit: 1e-7 }).totalKiB).toBe(100);
+  });
+
+  it('a balloon figure beyond 2^53 is unknown, not a rounded size', () => {
+    expect(vmMemory({ currentKiB: 2 ** 60, maximumKiB: 2 ** 60 }).known).toBe(false);
+  });
+});

@@ -79,6 +79,10 @@ export class FakeHypervisor implements Hypervisor {
     this.call('libVersion');
     return '9.0.0';
   }
+  hypervisorVersion(): string {
+    this.call('hypervisorVersion');
+    return '7.2.0';
+  }
   domain(): DomainHandle {
     // the probes never look a domain up: everything comes from the bulk call
     this.call('domain');

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DomainState, type DomainStats } from '../../../lib/libvirt/types';
-import { defaultProbeConfig } from '../../../lib/memory/config';
-import { probeMain } from '../../../lib/monitor/cli';
+import { defaultProbeConfig } from '../../../lib/monitor/config';
+import { probeMain } from '../../../lib/monitor/command';
 import { collectSnapshot } from '../../../lib/monitor/collect';
 import { runProbe, type ProbeKind } from '../../../lib/monitor/probe';
 import { isLocalKernelUri, parseCpuModelName, parseNetDev } from '../../../lib/monitor/procfs';
@@ -88,6 +88,12 @@ describe('host figures', () => {
   it('leaves USEDMEMORY/FREEMEMORY out where the driver has no node memory stats', () => {
     const { output } = run('host-monitor', { nodeMemory: 'unsupported', nodeCpu: { kernelNs: 1, userNs: 1, idleNs: 2 } });
     expect(output).toBe('USEDCPU=200\nFREECPU=200\n');
+  });
+
+  it('host/system asks libvirt for node memory stats: TOTALMEMORY starts from MemTotal, not nodeinfo (#9 defect 6)', () => {
+    const out = run('host-system', { node: { memoryKiB: 10_456_000 }, nodeMemory: { totalKiB: 24_684_084, freeKiB: 1 } }).output;
+    expect(out).toContain('CLOUDVAMP_PHYSICALMEMORY=24684084\n');
+    expect(out).toContain('TOTALMEMORY=24684084\n');
   });
 
   it('O from the config scales TOTALMEMORY', () => {

@@ -43,6 +43,21 @@ describe('naming and states', () => {
     expect([vmIdOf('one-42'), vmIdOf('one-0'), vmIdOf('one-4x'), vmIdOf('backup')]).toEqual([42, 0, -1, -1]);
   });
 
+  it('accepts only canonical decimal ids that are safe integers', () => {
+    expect(vmIdOf('one-9007199254740991')).toBe(9007199254740991);
+    for (const name of ['one-007', 'one-00', 'one-1e3', 'one-0x10', 'one-+7', 'one-7.0', 'one-9007199254740992', 'one-9007199254740993', 'one-1234567890123456789012345', 'one-', 'one-٣'])
+      expect(vmIdOf(name), name).toBe(-1);
+  });
+
+  it('reports a domain named like a VM but not canonically as a wild one, never as another VM', () => {
+    const s = snap({ domains: [domain('one-007'), domain('one-9007199254740993'), domain(7)] });
+    const status = renderTemplate(vmStatusReport(s));
+    expect(status.match(/ID="\d+"/g)).toEqual(['ID="7"']);
+    const system = renderTemplate(hostSystemReport(s, { overcommit: 1 }));
+    expect(system).toContain('VM_NAME="one-007"');
+    expect(system).toContain('VM_NAME="one-9007199254740993"');
+  });
+
   it.each([
     [DomainState.Running, 1, 'RUNNING'],
     [DomainState.Blocked, 0, 'RUNNING'],
@@ -79,6 +94,16 @@ describe('host/system', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it('physical memory is MemTotal (node memory stats), not virNodeGetInfo, which may report far less (#9 defect 6)', () => {
+    // the figures of the host the defect was seen on: nodeinfo 10.7 GB, MemTotal 24.7 GB
+    const s = snap({ node: { ...node, memoryKiB: 10_456_000 }, nodeMemory: { totalKiB: 24_684_084, freeKiB: 20_000_000 }, domains: [] });
+    const t = hostSystemReport(s, { overcommit: 1 });
+    expect(t).toContainEqual(['CLOUDVAMP_PHYSICALMEMORY', 24_684_084]);
+    expect(t).toContainEqual(['TOTALMEMORY', 24_684_084]);
+    // a driver without node memory stats (libvirt's test driver) falls back to nodeinfo
+    expect(hostSystemReport(snap({ nodeMemory: undefined, domains: [] }), { overcommit: 1 })).toContainEqual(['CLOUDVAMP_PHYSICALMEMORY', 16777216]);
   });
 
   it('paused VMs still count, shut-off and crashed ones do not', () => {

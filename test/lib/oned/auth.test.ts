@@ -70,6 +70,23 @@ describe('resolveOneConnection', () => {
     expect(() => resolve({}, { ONE_AUTH: '/missing' })).toThrow(/ONE_AUTH/);
   });
 
+  it('never repeats what ONE_AUTH names: an operator may have written user:password there', () => {
+    const message = (f: () => unknown) => {
+      try {
+        f();
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return '';
+    };
+    const fromConfig = message(() => resolve({ oneAuthFile: 'oneadmin:opennebula' }));
+    const fromEnv = message(() => resolve({}, { ONE_AUTH: 'oneadmin:opennebula' }));
+    for (const m of [fromConfig, fromEnv]) {
+      expect(m).toMatch(/does not exist.*path of a file holding one line user:password/);
+      expect(m).not.toContain('opennebula');
+    }
+  });
+
   it('reports an unreadable file only when it is the one needed', () => {
     const unreadable = { unreadable: 'EACCES: permission denied' };
     expect(resolve({}, {}, { [`${home}/.one/one_auth`]: file('u:p'), [SYSTEM_ONE_AUTH]: unreadable }).username).toBe('u');

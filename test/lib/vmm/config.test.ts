@@ -27,6 +27,9 @@ describe('parseConfig', () => {
         'MEMORY_FLOOR_MIB=96',
         'BALLOON_SETTLE_TIMEOUT=2.5',
         'POLL_FORMAT=4.8',
+        'BALLOON_STATS_PERIOD=10',
+        'BALLOON_AUTODEFLATE=no',
+        'BALLOON_FREE_PAGE_REPORTING=yes',
       ].join('\n'),
     );
     expect(errors).toEqual([]);
@@ -40,7 +43,20 @@ describe('parseConfig', () => {
       memoryFloorKiB: 96 * 1024,
       balloonSettleTimeoutMs: 2500,
       pollFormat: '4.8',
+      balloonStatsPeriodS: 10,
+      balloonAutodeflate: 'no',
+      balloonFreePageReporting: 'yes',
     });
+  });
+
+  it('balloon options: a stats period by default, each safety net auto; bad values named', () => {
+    expect(DEFAULT_CONFIG).toMatchObject({ balloonStatsPeriodS: 5, balloonAutodeflate: 'auto', balloonFreePageReporting: 'auto' });
+    const { errors } = parseConfig('BALLOON_STATS_PERIOD=-1\nBALLOON_AUTODEFLATE=maybe\nBALLOON_FREE_PAGE_REPORTING=on');
+    expect(errors).toEqual([
+      { line: 1, message: "BALLOON_STATS_PERIOD='-1' is not a whole number of seconds (0 = as oned writes it)" },
+      { line: 2, message: "BALLOON_AUTODEFLATE='maybe' is not auto (on where the host supports it), yes or no" },
+    ]);
+    expect(parseConfig('BALLOON_FREE_PAGE_REPORTING=on').config.balloonFreePageReporting).toBe('yes');
   });
 
   it('lets MIGRATE_BANDWIDTH win over --bandwidth in MIGRATE_OPTIONS', () => {
@@ -60,7 +76,7 @@ describe('parseConfig', () => {
     );
     expect(errors.map((e) => e.line)).toEqual([1, 2, 4, 5, 6, 7, 3]);
     expect(errors.find((e) => e.line === 3)?.message).toMatch(/^MIGRATE_OPTIONS: unknown migration option '--turbo' \(known: .*--unsafe/);
-    expect(errors.find((e) => e.line === 4)?.message).toBe("not a KEY=value assignment: 'echo hi'");
+    expect(errors.find((e) => e.line === 4)?.message).toBe('is not a KEY=VALUE line; write e.g. KEY=value, or comment it out with #');
   });
 
   it('never evaluates shell: $(...) stays text', () => {

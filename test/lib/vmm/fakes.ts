@@ -127,6 +127,15 @@ export class FakeDomain implements DomainHandle {
     };
   }
   setMemoryStatsPeriod(): void {}
+  /** namespace URI → element XML (virDomainGet/SetMetadata) */
+  metadataByUri = new Map<string, string>();
+  metadata(uri: string): string | undefined {
+    return this.metadataByUri.get(uri);
+  }
+  setMetadata(uri: string, _key: string, xml: string): void {
+    this.calls.push(`setMetadata ${xml}`);
+    this.metadataByUri.set(uri, xml);
+  }
   start(): void {
     this.stateValue = DomainState.Running;
   }
@@ -245,8 +254,13 @@ export class FakeHypervisor implements Hypervisor {
     return 'fake';
   }
   libVersion(): string {
-    return '9.0.0';
+    return this.versions.libvirt;
   }
+  hypervisorVersion(): string {
+    return this.versions.qemu;
+  }
+  /** what libVersion/hypervisorVersion report (deploy's feature support) */
+  versions = { libvirt: '9.0.0', qemu: '7.2.0' };
   domain(id: string): FakeDomain {
     const d = this.domains.find((x) => x.name === id || x.uuid === id);
     if (!d) throw noDomain(id);

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DomainState } from '../../../lib/libvirt/types';
 import { DEFAULT_CONFIG, type VmmConfig } from '../../../lib/vmm/config';
-import { checkDomainXml, hasAcpi, OPS, type OpContext } from '../../../lib/vmm/ops';
+import { checkDomainXml, deployCheck, hasAcpi, OPS, type OpContext } from '../../../lib/vmm/ops';
 import { FakeHypervisor } from './fakes';
 
 const fixture = (name: string) => readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', name), 'utf8');
@@ -35,8 +35,38 @@ describe('deploy', () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'cv-dep-')), '0', '9', 'deployment.0');
     const out = await OPS.deploy(context(hv, {}, xml).ctx, { deployment_file: file, host: 'node1', vm_id: '9', vm_host: 'node1' });
     expect(out).toBe(hv.domain('one-9').uuid);
-    expect(readFileSync(file, 'utf8')).toBe(xml);
-    expect(hv.created).toEqual([xml]);
+    // what was started is what the file holds
+    expect(hv.created).toEqual([readFileSync(file, 'utf8')]);
+  });
+  it('starts the domain with the balloon stats period, autodeflate and free page reporting where the host supports them', async () => {
+    const hv = new FakeHypervisor();
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'cv-dep-')), 'deployment.0');
+    const { ctx, lines } = context(hv, {}, "<domain type='kvm'><name>one-9</name><memory>1048576</memory><devices><memballoon model='virtio'/></devices></domain>");
+    await OPS.deploy(ctx, { deployment_file: file });
+    expect(hv.created[0]).toContain('<memballoon model="virtio" autodeflate="on" freePageReporting="on"><stats period="5"/></memballoon>');
+    expect(lines).toEqual([expect.stringMatching(/^INFO: deploy: one-9 started, UUID \S+; balloon: autodeflate, freePageReporting, stats period 5 s$/)]);
+    // an older QEMU: auto leaves free page reporting out, the config period is used
+    const old = new FakeHypervisor();
+    old.versions = { libvirt: '9.0.0', qemu: '4.2.0' };
+    await OPS.deploy(context(old, { balloonStatsPeriodS: 3 }, "<domain><name>one-9</name><memory>1024</memory></domain>").ctx, { deployment_file: file });
+    expect(old.created[0]).toContain('<memballoon model="virtio" autodeflate="on"><stats period="3"/></memballoon>');
+    // all switched off: only cloudvamp's size metadata is added
+    const off = new FakeHypervisor();
+    await OPS.deploy(context(off, { balloonStatsPeriodS: 0, balloonAutodeflate: 'no', balloonFreePageReporting: 'no' }, "<domain><name>one-9</name><memory>1024</memory><devices><memballoon model='virtio'/></devices></domain>").ctx, { deployment_file: file });
+    expect(off.created[0]).toContain('<memballoon model="virtio"/>');
+  });
+  it('deploy --check reports what the host supports and what deploy adds', () => {
+    const hv = new FakeHypervisor();
+    hv.versions = { libvirt: '9.0.0', qemu: '4.2.0' };
+    expect(deployCheck(hv, { ...DEFAULT_CONFIG, balloonFreePageReporting: 'yes' })).toBe(
+      [
+        'LIBVIRT_VERSION=9.0.0 QEMU_VERSION=4.2.0',
+        'BALLOON_STATS_PERIOD=5: stats every 5 s',
+        'BALLOON_AUTODEFLATE=auto: supported by this host, on',
+        'BALLOON_FREE_PAGE_REPORTING=yes: not supported by this host, on (deploy will fail: set it to auto or no)',
+        '',
+      ].join('\n'),
+    );
   });
   it('checks the XML before writing anything', async () => {
     const hv = new FakeHypervisor();

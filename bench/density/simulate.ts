@@ -19,16 +19,16 @@
 //      host whose guests together use more than physical − reserve swaps:
 //      every VM on it starves that step. A host whose VMs hold more than
 //      physical − reserve (Σ balloon sizes) is overloaded.
-import type { ElasticityConfig } from '../elasticity/config';
-import { recordPlan } from '../elasticity/cycle';
-import { planHostReserves } from '../elasticity/host-reserve';
-import { decideVm, planCycle, type CyclePlan } from '../elasticity/policy';
-import type { HostView, VmView } from '../elasticity/ports';
-import { emptyState, reconcile, type ElasticityState } from '../elasticity/state';
-import { hostMemory, vmMemory } from '../memory/accounting';
-import { makePlan } from '../planning/make-plan';
-import { defaultConstraints, movesOf, type Cluster } from '../planning/model';
-import { hotspot } from '../planning/strategies/hotspot';
+import type { ElasticityConfig } from '../../lib/elasticity/config';
+import { recordPlan } from '../../lib/elasticity/cycle';
+import { planHostReserves } from '../../lib/elasticity/host-reserve';
+import { decideVm, planCycle, type CyclePlan } from '../../lib/elasticity/policy';
+import type { HostView, VmView } from '../../lib/elasticity/ports';
+import { emptyState, reconcile, type ElasticityState } from '../../lib/elasticity/state';
+import { hostMemory, vmMemory } from '../../lib/memory/accounting';
+import { makePlan } from '../../lib/planning/make-plan';
+import { defaultConstraints, movesOf, type Cluster } from '../../lib/planning/model';
+import { hotspot } from '../../lib/planning/strategies/hotspot';
 import type { Scheme } from './schemes';
 import { usageTrace, type VmRequest } from './workload';
 

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { CpuSample } from './snapshot';
+import type { CpuSample } from '../monitor/snapshot';
 
 export const DEFAULT_STATE_DIR = '/var/tmp/cloudvamp';
 

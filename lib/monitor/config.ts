@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { configError } from '../errors';
+import { readKeyValues } from '../key-value';
 
 export type ProbeFormat = 'modern' | 'legacy';
 
@@ -29,37 +30,14 @@ export interface ParsedProbeConfig {
 
 const KNOWN = ['OVERCOMMIT', 'LIBVIRT_URI', 'PROBE_FORMAT'] as const;
 
-function unquote(raw: string): string | undefined {
-  const v = raw.trim();
-  if (v.length >= 2 && (v[0] === '"' || v[0] === "'") && v[v.length - 1] === v[0]) return v.slice(1, -1);
-  if (v.startsWith('"') || v.startsWith("'")) return undefined; // unterminated quote
-  return v;
-}
-
 /** `file` only names the source in messages. */
 export function parseProbeConfig(text: string, file = 'cloudvamp.conf'): ParsedProbeConfig {
   const config: ProbeConfig = { ...defaultProbeConfig };
-  const errors: string[] = [];
+  const read = readKeyValues(text);
+  const errors = read.errors.map((e) => `${file}:${e.line}: ${e.message}`);
   const warnings: string[] = [];
-  const lines = text.split(/\r?\n/);
-  lines.forEach((line, index) => {
-    const where = `${file}:${index + 1}`;
-    const trimmed = line.trim();
-    if (trimmed === '' || trimmed.startsWith('#')) return;
-    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$/.exec(trimmed);
-    if (!m) {
-      errors.push(`${where}: '${trimmed}' is not a KEY=VALUE line; write e.g. OVERCOMMIT=0.8 or comment it out with #`);
-      return;
-    }
-    const key = m[1] as string;
-    let rawValue = m[2] as string;
-    // trailing comment after an unquoted value
-    if (!/^\s*["']/.test(rawValue)) rawValue = rawValue.replace(/\s+#.*$/, '');
-    const value = unquote(rawValue);
-    if (value === undefined) {
-      errors.push(`${where}: the value of ${key} has an unterminated quote; close it or remove the quotes`);
-      return;
-    }
+  for (const { key, value, line } of read.entries) {
+    const where = `${file}:${line}`;
     switch (key as (typeof KNOWN)[number]) {
       case 'OVERCOMMIT': {
         const n = /^[+]?(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
@@ -68,20 +46,20 @@ export function parseProbeConfig(text: string, file = 'cloudvamp.conf'): ParsedP
             `${where}: OVERCOMMIT='${value}' is not a number between 0 and 1; set e.g. OVERCOMMIT=1.0 (offer all borrowed memory) or OVERCOMMIT=0 (none)`,
           );
         } else config.overcommit = n;
-        return;
+        continue;
       }
       case 'LIBVIRT_URI':
         if (value === '') errors.push(`${where}: LIBVIRT_URI is empty; set e.g. LIBVIRT_URI=qemu:///system or remove the line`);
         else config.libvirtUri = value;
-        return;
+        continue;
       case 'PROBE_FORMAT':
         if (value === 'modern' || value === 'legacy') config.probeFormat = value;
         else errors.push(`${where}: PROBE_FORMAT='${value}' is not 'modern' or 'legacy'; modern is for OpenNebula 5.12 and later`);
-        return;
+        continue;
       default:
         warnings.push(`${where}: unknown key ${key} ignored (known: ${KNOWN.join(', ')})`);
     }
-  });
+  }
   return { config, errors, warnings };
 }
 

@@ -1,15 +1,15 @@
 // The shared body of every vmm/<action> executable: argv (commander) and
 // config at the edge, one Op from ops.ts in the middle, one stdout answer or
-// one stderr line out (lib/cli/run.ts). The outside world comes in as `deps`
+// one stderr line out (lib/io/run-main.ts). The outside world comes in as `deps`
 // so tests can run it against the test driver or a fake.
 import { Command, CommanderError } from 'commander';
-import { runMain } from '../cli/run';
+import { runMain } from '../io/run-main';
 import { usageError } from '../errors';
 import type { Hypervisor } from '../libvirt/types';
 import { ACTIONS, parseActionArgs, type ActionName } from './actions';
 import type { Clock } from './balloon';
 import { loadConfig } from './config';
-import { OPS, STDIN_CHECKS } from './ops';
+import { deployCheck, OPS, STDIN_CHECKS } from './ops';
 
 export interface VmmDeps {
   /** opens a libvirt connection */
@@ -64,10 +64,41 @@ export function parseCommandLine(name: ActionName, argv: readonly string[], out:
   return { args: parseActionArgs(spec, program.args), options: program.opts<Options>(), positional: program.args };
 }
 
+/**
+ * `deploy --check [--config F] [--uri U]`: what deploy will add to the
+ * memballoon on this host, and what its libvirt and QEMU support. Connects,
+ * changes nothing.
+ */
+async function checkCommand(argv: readonly string[], deps: VmmDeps): Promise<string> {
+  const program = new Command('deploy --check')
+    .option('--check', 'report the balloon options this host supports and what deploy adds')
+    .option('--config <file>', 'config file')
+    .option('--uri <uri>', 'libvirt URI')
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({ writeOut: deps.stdout, writeErr: () => undefined, outputError: () => undefined });
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) throw usageError(`${error.message.replace(/^error:\s*/, '')} (usage: deploy --check [--config <file>] [--uri <uri>])`);
+    throw error;
+  }
+  const options = program.opts<Options>();
+  const loaded = loadConfig(options.config ?? (deps.env['CLOUDVAMP_VMM_CONFIG'] || undefined), deps.executablePath);
+  for (const warning of loaded.warnings) deps.stderr(`WARN: ${warning}`);
+  const hv = deps.open(options.uri ?? loaded.config.libvirtUri);
+  try {
+    return deployCheck(hv, loaded.config);
+  } finally {
+    hv.close();
+  }
+}
+
 /** Runs one action end to end; sets process.exitCode through runMain. */
 export async function runVmmAction(name: ActionName, argv: readonly string[], deps: VmmDeps): Promise<void> {
   const log = (line: string) => deps.stderr(line);
   await runMain(name, async () => {
+    if (name === 'deploy' && argv.includes('--check')) return checkCommand(argv, deps);
     const parsed = parseCommandLine(name, argv, deps.stdout);
     if (!parsed) return '';
     const spec = ACTIONS[name];

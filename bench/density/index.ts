@@ -1,6 +1,6 @@
 // The density benchmark, joined: one request stream, every scheme over it,
 // the ratios the issue sets as goals. Pure (progress is a callback).
-import { DEFAULTS, type ElasticityConfig } from '../elasticity/config';
+import { DEFAULTS, type ElasticityConfig } from '../../lib/elasticity/config';
 import { SCHEMES, type Scheme } from './schemes';
 import { simulateScheme, type DensityOptions, type SchemeResult } from './simulate';
 import { generateRequests } from './workload';

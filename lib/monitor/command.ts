@@ -11,9 +11,9 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { usageError } from '../errors';
 import type { Hypervisor } from '../libvirt/types';
-import { defaultConfigPath, readProbeConfig } from '../memory/config';
+import { defaultConfigPath, readProbeConfig } from './config';
 import { runProbe, type OutputFormat, type ProbeKind } from './probe';
-import { DEFAULT_STATE_DIR } from './state';
+import { DEFAULT_STATE_DIR } from '../io/probe-state';
 
 const DESCRIPTIONS: Record<ProbeKind, string> = {
   'host-system': 'CloudVAMP host/system probe (SYSTEM_HOST): capacity, with TOTALMEMORY = physical + O x borrowed memory',

@@ -1,8 +1,8 @@
 // The four ways of admitting VMs the density benchmark compares. Each is plain
 // data: how the scheduler counts a host's capacity, and which elasticity
 // policy (if any) resizes the VMs afterwards.
-import { DEFAULTS, type ElasticityConfig } from '../elasticity/config';
-import { defaultProbeConfig } from '../memory/config';
+import { DEFAULTS, type ElasticityConfig } from '../../lib/elasticity/config';
+import { defaultProbeConfig } from '../../lib/monitor/config';
 
 export type Capacity =
   /** Σ requested ≤ ratio × capacity (no overcommit: 1; Nova's ram_allocation_ratio: 1.5) */

@@ -1,6 +1,6 @@
 // Child for the crash-safety test: rewrites the state file in a tight loop,
 // adding one VM per write and churning the others, until killed.
-import { readStateFile, writeStateFile } from '../../../lib/elasticity/state-file';
+import { readStateFile, writeStateFile } from '../../../lib/io/state-file';
 
 const file = process.argv[2]!;
 const state = await readStateFile(file);

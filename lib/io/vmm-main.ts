@@ -6,9 +6,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { CloudvampError } from '../errors';
 import { openHypervisor } from '../libvirt/client';
-import type { ActionName } from './actions';
-import { realClock } from './balloon';
-import { runVmmAction, type VmmDeps } from './cli';
+import type { ActionName } from '../vmm/actions';
+import { realClock } from '../vmm/balloon';
+import { runVmmAction, type VmmDeps } from '../vmm/command';
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];

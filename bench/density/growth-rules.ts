@@ -11,7 +11,7 @@
 // is a per-VM question, host capacity is tested separately.
 //
 // Result (`simulateGrowthRules(DEFAULTS)`: 100 VMs of 1–8 GiB, 3 h, 5 s steps,
-// seed 42; reproduced by test/lib/elasticity/simulate.test.ts):
+// seed 42; reproduced by test/bench/density/growth-rules.test.ts):
 //
 //   growth rule    shrink hold-off   starvation VM-s   reclaimed   changes
 //   three-strike   0 (CloudVAMP)         42 955          43.9 %      7 174
@@ -51,18 +51,18 @@
 //
 // Growing to the peak: −14 % starvation for the same reclaimed memory. The
 // floor starves another 15 % less but halves what is reclaimed; in the
-// density benchmark (lib/density, hosts full, docs/elasticity.md) that lost
+// density benchmark (bench/density, hosts full, docs/elasticity.md) that lost
 // memory costs VMs per host and, at OVERCOMMIT < 1, the host room growing
 // guests need, so it starved more there: at OVERCOMMIT=0.75, 0.177 % of
 // VM-seconds before, 0.097 % growing to a 24 h peak, 0.147 % with a 1 h floor.
 // Defaults: PEAK_HALF_LIFE=86400, PEAK_FLOOR=no.
 
-import type { ElasticityConfig, GrowthRule } from './config';
-import { recordPlan } from './cycle';
-import { decideVm } from './policy';
-import type { VmView } from './ports';
-import { emptyState, reconcile, type ElasticityState } from './state';
-import { seededRandom } from '../random';
+import type { ElasticityConfig, GrowthRule } from '../../lib/elasticity/config';
+import { recordPlan } from '../../lib/elasticity/cycle';
+import { decideVm } from '../../lib/elasticity/policy';
+import type { VmView } from '../../lib/elasticity/ports';
+import { emptyState, reconcile, type ElasticityState } from '../../lib/elasticity/state';
+import { seededRandom } from '../../lib/random';
 
 export interface Trace {
   originalKiB: number;

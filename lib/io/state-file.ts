@@ -9,8 +9,8 @@
 import { link, open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CloudvampError } from '../errors';
-import { parseState, serializeState, emptyState, type ElasticityState } from './state';
-import type { StateStore } from './ports';
+import { parseState, serializeState, emptyState, type ElasticityState } from '../elasticity/state';
+import type { StateStore } from '../elasticity/ports';
 
 const TEMP_MARK = '.tmp-';
 

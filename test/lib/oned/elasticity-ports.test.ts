@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { OneClient } from '../../../lib/oned/client';
 import type { OneVm } from '../../../lib/oned/models';
-import { hostViewFromOne, MemoryActionApplier, memoryCommandArgv, OnedMigrator, vmViewFromOne } from '../../../lib/elasticity/oned-adapters';
+import { hostViewFromOne, MemoryActionApplier, memoryCommandArgv, OnedMigrator, vmViewFromOne } from '../../../lib/oned/elasticity-ports';
 import { DEFAULT_MEMORY_COMMAND } from '../../../lib/elasticity/config';
-import { vm } from './builders';
+import { vm } from '../elasticity/builders';
 
 const oneVm = (over: Partial<OneVm> = {}): OneVm => ({
   id: 7, name: 'web', uid: 0, gid: 0, state: 3, lcmState: 3, deployId: 'one-7', lastPoll: 0,
@@ -53,9 +53,15 @@ describe('oned → elasticity views', () => {
 describe('memory action', () => {
   it('builds the argv word by word (no shell string)', () => {
     expect(memoryCommandArgv(DEFAULT_MEMORY_COMMAND.split(' '), vm(3, { hostName: 'kvm1', deployId: 'one-3' }), 1048576)).toEqual([
-      'ssh', 'kvm1', '/var/tmp/one/vmm/cloudvamp/memory', 'one-3', '1048576', 'kvm1',
+      'ssh', '--', 'kvm1', '/var/tmp/one/vmm/cloudvamp/memory', 'one-3', '1048576', 'kvm1',
     ]);
     expect(() => memoryCommandArgv(['ssh', '{host}', '{kib}'], vm(3, { hostName: 'kvm1;rm -rf /' }), 1)).toThrow(/refusing/);
+  });
+
+  it('refuses a host or deploy id ssh or the action would read as an option', () => {
+    for (const over of [{ hostName: '-oProxyCommand=touch$IFS/tmp/x' }, { hostName: '-v' }, { deployId: '--help' }])
+      expect(() => memoryCommandArgv(DEFAULT_MEMORY_COMMAND.split(' '), vm(3, { hostName: 'kvm1', deployId: 'one-3', ...over }), 1)).toThrow(/leading '-'/);
+    expect(memoryCommandArgv(['ssh', '{host}', '{kib}'], vm(3, { hostName: 'kvm-1', deployId: 'one-3' }), 1)).toEqual(['ssh', 'kvm-1', '1']);
   });
 
   it('runs it and turns a non-zero exit into a hypervisor error', async () => {

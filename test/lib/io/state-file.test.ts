@@ -3,10 +3,10 @@ import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fileStateStore, lockFileOf, lockStateFile, readStateFile, writeStateFile } from '../../../lib/elasticity/state-file';
+import { fileStateStore, lockFileOf, lockStateFile, readStateFile, writeStateFile } from '../../../lib/io/state-file';
 import { decayedPeak, emptyState, nextPeak, parseState, reconcile } from '../../../lib/elasticity/state';
 import { seededRandom } from '../../../lib/random';
-import { cluster, GiB, host, vm } from './builders';
+import { cluster, GiB, host, vm } from '../elasticity/builders';
 
 const tmp = () => mkdtemp(path.join(tmpdir(), 'cvem-state-'));
 
@@ -73,32 +73,6 @@ describe('state file', () => {
     await release();
     expect(await readdir(dir)).toEqual([]);
   });
-
-  it('kill -9 at random moments: the file always parses and keeps every original', async () => {
-    const dir = await tmp();
-    const file = path.join(dir, 'state.json');
-    const child = path.resolve(__dirname, 'state-writer-child.ts');
-    const random = seededRandom(7);
-    let previous = 0;
-    for (let round = 0; round < 25; round++) {
-      const proc = execa('node', ['--import', 'tsx', child, file], { reject: false });
-      await new Promise<void>((resolve) => proc.stdout!.once('data', () => resolve()));
-      await new Promise((r) => setTimeout(r, 5 + random() * 150));
-      proc.kill('SIGKILL');
-      const r = await proc;
-      expect(r.signal).toBe('SIGKILL');
-      const state = parseState(await readFile(file, 'utf8'));
-      const ids = Object.keys(state.vms).map(Number).sort((a, b) => a - b);
-      // Every VM ever written is still there, with its original untouched.
-      expect(ids.length).toBeGreaterThanOrEqual(previous);
-      ids.forEach((id, i) => {
-        expect(id).toBe(i);
-        expect(state.vms[String(id)]!.originalKiB).toBe((id + 1) * 1024);
-      });
-      previous = ids.length;
-    }
-    expect(previous).toBeGreaterThan(12);
-  }, 60_000);
 });
 
 describe('single-instance lock', () => {

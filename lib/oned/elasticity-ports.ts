@@ -4,12 +4,12 @@
 
 import { execa } from 'execa';
 import { CloudvampError } from '../errors';
-import type { OneClient } from '../oned/client';
-import { waitForLiveMigration } from '../oned/live-migration';
-import { HostState, LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from '../oned/models';
-import type { ElasticityConfig } from './config';
-import { parseOneGate, parseOverrides, templateNumber } from './guest-figures';
-import type { ClusterSource, ClusterView, HostReservePublisher, HostView, Logger, MemoryApplier, Migrator, PublishedFigures, Publisher, VmView } from './ports';
+import type { OneClient } from './client';
+import { waitForLiveMigration } from './live-migration';
+import { HostState, LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from './models';
+import type { ElasticityConfig } from '../elasticity/config';
+import { parseOneGate, parseOverrides, templateNumber } from '../elasticity/guest-figures';
+import type { ClusterSource, ClusterView, HostReservePublisher, HostView, Logger, MemoryApplier, Migrator, PublishedFigures, Publisher, VmView } from '../elasticity/ports';
 
 const num = templateNumber;
 
@@ -144,9 +144,11 @@ export class OnedResizeApplier implements MemoryApplier {
 /** The argv of the memory action for one VM: each word of MEMORY_COMMAND with its placeholders replaced; no shell. */
 export function memoryCommandArgv(template: readonly string[], vm: VmView, kib: number): string[] {
   if (vm.hostName === null) throw new CloudvampError('not-found', `VM ${vm.id} has no host; it cannot be resized`);
-  // ssh hands its arguments to a shell on the host: allow only names that need no quoting there.
+  // ssh hands its arguments to a shell on the host: allow only names that need no quoting there,
+  // and none starting with '-', which ssh or the action would read as an option (-oProxyCommand=...).
   for (const [what, v] of [['host name', vm.hostName], ['deploy id', vm.deployId]] as const)
-    if (!/^[A-Za-z0-9._:@-]+$/.test(v)) throw new CloudvampError('unsafe', `VM ${vm.id}: refusing to pass ${what} '${v}' to the memory action (unexpected characters)`);
+    if (!/^[A-Za-z0-9._:@][A-Za-z0-9._:@-]*$/.test(v))
+      throw new CloudvampError('unsafe', `VM ${vm.id}: refusing to pass ${what} '${v}' to the memory action (unexpected characters, or a leading '-')`);
   const values: Record<string, string> = { host: vm.hostName, deploy_id: vm.deployId, kib: String(Math.round(kib)), vmid: String(vm.id) };
   return template.map((word) => word.replace(/\{(host|deploy_id|kib|vmid)\}/g, (_, k: string) => values[k]!));
 }

@@ -18,7 +18,7 @@
 // 256 MiB) of its requested size: at its full size no guest starves, so
 // whatever starvation a scheme shows, the scheme caused.
 
-import { seededRandom } from '../random';
+import { seededRandom } from '../../lib/random';
 
 export type Pattern = 'idle' | 'steady' | 'periodic' | 'growing' | 'spiky';
 

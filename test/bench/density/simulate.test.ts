@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_OPTIONS, runDensity, SCHEMES, SENSITIVITY } from '../../../lib/density/index';
-import { markdownReport, svgChart } from '../../../lib/density/report';
-import { simulateScheme, type DensityOptions, type StepView } from '../../../lib/density/simulate';
-import { generateRequests, PATTERN_BLOCK, peakCapKiB, usageTrace } from '../../../lib/density/workload';
+import { DEFAULT_OPTIONS, runDensity, SCHEMES, SENSITIVITY } from '../../../bench/density/index';
+import { markdownReport, svgChart } from '../../../bench/density/report';
+import { simulateScheme, type DensityOptions, type StepView } from '../../../bench/density/simulate';
+import { generateRequests, PATTERN_BLOCK, peakCapKiB, usageTrace } from '../../../bench/density/workload';
 
 const GiB = 1024 * 1024;
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../../lib/elasticity/config';
-import { PEAK_VARIANTS, simulateGrowthRules } from '../../../lib/elasticity/simulate';
+import { PEAK_VARIANTS, simulateGrowthRules } from '../../../bench/density/growth-rules';
 
-describe('growth-rule experiment (the numbers in simulate.ts and docs/elasticity.md)', () => {
+describe('growth-rule experiment (the numbers in growth-rules.ts and docs/elasticity.md)', () => {
   it('two strikes + shrink hold-off starve least; the default is that variant', () => {
     const r = simulateGrowthRules(DEFAULTS).map((x) => [x.rule, x.shrinkHoldOffMs, x.starvationVmSeconds, Math.round(x.reclaimedShare * 1000) / 10, x.changes]);
     expect(r).toEqual([
