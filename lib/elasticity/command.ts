@@ -3,7 +3,8 @@
 
 import { Command, CommanderError } from 'commander';
 import { CloudvampError, oneLineMessage, usageError } from '../errors';
-import { readConfigFile, type ElasticityConfig } from './config';
+import { readCvemConfigFile } from '../io/config-files';
+import type { ElasticityConfig } from './config';
 import { runDaemon, runRestore, timerSleep, withStateLock, type CycleDeps } from './cycle';
 import type { ClusterSource, ClusterView, HostReservePublisher, Logger, LogEvent, MemoryApplier, Migrator, Publisher, StateStore } from './ports';
 import { chooseGuestFigures } from './guest-figures';
@@ -98,7 +99,7 @@ export async function runCvem(argv: readonly string[], env: CvemEnv): Promise<st
   const setup = async (logTo: (line: string) => void = env.write) => {
     const opts = program.opts<{ config?: string; debug?: boolean }>();
     const path = opts.config ?? (env.configExists?.(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
-    const { config, warnings } = await readConfigFile(path);
+    const { config, warnings } = await readCvemConfigFile(path);
     const log = jsonLogger(logTo, env.now, opts.debug ? 'debug' : 'info');
     for (const w of warnings) log({ level: 'warn', msg: w.message, event: 'config', key: w.key });
     const store = env.store?.(config) ?? fileStateStore(config.stateFile);

@@ -30,6 +30,7 @@ import { CloudvampError, oneLineMessage } from '../errors';
 import { OnedError } from '../oned/errors';
 import type { ElasticityConfig } from './config';
 import { planHostReserves, type HostReserveDecision } from './host-reserve';
+import { withMigration } from './migration-budget';
 import { limitsFor, planCycle, planRestore, type CyclePlan, type Migration, type VmDecision } from './policy';
 import type { ClusterSource, ClusterView, HostReservePublisher, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
 import { nothingApplied, recheck, recordDone, type Step } from './precheck';
@@ -107,11 +108,15 @@ export function recordPlan(state: ElasticityState, plan: CyclePlan, now: number,
     vms[key] = next;
   }
   for (const m of plan.migrations) {
-    hosts[String(m.fromHostId)] = { ...hosts[String(m.fromHostId)], lastMigrationAt: now };
+    const from = hosts[String(m.fromHostId)];
+    const to = hosts[String(m.toHostId)];
+    hosts[String(m.fromHostId)] = { ...from, lastMigrationAt: now, migrations: withMigration(from?.migrations, now) };
+    hosts[String(m.toHostId)] = { ...to, migrations: withMigration(to?.migrations, now) };
     const vm = vms[String(m.vmId)];
     if (vm)
       vms[String(m.vmId)] = {
         ...vm,
+        leftHost: { hostId: m.fromHostId, at: now },
         lastAction: { action: 'migrate', at: now, fromKiB: m.kib, toKiB: m.kib, reason: m.reason, result: 'pending', toHostId: m.toHostId },
       };
   }

@@ -38,6 +38,8 @@ export interface VmState {
    * is a statistic that rebuilds itself, not something to refuse a file over.
    */
   peak?: UsagePeak;
+  /** the host the VM last left by live migration, and when (no move back within MOVE_BACK_HOLD) */
+  leftHost?: { hostId: number; at: number };
 }
 
 export interface UsagePeak {
@@ -48,6 +50,8 @@ export interface UsagePeak {
 
 export interface HostState {
   lastMigrationAt?: number;
+  /** when the host took part in a live migration (source or destination), the last hour's (migration-budget.ts) */
+  migrations?: number[];
 }
 
 export interface ElasticityState {

@@ -171,8 +171,11 @@ describe('(c) a grow that does not fit the host: relief migration first', () => 
     expect(s.vm(104).hostId).toBe(10);
     expect(s.logs).toContainEqual(expect.objectContaining({ event: 'plan', action: 'migrate', vmId: 103, toHostId: 11, reason: expect.stringMatching(/cheapest move.*host 11 fits it best/) }));
     const state = await readStateFile(s.stateFile);
-    expect(state.hosts['10']).toEqual({ lastMigrationAt: T0 });
+    // the migration counts against both hosts' hourly budget; VM 103 may not come back to host 10 for MOVE_BACK_HOLD
+    expect(state.hosts['10']).toEqual({ lastMigrationAt: T0, migrations: [T0] });
+    expect(state.hosts['11']).toEqual({ migrations: [T0] });
     expect(state.vms['103']!.lastAction).toMatchObject({ action: 'migrate', toHostId: 11, result: 'ok' });
+    expect(state.vms['103']!.leftHost).toEqual({ hostId: 10, at: T0 });
   });
 
   it('a failed migration (oned failure reply with its <i8>) cancels the grow: the VM is left as it was', async () => {
