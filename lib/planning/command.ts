@@ -9,7 +9,7 @@
 // (apply.ts), with one progress line per event on stderr, and ends with what
 // was done. --apply never takes a snapshot: a plan is only applied to the
 // state it was made from.
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CloudvampError, configError, usageError } from '../errors';
 import type { OneConnectionSettings } from '../oned/auth';
 import type { OneClient } from '../oned/client';
@@ -60,8 +60,20 @@ interface Options {
   migrationTimeout: number;
 }
 
-const number = (value: string) => Number(value);
-const idList = (value: string, previous: number[] = []) => [...previous, ...value.split(',').map((x) => Number(x.trim()))];
+// Options are checked where they are read, so an error names what was typed
+// (Number('x') is NaN, which later checks printed as "got null").
+const number = (value: string) => {
+  const n = value.trim() === '' ? Number.NaN : Number(value);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got '${value}'`);
+  return n;
+};
+const idList = (value: string, previous: number[] = []) => [
+  ...previous,
+  ...value.split(',').map((x) => {
+    if (!/^\s*\d+\s*$/.test(x)) throw new InvalidArgumentError(`expected comma-separated ids, got '${value}'`);
+    return Number(x.trim());
+  }),
+];
 
 export async function planCommand(argv: readonly string[], deps: PlanCommandDeps): Promise<PlanCommandResult> {
   let out = '';

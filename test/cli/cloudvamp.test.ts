@@ -42,6 +42,14 @@ describe('cloudvamp', () => {
     expect((await runCloudvamp(['restore-all', '--help'], e)).output).toMatch(/--dry-run[\s\S]*--force/);
   });
 
+  it('help [command] works as --help lists it', async () => {
+    const { e } = env();
+    expect((await runCloudvamp(['--help'], e)).output).toContain('help [command]');
+    expect(await runCloudvamp(['help'], e)).toEqual(await runCloudvamp(['--help'], e));
+    for (const c of ['probe', 'status', 'restore-all']) expect(await runCloudvamp(['help', c], e)).toEqual(await runCloudvamp([c, '--help'], e));
+    await expect(runCloudvamp(['help', 'frobnicate'], e)).rejects.toMatchObject({ kind: 'usage', message: expect.stringMatching(/^help: unknown command 'frobnicate'/) });
+  });
+
   it('an unknown command is one usage error (exit 2 through runMain)', async () => {
     const { e } = env();
     await expect(runCloudvamp(['frobnicate'], e)).rejects.toMatchObject({ kind: 'usage', message: expect.stringMatching(/^unknown command 'frobnicate'; commands: probe, status, plan, restore-all/) });
@@ -70,6 +78,7 @@ describe('cloudvamp', () => {
   it('restore-all delegates to the elasticity manager; log lines are readable unless --json', async () => {
     const { e, lines, cloud } = env();
     cloud.vms.get(1)!.currentKiB = 2 * GiB;
+    cloud.vms.get(1)!.userTemplate.CLOUDVAMP_ORIGINAL_MEMORY = 4 * GiB;
     await runCloudvamp(['restore-all', '--dry-run'], e);
     expect(cloud.vms.get(1)!.currentKiB).toBe(2 * GiB);
     expect(lines.some((l) => /grow planned {2}VM 1 {2}2048 MiB → 4096 MiB/.test(l))).toBe(true);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DomainState, type DomainStats } from '../../../lib/libvirt/types';
+import { fileCpuSampleStore } from '../../../lib/io/probe-state';
 import { defaultProbeConfig } from '../../../lib/monitor/config';
 import { METADATA_URI } from '../../../lib/memory/oned-size';
 import { probeMain } from '../../../lib/monitor/command';
@@ -23,7 +24,7 @@ function run(kind: ProbeKind, host: FakeHost, extra: { stateDir?: string; now?: 
     open: () => hv,
     now: () => extra.now ?? 1_700_000_000_000,
     readProc: noProc,
-    ...(extra.stateDir ? { stateDir: extra.stateDir } : {}),
+    ...(extra.stateDir ? { cpuSamples: fileCpuSampleStore(extra.stateDir) } : {}),
   });
   return { output, hv };
 }

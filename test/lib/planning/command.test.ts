@@ -70,6 +70,16 @@ describe('cloudvamp-plan', () => {
     expect(await failure('balance', '--format', 'yaml')).toMatchObject({ kind: 'usage', message: expect.stringContaining("'yaml' is invalid") });
   });
 
+  it('a number option that is not a number says what was given', async () => {
+    for (const [flag, value] of [['--max-migrations', 'x'], ['--threshold', 'hot'], ['--migration-timeout', ''], ['--max-per-host', '1e']]) {
+      const f = await failure('consolidate', flag!, value!, '--snapshot', 'example.json');
+      expect(f).toMatchObject({ kind: 'usage', message: expect.stringContaining(`${flag}`) });
+      expect(f.message).toContain(`got '${value}'`);
+      expect(f.message).not.toContain('null');
+    }
+    expect((await failure('consolidate', '--pin', '1,x', '--snapshot', 'example.json')).message).toContain("got '1,x'");
+  });
+
   it('reads from oned without --snapshot, and never applies a snapshot', async () => {
     connects = 0;
     expect(await failure('consolidate')).toMatchObject({ message: 'these tests never reach oned' });

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DomainState } from '../../../lib/libvirt/types';
 import { DEFAULT_CONFIG, type VmmConfig } from '../../../lib/vmm/config';
+import { localFiles } from '../../../lib/io/files';
 import { checkDomainXml, deployCheck, hasAcpi, OPS, type OpContext } from '../../../lib/vmm/ops';
 import { METADATA_URI, parseSizeMetadata } from '../../../lib/memory/oned-size';
 import { FakeHypervisor } from './fakes';
@@ -17,6 +18,7 @@ function context(hv: FakeHypervisor, config: Partial<VmmConfig> = {}, stdin = ''
   const stock: Array<{ action: string; argv: readonly string[]; stdin: string }> = [];
   const ctx: OpContext = {
     hv,
+    files: localFiles,
     config: { ...DEFAULT_CONFIG, ...config },
     clock: hv.clock,
     log: (l) => lines.push(l),
