@@ -1,13 +1,19 @@
 // consolidate: run the VMs on as few hosts as possible by freeing whole
 // hosts, moving as few VMs as that takes.
 //
-// Hosts are ranked for keeping: hosts with a VM that cannot move first, then
-// the fullest on their dominant resource. Keeping the first K hosts, the VMs of
-// the others are packed into the kept hosts' free room, first-fit decreasing on
-// the dominant resource; a binary search finds the smallest K that packs. VMs
-// already on kept hosts stay, which is what keeps the migration count low.
-// Local search then tries to empty the lightest kept hosts into the others'
-// remaining room, one host at a time, keeping each success.
+// Which hosts to keep decides both figures. Keeping the fullest hosts moves
+// the fewest VMs but, with hosts of several sizes, may keep small full hosts
+// and free large ones, ending far above the lower bound (2, 10 and 32 hosts
+// against bounds of 1, 5 and 19 on clusters of 128/192/256 GiB hosts). So
+// several keeping orders are tried, each with hosts holding a VM that cannot
+// move first: fullest relative to size, largest first, and most load in
+// absolute terms. For each order a binary search finds the smallest K such
+// that the VMs of the other hosts pack into the first K hosts' free room,
+// first-fit decreasing on the dominant resource. VMs already on kept hosts
+// stay, which is what keeps the migration count low. Local search then tries
+// to empty the lightest kept hosts into the others' remaining room. The
+// answer with the fewest hosts wins, then the one with the fewest migrations,
+// then the least memory moved.
 import { EPSILON, hostLowerBound, hostsUsed, indexCluster, loadsOf, type IndexedCluster, placementOf } from '../indexed';
 import type { Cluster, Constraints, Target } from '../model';
 import { FirstFitTree } from '../first-fit-tree';
@@ -38,14 +44,20 @@ export const consolidate: Strategy<ConsolidateArgs> = {
 
 function consolidateTarget(cluster: Cluster, args: ConsolidateArgs, constraints: Constraints): Target {
   const ix = indexCluster(cluster, constraints);
-  const { order, mustKeep } = keepOrder(ix);
   const sizeOrder = bySizeDescending(ix);
   const bound = hostLowerBound(ix);
   const before = hostsUsed(ix, ix.home);
 
-  let lo = Math.max(mustKeep, Math.min(bound, order.length));
-  let hi = order.length;
-  let best = packKeepingFirst(ix, order, hi, sizeOrder);
+  let best: Candidate | undefined;
+  for (const { order, mustKeep, repackAll } of keepOrders(ix)) {
+    const packed = smallestPacking(ix, order, mustKeep, bound, sizeOrder, repackAll);
+    if (!packed) continue;
+    const where = repackAll ? relabelled(ix, packed) : packed;
+    emptyLightHosts(ix, where, args.localSearch, sizeOrder);
+    if (args.maxMigrations > 0) giveUpFreedHosts(ix, where, args.maxMigrations);
+    const candidate = scored(ix, where);
+    if (!best || better(candidate, best)) best = candidate;
+  }
   if (!best) {
     return {
       placement: placementOf(ix, ix.home),
@@ -54,9 +66,40 @@ function consolidateTarget(cluster: Cluster, args: ConsolidateArgs, constraints:
       unresolved: [{ reason: 'no-room', message: 'the VMs do not fit the enabled hosts even without consolidating; add capacity or lower the reserve', vms: [], hosts: [] }],
     };
   }
+  return {
+    placement: placementOf(ix, best.where),
+    alsoExclude: [],
+    notes: [`hosts used ${before} → ${best.hosts} (lower bound ${bound}), ${best.moves} VMs to migrate`],
+    unresolved: [],
+  };
+}
+
+interface Candidate {
+  where: Int32Array;
+  hosts: number;
+  moves: number;
+  movedMiB: number;
+}
+
+function scored(ix: IndexedCluster, where: Int32Array): Candidate {
+  let movedMiB = 0;
+  for (let v = 0; v < ix.vmCount; v++) if (where[v] !== ix.home[v]) movedMiB += ix.vmMem[v]!;
+  return { where, hosts: hostsUsed(ix, where), moves: countMoves(ix, where), movedMiB };
+}
+
+function better(a: Candidate, b: Candidate): boolean {
+  return a.hosts !== b.hosts ? a.hosts < b.hosts : a.moves !== b.moves ? a.moves < b.moves : a.movedMiB < b.movedMiB;
+}
+
+/** The packing into the shortest prefix of `order` that holds every VM, or undefined when even all of it does not. */
+function smallestPacking(ix: IndexedCluster, order: Int32Array, mustKeep: number, bound: number, sizeOrder: Int32Array, repackAll: boolean): Int32Array | undefined {
+  let lo = Math.max(mustKeep, Math.min(bound, order.length));
+  let hi = order.length;
+  let best = packKeepingFirst(ix, order, hi, sizeOrder, repackAll);
+  if (!best) return undefined;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    const packed = packKeepingFirst(ix, order, mid, sizeOrder);
+    const packed = packKeepingFirst(ix, order, mid, sizeOrder, repackAll);
     if (packed) {
       best = packed;
       hi = mid;
@@ -64,42 +107,110 @@ function consolidateTarget(cluster: Cluster, args: ConsolidateArgs, constraints:
       lo = mid + 1;
     }
   }
-  const where = best;
-  emptyLightHosts(ix, where, args.localSearch, sizeOrder);
-  if (args.maxMigrations > 0) giveUpFreedHosts(ix, where, args.maxMigrations);
-  const moves = countMoves(ix, where);
-  return {
-    placement: placementOf(ix, where),
-    alsoExclude: [],
-    notes: [`hosts used ${before} → ${hostsUsed(ix, where)} (lower bound ${bound}), ${moves} VMs to migrate`],
-    unresolved: [],
-  };
+  return best;
 }
 
-/** Receiving hosts in keeping order, and how many of them must be kept (they hold a VM that cannot move). */
-function keepOrder(ix: IndexedCluster): { order: Int32Array; mustKeep: number } {
+/**
+ * Receiving hosts in each keeping order tried, and how many of them must be
+ * kept (they hold a VM that cannot move, and come first in every order).
+ */
+function keepOrders(ix: IndexedCluster): Array<{ order: Int32Array; mustKeep: number; repackAll: boolean }> {
   const loads = loadsOf(ix, ix.home);
   const pinnedHere = new Uint8Array(ix.hostCount);
   for (let v = 0; v < ix.vmCount; v++) if (!ix.movable[v]) pinnedHere[ix.home[v]!] = 1;
+  const { refMem, refCpu } = largestHost(ix);
   const fullness = new Float64Array(ix.hostCount);
+  const load = new Float64Array(ix.hostCount);
+  const size = new Float64Array(ix.hostCount);
   const hosts: number[] = [];
   for (let h = 0; h < ix.hostCount; h++) {
     if (!ix.receives[h]) continue;
     fullness[h] = Math.max(loads.mem[h]! / Math.max(1, ix.capMem[h]!), loads.cpu[h]! / Math.max(1, ix.capCpu[h]!));
+    load[h] = Math.max(loads.mem[h]! / refMem, loads.cpu[h]! / refCpu);
+    size[h] = Math.min(ix.capMem[h]! / refMem, ix.capCpu[h]! / refCpu);
     hosts.push(h);
   }
-  hosts.sort((a, b) => pinnedHere[b]! - pinnedHere[a]! || fullness[b]! - fullness[a]! || ix.capMem[b]! - ix.capMem[a]! || a - b);
-  return { order: Int32Array.from(hosts), mustKeep: hosts.filter((h) => pinnedHere[h]).length };
+  const mustKeep = hosts.filter((h) => pinnedHere[h]).length;
+  const orderBy = (key: (a: number, b: number) => number) =>
+    Int32Array.from([...hosts].sort((a, b) => pinnedHere[b]! - pinnedHere[a]! || key(a, b) || a - b));
+  const orders = [
+    orderBy((a, b) => fullness[b]! - fullness[a]! || size[b]! - size[a]!),
+    orderBy((a, b) => size[b]! - size[a]! || load[b]! - load[a]!),
+    orderBy((a, b) => load[b]! - load[a]! || size[b]! - size[a]!),
+  ];
+  // Last, the largest hosts with every movable VM packed afresh: first-fit
+  // decreasing on the whole cluster, which wins where VMs left in place
+  // fragment the kept hosts' room, at the price of more migrations.
+  return [...orders.map((order) => ({ order, mustKeep, repackAll: false })), { order: orders[1]!, mustKeep, repackAll: true }];
 }
 
-/** VM indices, largest first on the dominant resource relative to the largest host. */
-function bySizeDescending(ix: IndexedCluster): Int32Array {
+/**
+ * A packing made afresh says which VMs share a host, not which host: each
+ * group of VMs packed together moves as a whole onto a host of the same size
+ * (and receiving, with no VM that cannot move) where most of its memory
+ * already runs, so as few VMs as possible move. Greedy on overlap.
+ */
+function relabelled(ix: IndexedCluster, where: Int32Array): Int32Array {
+  const fixed = new Uint8Array(ix.hostCount);
+  for (let v = 0; v < ix.vmCount; v++) if (!ix.movable[v] || !ix.receives[ix.home[v]!]) fixed[ix.home[v]!] = 1;
+  const kind = (h: number) => `${ix.capMem[h]}/${ix.capCpu[h]}`;
+  const swappable = (h: number) => ix.receives[h] === 1 && fixed[h] === 0;
+  // Overlap in MiB between each packed group (by its packed host) and each home host of the same kind.
+  const overlap = new Map<string, number>();
+  for (let v = 0; v < ix.vmCount; v++) {
+    const group = where[v]!;
+    const home = ix.home[v]!;
+    if (!swappable(group) || !swappable(home) || kind(group) !== kind(home)) continue;
+    const key = `${group},${home}`;
+    overlap.set(key, (overlap.get(key) ?? 0) + ix.vmMem[v]!);
+  }
+  const pairs = [...overlap].map(([key, mib]) => [...key.split(',').map(Number), mib] as [number, number, number]);
+  pairs.sort((a, b) => b[2] - a[2] || a[0] - b[0] || a[1] - b[1]);
+  const label = new Int32Array(ix.hostCount).fill(-1);
+  const taken = new Uint8Array(ix.hostCount);
+  for (const [group, home] of pairs) {
+    if (label[group]! >= 0 || taken[home]) continue;
+    label[group] = home;
+    taken[home] = 1;
+  }
+  // Groups left over take their own host when free, else any free host of their kind.
+  const used = new Uint8Array(ix.hostCount);
+  for (let v = 0; v < ix.vmCount; v++) used[where[v]!] = 1;
+  const freeOfKind = new Map<string, number[]>();
+  for (let h = 0; h < ix.hostCount; h++) {
+    if (!swappable(h) || taken[h]) continue;
+    const list = freeOfKind.get(kind(h));
+    if (list) list.push(h);
+    else freeOfKind.set(kind(h), [h]);
+  }
+  for (let h = 0; h < ix.hostCount; h++) {
+    if (!used[h] || !swappable(h) || label[h]! >= 0) continue;
+    const list = freeOfKind.get(kind(h))!;
+    const own = list.indexOf(h);
+    label[h] = own >= 0 ? list.splice(own, 1)[0]! : list.shift()!;
+    taken[label[h]!] = 1;
+  }
+  const out = Int32Array.from(where);
+  for (let v = 0; v < ix.vmCount; v++) {
+    const l = label[where[v]!]!;
+    if (l >= 0) out[v] = l;
+  }
+  return out;
+}
+
+function largestHost(ix: IndexedCluster): { refMem: number; refCpu: number } {
   let refMem = 1;
   let refCpu = 1;
   for (let h = 0; h < ix.hostCount; h++) {
     refMem = Math.max(refMem, ix.capMem[h]!);
     refCpu = Math.max(refCpu, ix.capCpu[h]!);
   }
+  return { refMem, refCpu };
+}
+
+/** VM indices, largest first on the dominant resource relative to the largest host. */
+function bySizeDescending(ix: IndexedCluster): Int32Array {
+  const { refMem, refCpu } = largestHost(ix);
   const size = new Float64Array(ix.vmCount);
   for (let v = 0; v < ix.vmCount; v++) size[v] = Math.max(ix.vmMem[v]! / refMem, ix.vmCpu[v]! / refCpu);
   const order = new Int32Array(ix.vmCount);
@@ -113,7 +224,7 @@ function bySizeDescending(ix: IndexedCluster): Int32Array {
  * hosts' free room. VMs on hosts that receive nothing stay. Returns the new
  * host of every VM, or undefined when something does not fit.
  */
-function packKeepingFirst(ix: IndexedCluster, order: Int32Array, keep: number, sizeOrder: Int32Array): Int32Array | undefined {
+function packKeepingFirst(ix: IndexedCluster, order: Int32Array, keep: number, sizeOrder: Int32Array, repackAll = false): Int32Array | undefined {
   const position = new Int32Array(ix.hostCount).fill(-1);
   for (let p = 0; p < keep; p++) position[order[p]!] = p;
   const where = Int32Array.from(ix.home);
@@ -121,7 +232,13 @@ function packKeepingFirst(ix: IndexedCluster, order: Int32Array, keep: number, s
   const toPlace = new Uint8Array(ix.vmCount);
   for (let v = 0; v < ix.vmCount; v++) {
     const h = ix.home[v]!;
-    if (ix.receives[h] && position[h]! < 0) toPlace[v] = 1;
+    if (!ix.receives[h]) continue;
+    if (position[h]! < 0) toPlace[v] = 1;
+    else if (repackAll && ix.movable[v]) {
+      toPlace[v] = 1;
+      loads.mem[h]! -= ix.vmMem[v]!;
+      loads.cpu[h]! -= ix.vmCpu[v]!;
+    }
   }
   // A kept host over capacity sheds its largest movable VMs until it fits.
   for (const v of sizeOrder) {
@@ -164,9 +281,14 @@ function emptyLightHosts(ix: IndexedCluster, where: Int32Array, attempts: number
   used.sort((a, b) => fullness(b) - fullness(a) || a - b);
   const tree = new FirstFitTree(used.length);
   used.forEach((h, p) => tree.set(p, ix.capMem[h]! - loads.mem[h]!, ix.capCpu[h]! - loads.cpu[h]!));
+  // Try the hosts with the least load in absolute terms first: with hosts of
+  // several sizes a small host half full empties more easily than a large one.
+  const { refMem, refCpu } = largestHost(ix);
+  const absolute = (h: number) => Math.max(loads.mem[h]! / refMem, loads.cpu[h]! / refCpu);
+  const attemptOrder = used.map((h, p) => [h, p] as const).sort((a, b) => absolute(a[0]) - absolute(b[0]) || b[1] - a[1]);
   let tried = 0;
-  for (let p = used.length - 1; p >= 0 && tried < attempts; p--) {
-    const h = used[p]!;
+  for (const [h, p] of attemptOrder) {
+    if (tried >= attempts) break;
     const vms = vmsOn[h]!;
     if (vms.some((v) => !ix.movable[v])) continue;
     tried++;

@@ -165,3 +165,32 @@ export function mediumCluster(fill = 1): fc.Arbitrary<{ cluster: Cluster; constr
       };
     });
 }
+
+/**
+ * ≤ maxHosts hosts of 8, 12 and 16 GiB (128/192/256 GiB scaled down) and
+ * ≤ maxVms VMs placed at random, sometimes a pinned VM or a reserve: the
+ * small mixed-size clusters on which consolidation is compared with the
+ * exhaustive optimum. `sizes` fixes one host size for uniform clusters.
+ */
+export function packingInstance(maxHosts = 8, maxVms = 16, sizes: readonly number[] = [8, 12, 16]): fc.Arbitrary<{ cluster: Cluster; constraints: Constraints }> {
+  return fc
+    .record({
+      hostMem: fc.array(fc.constantFrom(...sizes), { minLength: 2, maxLength: maxHosts }),
+      vmMem: fc.array(fc.constantFrom(1, 2, 3, 4, 6, 8), { minLength: 1, maxLength: maxVms }),
+      vmCpu: fc.array(fc.constantFrom(50, 100, 200), { minLength: maxVms, maxLength: maxVms }),
+      picks: fc.array(fc.nat(), { minLength: maxVms, maxLength: maxVms }),
+      pin: fc.option(fc.nat(maxVms - 1), { freq: 3 }),
+      reserveGiB: fc.constantFrom(0, 0, 1),
+    })
+    .map((r) => {
+      const hosts = r.hostMem.map((m, i) => host(i, m, { cpu: m * 100 }));
+      const vms = r.vmMem.map((m, i) => vm(100 + i, m, { cpu: r.vmCpu[i]! }));
+      const reserve = r.reserveGiB * GiB;
+      const a = placeRandomly(hosts, vms, r.picks, reserve);
+      const placed = vms.filter((v) => a.has(v.id));
+      return {
+        cluster: { hosts, vms: placed, placement: a },
+        constraints: constraints({ reserve: { memMiB: reserve, cpu: 0 }, pinnedVms: r.pin !== null && placed[r.pin] ? [placed[r.pin]!.id] : [] }),
+      };
+    });
+}

@@ -1,7 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkPlacement } from '../../../../lib/planning/checker';
 import { consolidate } from '../../../../lib/planning/strategies/consolidate';
-import { cluster, constraints, host, vm } from '../builders';
+import { cluster, constraints, host, packingInstance, vm } from '../builders';
+import { fewestHosts } from '../optimum';
 
 const hostsUsed = (placement: ReadonlyMap<number, number>) => new Set(placement.values()).size;
 const moved = (before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>) => [...after].filter(([v, h]) => before.get(v) !== h).map(([v]) => v);
@@ -56,5 +58,35 @@ describe('consolidate', () => {
     const target = consolidate.plan(over, consolidate.defaults, constraints());
     expect(checkPlacement(over, target.placement, constraints())).toEqual([]);
     expect(hostsUsed(target.placement)).toBe(2);
+  });
+});
+
+describe('consolidate against the exhaustive optimum (≤ 8 hosts, ≤ 16 VMs)', () => {
+  it.each([
+    ['mixed 8/12/16 GiB hosts', [8, 12, 16]],
+    ['identical 16 GiB hosts', [16]],
+  ] as const)('%s: within one host of the fewest possible, valid, nothing moved when already optimal', (_, sizes) => {
+    fc.assert(
+      fc.property(packingInstance(8, 16, sizes), ({ cluster: c, constraints: k }) => {
+        const target = consolidate.plan(c, consolidate.defaults, k);
+        expect(checkPlacement(c, target.placement, k)).toEqual([]);
+        const optimum = fewestHosts(c, k);
+        if (optimum === undefined) throw new Error('exhaustive search ran out of budget; shrink packingInstance');
+        const used = hostsUsed(target.placement);
+        expect(used).toBeLessThanOrEqual(optimum + 1);
+        expect(used).toBeGreaterThanOrEqual(optimum);
+        // Migrations come second: where the VMs already run on as few hosts as possible, none moves.
+        if (hostsUsed(c.placement) === optimum) expect(moved(c.placement, target.placement)).toEqual([]);
+      }),
+      { numRuns: 200, seed: 12 },
+    );
+  });
+
+  it('reaches the optimum on a mixed cluster where keeping the fullest hosts does not: one 16 GiB host holds it all', () => {
+    // The two 8 GiB hosts are the fullest relative to size; keeping them needs 2 hosts.
+    const mixed = cluster([host(1, 8), host(2, 8), host(3, 16)], [[vm(10, 6), 1], [vm(11, 6), 2], [vm(12, 2), 3]]);
+    const target = consolidate.plan(mixed, consolidate.defaults, constraints());
+    expect(hostsUsed(target.placement)).toBe(1);
+    expect(new Set(target.placement.values())).toEqual(new Set([3]));
   });
 });
