@@ -26,7 +26,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
   const command = ['npm run bench:density', ...(argv.length ? ['--', ...argv] : [])].join(' ');
   const started = Date.now();
   let last = '';
-  const run = runDensity(options, schemes, (scheme, fraction) => {
+  const run = runDensity(options, undefined, schemes, (scheme, fraction) => {
     const line = `${scheme.name}: ${Math.floor(fraction * 100)} %`;
     if (line === last) return;
     last = line;

@@ -22,7 +22,8 @@
 import type { ElasticityConfig } from '../../lib/elasticity/config';
 import { recordPlan } from '../../lib/elasticity/cycle';
 import { planHostReserves } from '../../lib/elasticity/host-reserve';
-import { decideVm, planCycle, type CyclePlan } from '../../lib/elasticity/policy';
+import { isMoveBack, migrationBudget } from '../../lib/elasticity/migration-budget';
+import { decideVm, planCycle, type CyclePlan, type Migration } from '../../lib/elasticity/policy';
 import type { HostView, VmView } from '../../lib/elasticity/ports';
 import { emptyState, reconcile, type ElasticityState } from '../../lib/elasticity/state';
 import { hostMemory, vmMemory } from '../../lib/memory/accounting';
@@ -48,6 +49,20 @@ export interface DensityOptions {
   severeFreeKiB: number;
   chartHostId: number;
   chartEveryMs: number;
+  /**
+   * oned learns TOTALMEMORY from the host probe every SYSTEM_HOST (60 s with
+   * install.sh --apply-conf): the scheduler admits on the figure of the last probe.
+   */
+  systemHostMs: number;
+  /**
+   * A live migration copies the VM's memory at `migrationMiBps` after a fixed
+   * `migrationFixedMs` (both from bench/results/vmm: 256 MiB in 2.0 s, 1 GiB in
+   * 3.0 s on the test bed), plus what the guest dirties meanwhile
+   * (`migrationDirtyShare` of the copy rate, an assumption: the measured guests were quiet).
+   */
+  migrationFixedMs: number;
+  migrationMiBps: number;
+  migrationDirtyShare: number;
 }
 
 export interface ChartPoint {
@@ -89,6 +104,18 @@ export interface SchemeResult {
   migrations: number;
   migratedKiB: number;
   hotspotMigrations: number;
+  /** live migrations per host-hour */
+  migrationsPerHostHour: number;
+  /** most migrations any host took part in (as source or destination) in one clock hour */
+  maxMigrationsHostHour: number;
+  /** migrations that took a VM back to a host it had left less than 30 min before */
+  moveBacks: number;
+  /** VM-seconds a guest spent migrating (its balloon frozen) */
+  migratingVmSeconds: number;
+  /** starvation VM-seconds while the VM was migrating */
+  starvingMovingVmSeconds: number;
+  /** starvation VM-seconds while the VM's host had less room than the VM lacked (waiting for room, not for a cycle) */
+  starvingNoRoomVmSeconds: number;
   /** one.host.update writes of the regrowth reserve (RESERVED_MEM) */
   reserveWrites: number;
   /** mean over time and hosts of the regrowth reserve (RESERVED_MEM above the operator's), KiB */
@@ -99,7 +126,7 @@ export interface SchemeResult {
 /** What a test may inspect after every step. */
 export interface StepView {
   tMs: number;
-  vms: ReadonlyArray<{ id: number; hostId: number; requestedKiB: number; currentKiB: number; usedKiB: number; starving: boolean }>;
+  vms: ReadonlyArray<{ id: number; hostId: number; movingTo?: number; requestedKiB: number; currentKiB: number; usedKiB: number; starving: boolean }>;
   hosts: ReadonlyArray<{ id: number; committedKiB: number; allocatedKiB: number; usedKiB: number; overloaded: boolean; swapping: boolean }>;
 }
 
@@ -112,10 +139,29 @@ interface SimVm {
   request: VmRequest;
   hostId: number;
   currentKiB: number;
-  trace: Float64Array;
-  age: number;
+  /** use per `everyMs` from `startMs` */
+  use: Float64Array;
+  everyMs: number;
+  startMs: number;
   observedUsedKiB: number;
   starvedLast: boolean;
+  /** a live migration under way: both hosts hold the VM until `untilMs` */
+  moving?: { toHostId: number; untilMs: number; grow?: number };
+  /** where and when the VM last left a host */
+  left?: { hostId: number; atMs: number };
+}
+
+const MOVE_BACK_MS = 30 * 60_000;
+
+/** The VM's use at `now` (KiB). */
+const demandAt = (vm: SimVm, now: number) => vm.use[Math.min(vm.use.length - 1, Math.max(0, Math.floor((now - vm.startMs) / vm.everyMs)))]!;
+
+/** How long a live migration of `kib` takes (ms). */
+export function migrationMs(kib: number, opts: Pick<DensityOptions, 'migrationFixedMs' | 'migrationMiBps' | 'migrationDirtyShare'>): number {
+  // pre-copy converges when the guest dirties less than the link copies: the
+  // copy is size / (1 − dirty share) in total
+  const copiedMiB = kib / 1024 / (1 - opts.migrationDirtyShare);
+  return opts.migrationFixedMs + (copiedMiB / opts.migrationMiBps) * 1000;
 }
 
 export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], opts: DensityOptions, hooks: SimHooks = {}): SchemeResult {
@@ -137,6 +183,7 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
   const cycleEvery = config ? Math.max(1, Math.round(config.intervalMs / opts.stepMs)) : 0;
   const hotspotEvery = el.kind === 'cloudvamp' ? Math.max(1, Math.round(el.hotspotEveryMs / opts.stepMs)) : 0;
   const chartEvery = Math.max(1, Math.round(opts.chartEveryMs / opts.stepMs));
+  const probeEvery = Math.max(1, Math.round(opts.systemHostMs / opts.stepMs));
 
   const vms: SimVm[] = [];
   const pending: VmRequest[] = [];
@@ -159,6 +206,11 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
     hotspotMigrations: 0,
     reserveWrites: 0,
     reserveSum: 0,
+    maxHostHour: 0,
+    moveBacks: 0,
+    starvingMovingSteps: 0,
+    starvingNoRoomSteps: 0,
+    migratingSteps: 0,
   };
   const wasOverloaded = new Uint8Array(opts.hosts);
   const chart: ChartPoint[] = [];
@@ -170,37 +222,91 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
     hostId: vm.hostId,
     hostName: `host-${vm.hostId}`,
     deployId: `one-${vm.request.id}`,
-    running: true,
+    // oned's VM is in MIGRATE, not RUNNING: the manager leaves it alone
+    running: vm.moving === undefined,
     templateMemoryKiB: vm.request.requestedKiB,
     currentKiB: vm.currentKiB,
     balloon: { availableKiB: vm.currentKiB, usableKiB: Math.max(0, vm.currentKiB - vm.observedUsedKiB), updatedAt: now },
     overrides: {},
   });
 
-  const migrate = (vm: SimVm, toHostId: number) => {
+  const hostHour = new Map<string, number>();
+  const countHostHour = (h: number, now: number) => {
+    const key = `${h}:${Math.floor(now / 3_600_000)}`;
+    const n = (hostHour.get(key) ?? 0) + 1;
+    hostHour.set(key, n);
+    r.maxHostHour = Math.max(r.maxHostHour, n);
+  };
+  // Starts a live migration: it ends after migrationMs; until then both hosts hold the VM.
+  const migrate = (vm: SimVm, toHostId: number, now: number) => {
+    if (vm.moving) return false;
     r.migrations++;
-    r.migratedKiB += vm.currentKiB;
-    vm.hostId = toHostId;
+    const ms = migrationMs(vm.currentKiB, opts);
+    r.migratedKiB += vm.currentKiB / (1 - opts.migrationDirtyShare);
+    if (vm.left && vm.left.hostId === toHostId && now - vm.left.atMs < MOVE_BACK_MS) r.moveBacks++;
+    countHostHour(vm.hostId, now);
+    countHostHour(toHostId, now);
+    vm.moving = { toHostId, untilMs: now + ms };
+    return true;
+  };
+  const finishMigrations = (now: number) => {
+    for (const vm of vms) {
+      if (!vm.moving || vm.moving.untilMs > now) continue;
+      vm.left = { hostId: vm.hostId, atMs: now };
+      vm.hostId = vm.moving.toHostId;
+      vm.moving = undefined;
+    }
+  };
+  // A grow that waited for a relief migration is applied when that migration has ended.
+  const waitingGrows: { vmId: number; afterVmId: number; targetKiB: number }[] = [];
+  const applyWaitingGrows = () => {
+    for (let i = 0; i < waitingGrows.length; ) {
+      const g = waitingGrows[i]!;
+      if (byId.get(g.afterVmId)?.moving) {
+        i++;
+        continue;
+      }
+      const vm = byId.get(g.vmId)!;
+      if (!vm.moving && g.targetKiB > vm.currentKiB) {
+        vm.currentKiB = g.targetKiB;
+        r.memoryChanges++;
+      }
+      waitingGrows.splice(i, 1);
+    }
   };
 
+  // What the manager reads of a host: its free memory counts the VMs it holds,
+  // incoming migrations included (the headroom a grow may take).
+  const hostsNow = (): HostView[] => {
+    const held = new Float64Array(opts.hosts);
+    for (const vm of vms) {
+      held[vm.hostId]! += vm.currentKiB;
+      if (vm.moving) held[vm.moving.toHostId]! += vm.currentKiB;
+    }
+    return hostViews.map((h) => ({ ...h, freeKiB: opts.hostMemKiB - held[h.id]! }));
+  };
   const elasticity = (now: number) => {
     if (!config || vms.length === 0) return;
-    const view = { vms: vms.map((vm) => viewOf(vm, now)), hosts: hostViews };
+    const view = { vms: vms.map((vm) => viewOf(vm, now)), hosts: hostsNow() };
     state = reconcile(state, view, now).state;
     let plan: CyclePlan;
     if (el.kind === 'cloudvamp') plan = planCycle(view, state, config, now);
     else plan = { decisions: view.vms.map((v) => decideVm(v, state.vms[String(v.id)], config, now)), migrations: [] };
     state = recordPlan(state, plan, now);
-    for (const m of plan.migrations) migrate(byId.get(m.vmId)!, m.toHostId);
+    for (const m of plan.migrations) migrate(byId.get(m.vmId)!, m.toHostId, now);
     for (const d of plan.decisions) {
       if (d.action === 'none') continue;
+      if (d.afterMigrationOf !== undefined && byId.get(d.afterMigrationOf)?.moving) {
+        waitingGrows.push({ vmId: d.vmId, afterVmId: d.afterMigrationOf, targetKiB: d.targetKiB });
+        continue;
+      }
       byId.get(d.vmId)!.currentKiB = d.targetKiB;
       r.memoryChanges++;
     }
     // cloudvamp's regrowth reserve, after the VM steps as in the daemon: the
     // real planHostReserves on the cluster as it is now; a write reaches oned at once.
     if (el.kind !== 'cloudvamp') return;
-    const after = { vms: vms.map((vm) => viewOf(vm, now)), hosts: hostViews };
+    const after = { vms: vms.map((vm) => viewOf(vm, now)), hosts: hostsNow() };
     for (const d of planHostReserves(after, state, config, now)) {
       if (!d.template) continue;
       reservedKiB[d.hostId] = d.targetKiB;
@@ -213,37 +319,60 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
   };
 
   // The planner sees what each VM needs: its size, or its original when it starved last step.
-  const relieveHotspots = () => {
+  const relieveHotspots = (now: number) => {
     const needKiB = (vm: SimVm) => (vm.starvedLast ? vm.request.requestedKiB : vm.currentKiB);
     const load = new Float64Array(opts.hosts);
-    for (const vm of vms) load[vm.hostId]! += needKiB(vm);
+    const hostOf = (vm: SimVm) => vm.moving?.toHostId ?? vm.hostId;
+    for (const vm of vms) load[hostOf(vm)]! += needKiB(vm);
     if (!load.some((l) => l > capacityKiB)) return;
     const cluster: Cluster = {
       hosts: hostViews.map((h) => ({ id: h.id, name: h.name, memMiB: capacityKiB / 1024, cpu: 100_000, enabled: true })),
       vms: vms.map((vm) => ({ id: vm.request.id, name: `vm-${vm.request.id}`, memMiB: needKiB(vm) / 1024, cpu: 0 })),
-      placement: new Map(vms.map((vm) => [vm.request.id, vm.hostId])),
+      placement: new Map(vms.map((vm) => [vm.request.id, hostOf(vm)])),
     };
     const plan = makePlan(cluster, hotspot, { threshold: 1, maxMigrations: 0 }, defaultConstraints);
     if (plan.infeasible) return;
+    // The planner's moves share the manager's migration budget and move-back hold (config), recorded in its state.
+    const budget = config ? migrationBudget(state, hostViews.map((h) => h.id), config, now) : undefined;
+    const done: Migration[] = [];
     for (const move of movesOf(plan)) {
-      migrate(byId.get(move.vm)!, move.to);
+      const vm = byId.get(move.vm)!;
+      const from = vm.hostId;
+      if (budget && config) {
+        if ((budget.get(from) ?? 0) <= 0 || (budget.get(move.to) ?? 0) <= 0 || isMoveBack(state, move.vm, move.to, config, now)) continue;
+      }
+      if (!migrate(vm, move.to, now)) continue;
+      budget?.set(from, budget.get(from)! - 1);
+      budget?.set(move.to, budget.get(move.to)! - 1);
       r.hotspotMigrations++;
+      done.push({ vmId: move.vm, fromHostId: from, toHostId: move.to, kib: vm.currentKiB, forVmId: move.vm, reason: 'hotspot' });
     }
+    if (done.length) state = recordPlan(state, { decisions: [], migrations: done }, now);
   };
 
+  // TOTALMEMORY as oned last heard it from each host's probe (every SYSTEM_HOST).
+  const probedTotalKiB = new Float64Array(opts.hosts).fill(opts.hostMemKiB);
+  const probeHosts = () => {
+    const cap = scheme.capacity;
+    if (cap.kind !== 'borrowed') return;
+    const onHost: { running: boolean; memory: ReturnType<typeof vmMemory> }[][] = hostViews.map(() => []);
+    for (const vm of vms) {
+      // a migrating VM is shut off on neither host: both lend nothing for it
+      onHost[vm.hostId]!.push({ running: !vm.moving, memory: vmMemory({ currentKiB: vm.currentKiB, maximumKiB: vm.request.requestedKiB }) });
+    }
+    for (let h = 0; h < opts.hosts; h++) probedTotalKiB[h] = hostMemory({ physicalKiB: opts.hostMemKiB, vms: onHost[h]!, overcommit: cap.overcommit }).totalKiB;
+  };
   const schedulerLimits = (): { allocated: Float64Array; limit: Float64Array } => {
     const allocated = new Float64Array(opts.hosts);
     const limit = new Float64Array(opts.hosts);
-    for (const vm of vms) allocated[vm.hostId]! += vm.request.requestedKiB;
+    // oned counts a migrating VM on both hosts until it lands
+    for (const vm of vms) {
+      allocated[vm.hostId]! += vm.request.requestedKiB;
+      if (vm.moving) allocated[vm.moving.toHostId]! += vm.request.requestedKiB;
+    }
     const cap = scheme.capacity;
     if (cap.kind === 'ratio') limit.fill(cap.ratio * capacityKiB);
-    else {
-      const onHost: { running: boolean; memory: ReturnType<typeof vmMemory> }[][] = hostViews.map(() => []);
-      for (const vm of vms)
-        onHost[vm.hostId]!.push({ running: true, memory: vmMemory({ currentKiB: vm.currentKiB, maximumKiB: vm.request.requestedKiB }) });
-      for (let h = 0; h < opts.hosts; h++)
-        limit[h] = hostMemory({ physicalKiB: opts.hostMemKiB, vms: onHost[h]!, overcommit: cap.overcommit }).totalKiB - reservedKiB[h]!;
-    }
+    else for (let h = 0; h < opts.hosts; h++) limit[h] = probedTotalKiB[h]! - reservedKiB[h]!;
     return { allocated, limit };
   };
 
@@ -252,7 +381,7 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
     if (pending.length === 0) return;
     const { allocated, limit } = schedulerLimits();
     const count = new Int32Array(opts.hosts);
-    for (const vm of vms) count[vm.hostId]!++;
+    for (const vm of vms) count[vm.moving?.toHostId ?? vm.hostId]!++;
     for (let i = 0; i < pending.length; ) {
       const req = pending[i]!;
       let best = -1;
@@ -265,8 +394,9 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
           request: req,
           hostId: best,
           currentKiB: req.requestedKiB,
-          trace: usageTrace(req, steps - s, opts.stepMs),
-          age: 0,
+          ...(req.usage
+            ? { use: req.usage.useKiB, everyMs: req.usage.everyMs, startMs: 0 }
+            : { use: usageTrace(req, steps - s, opts.stepMs), everyMs: opts.stepMs, startMs: now }),
           observedUsedKiB: 0,
           starvedLast: false,
         };
@@ -289,14 +419,25 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
     const starving = new Uint8Array(vms.length);
     const severe = new Uint8Array(vms.length);
     vms.forEach((vm, i) => {
-      const demand = vm.trace[vm.age]!;
+      const demand = demandAt(vm, now);
       const u = Math.min(demand, vm.currentKiB);
       vm.observedUsedKiB = u;
-      if (vm.currentKiB - demand < opts.minFreeKiB) starving[i] = 1;
-      if (vm.currentKiB - demand < opts.severeFreeKiB) severe[i] = 1;
+      // Only what the scheme took counts: a VM at its full size is as its owner
+      // sized it (a real VM may be provisioned with less than MIN_FREE above its
+      // use), unless its use reaches its size (then it suffers whatever the scheme).
+      const own = vm.currentKiB >= vm.request.requestedKiB && demand < vm.request.requestedKiB;
+      if (!own && vm.currentKiB - demand < opts.minFreeKiB) starving[i] = 1;
+      if (!own && vm.currentKiB - demand < opts.severeFreeKiB) severe[i] = 1;
       committed[vm.hostId]! += vm.currentKiB;
       used[vm.hostId]! += u;
       allocated[vm.hostId]! += vm.request.requestedKiB;
+      if (vm.moving) {
+        // the destination holds the copy: as much memory, all of it in use
+        committed[vm.moving.toHostId]! += vm.currentKiB;
+        used[vm.moving.toHostId]! += u;
+        allocated[vm.moving.toHostId]! += vm.request.requestedKiB;
+        r.migratingSteps++;
+      }
       r.reclaimedSum += vm.request.requestedKiB - vm.currentKiB;
       r.requestedSum += vm.request.requestedKiB;
     });
@@ -318,10 +459,13 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
         r.swapSteps++;
       }
       vm.starvedLast = starving[i] === 1;
-      if (starving[i]) r.starvingSteps++;
+      if (starving[i]) {
+        r.starvingSteps++;
+        if (vm.moving) r.starvingMovingSteps++;
+        else if (committed[vm.hostId]! + (vm.request.requestedKiB - vm.currentKiB) > capacityKiB) r.starvingNoRoomSteps++;
+      }
       if (severe[i] || swapping[vm.hostId]) r.severeSteps++;
       r.vmSteps++;
-      vm.age++;
     });
     if (s % chartEvery === 0) {
       const h = opts.chartHostId;
@@ -333,6 +477,7 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
       vms: vms.map((vm, i) => ({
         id: vm.request.id,
         hostId: vm.hostId,
+        ...(vm.moving ? { movingTo: vm.moving.toHostId } : {}),
         requestedKiB: vm.request.requestedKiB,
         currentKiB: vm.currentKiB,
         usedKiB: vm.observedUsedKiB,
@@ -352,8 +497,11 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
   const progressEvery = Math.max(1, Math.floor(steps / 50));
   for (let s = 0; s < steps; s++) {
     const now = s * opts.stepMs;
+    finishMigrations(now);
+    applyWaitingGrows();
+    if (s % probeEvery === 0) probeHosts();
     if (cycleEvery && s % cycleEvery === 0) elasticity(now);
-    if (hotspotEvery && s > 0 && s % hotspotEvery === 0) relieveHotspots();
+    if (hotspotEvery && s > 0 && s % hotspotEvery === 0) relieveHotspots(now);
     schedule(now, s);
     measure(now, s);
     if (hooks.onProgress && s % progressEvery === 0) hooks.onProgress(s / steps);
@@ -382,6 +530,12 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
     migrations: r.migrations,
     migratedKiB: r.migratedKiB,
     hotspotMigrations: r.hotspotMigrations,
+    migrationsPerHostHour: r.migrations / opts.hosts / Math.max(1e-9, (steps * opts.stepMs) / 3_600_000),
+    maxMigrationsHostHour: r.maxHostHour,
+    moveBacks: r.moveBacks,
+    migratingVmSeconds: seconds(r.migratingSteps),
+    starvingMovingVmSeconds: seconds(r.starvingMovingSteps),
+    starvingNoRoomVmSeconds: seconds(r.starvingNoRoomSteps),
     reserveWrites: r.reserveWrites,
     meanReserveKiB: steps ? r.reserveSum / steps / opts.hosts : 0,
     chart,

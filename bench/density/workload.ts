@@ -39,9 +39,11 @@ export interface VmRequest {
   /** when the request reaches the scheduler, ms from the start */
   arrivalMs: number;
   requestedKiB: number;
-  pattern: Pattern;
-  /** seed of this VM's own trace */
+  pattern: Pattern | 'trace';
+  /** seed of this VM's own trace (trace-driven: the real VM's number) */
   seed: number;
+  /** trace-driven: the real VM's use on the trace's clock (shared by every request of that VM) */
+  usage?: { useKiB: Float64Array; everyMs: number };
 }
 
 function shuffled<T>(items: T[], random: () => number): T[] {
@@ -135,4 +137,110 @@ export function usageTrace(request: VmRequest, steps: number, stepMs: number): F
   }
   for (let s = 0; s < steps; s++) out[s] = Math.round(Math.min(cap, out[s]! * (1 + (random() - 0.5) * 0.04)));
   return out;
+}
+
+// ---------------------------------------------------------------- real traces
+
+/** One real VM of a trace window: its size and its use on the trace's clock. */
+export interface TraceVm {
+  /** the VM's number in the trace */
+  vm: number;
+  sizeKiB: number;
+  /** use per sample from the window's start (every `sampleMs`), clamped to the size */
+  useKiB: Float64Array;
+}
+
+export interface TraceWorkload {
+  vms: TraceVm[];
+  sampleMs: number;
+  lengthMs: number;
+  /** samples read in the window */
+  samples: number;
+  /** samples whose use was above the VM's size, clamped to it */
+  clamped: number;
+}
+
+/**
+ * Collects a window's samples into per-VM series (pure; the file reading is
+ * bench/density/trace.ts). A VM's size is the largest it was provisioned in
+ * the window. A gap (or a series that starts late) holds the nearest earlier
+ * sample (the first one before any); use above the size is clamped, counted.
+ */
+export class TraceBuilder {
+  private readonly n: number;
+  private readonly byVm = new Map<number, { sizeKiB: number; use: Float64Array }>();
+  private samples = 0;
+  constructor(
+    private readonly lengthS: number,
+    private readonly sampleS: number,
+  ) {
+    this.n = Math.max(1, Math.ceil(lengthS / sampleS));
+  }
+
+  add(vm: number, tS: number, sizeKiB: number, useKiB: number): void {
+    const i = Math.floor(tS / this.sampleS);
+    if (i < 0 || i >= this.n) return;
+    let entry = this.byVm.get(vm);
+    if (!entry) {
+      entry = { sizeKiB, use: new Float64Array(this.n).fill(NaN) };
+      this.byVm.set(vm, entry);
+    }
+    entry.sizeKiB = Math.max(entry.sizeKiB, sizeKiB);
+    entry.use[i] = Math.max(0, useKiB);
+    this.samples++;
+  }
+
+  finish(): TraceWorkload {
+    let clamped = 0;
+    const vms: TraceVm[] = [];
+    for (const [vm, { sizeKiB, use }] of [...this.byVm.entries()].sort((a, b) => a[0] - b[0])) {
+      let first = NaN;
+      for (const u of use)
+        if (!Number.isNaN(u)) {
+          first = u;
+          break;
+        }
+      let last = first;
+      for (let i = 0; i < use.length; i++) {
+        if (Number.isNaN(use[i]!)) use[i] = last;
+        else {
+          if (use[i]! > sizeKiB) {
+            clamped++;
+            use[i] = sizeKiB;
+          }
+          last = use[i]!;
+        }
+      }
+      vms.push({ vm, sizeKiB, useKiB: use });
+    }
+    return { vms, sampleMs: this.sampleS * 1000, lengthMs: this.lengthS * 1000, samples: this.samples, clamped };
+  }
+}
+
+/**
+ * Trace-driven requests: one every `arrivalEveryMs`, each a real VM with its
+ * size and its own use on the trace's clock (a VM admitted at t uses what the
+ * real VM used at t). More requests than VMs cycle through the VMs, each pass
+ * in a new seeded shuffle. VMs bigger than `maxSizeKiB` (no host could ever
+ * hold them) are left out.
+ */
+export function traceRequests(trace: TraceWorkload, seed: number, count: number, arrivalEveryMs: number, maxSizeKiB: number): VmRequest[] {
+  const random = seededRandom(seed);
+  const pool = trace.vms.filter((v) => v.sizeKiB > 0 && v.sizeKiB <= maxSizeKiB);
+  if (pool.length === 0) throw new Error('the trace window holds no VM that fits a host');
+  const requests: VmRequest[] = [];
+  let order: TraceVm[] = [];
+  for (let id = 0; id < count; id++) {
+    if (order.length === 0) order = shuffled(pool, random);
+    const vm = order.pop()!;
+    requests.push({
+      id,
+      arrivalMs: id * arrivalEveryMs,
+      requestedKiB: vm.sizeKiB,
+      pattern: 'trace',
+      seed: vm.vm,
+      usage: { useKiB: vm.useKiB, everyMs: trace.sampleMs },
+    });
+  }
+  return requests;
 }

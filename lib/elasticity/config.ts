@@ -1,18 +1,16 @@
 // CVEM configuration: a KEY=VALUE file like kvmrc, read by lib/key-value.ts. Parsing and validation are one
 // pure function that collects every problem, so an operator fixes the file in
-// one go; readConfigFile is the thin I/O wrapper.
+// one go; the file is read by lib/io/config-files.ts.
 //
 // Units in the file: memory in KiB (as CloudVAMP's cvem.cfg and the probes),
 // percentages as plain numbers, times in seconds. The typed config holds
 // milliseconds for times because `now` is Date.now()-style everywhere.
 
-import { readFile } from 'node:fs/promises';
-import { configError } from '../errors';
 import { readKeyValues } from '../key-value';
 
 export type GrowthRule = 'two-strike' | 'three-strike';
 export type ApplyMode = 'memory-action' | 'resize';
-export type HostReserveMode = 'share' | 'peak' | 'none';
+export type HostReserveMode = 'joint' | 'share' | 'peak' | 'none';
 
 export interface ElasticityConfig {
   /** Target free share of a guest, percent (CloudVAMP MEM_OVER). */
@@ -29,6 +27,10 @@ export interface ElasticityConfig {
   cooldownMs: number;
   /** Per-host: no new relief migration off a host within this long after the last one. */
   migrationCooldownMs: number;
+  /** At most this many live migrations per host (as source or destination) in any hour. */
+  maxMigrationsPerHostHour: number;
+  /** A VM is never moved back to a host it left less than this long ago. */
+  moveBackHoldMs: number;
   /** Memory of every host that VMs may never be grown into (host OS, QEMU overhead), KiB. */
   hostReserveKiB: number;
   /** Delay between two control cycles. */
@@ -55,6 +57,12 @@ export interface ElasticityConfig {
    * 'none': leave RESERVED_MEM to the operator (and give back a reserve cloudvamp wrote).
    */
   hostReserveMode: HostReserveMode;
+  /**
+   * 'joint' mode: percent of what the host's VMs' recent peaks need (Σ size for
+   * each VM's decayed peak, up to its original) held free for their bursts on
+   * top of the regrowth their peaks predict.
+   */
+  hostReserveBurstPercent: number;
   /** 'share' mode: percent of each ballooned VM's borrowed memory (original − current) held back. */
   hostReserveSharePercent: number;
   /** Ceiling of the regrowth reserve, percent of the host's physical memory. */
@@ -140,6 +148,8 @@ export const DEFAULTS: ElasticityConfig = {
   memDiffToChangeKiB: 32768,
   cooldownMs: 30_000,
   migrationCooldownMs: 300_000,
+  maxMigrationsPerHostHour: 2,
+  moveBackHoldMs: 1_800_000,
   hostReserveKiB: 1048576,
   intervalMs: 10_000,
   growthRule: 'two-strike',
@@ -148,6 +158,7 @@ export const DEFAULTS: ElasticityConfig = {
   peakHalfLifeMs: 86_400_000,
   peakFloor: false,
   hostReserveMode: 'share',
+  hostReserveBurstPercent: 50,
   hostReserveSharePercent: 25,
   hostReserveMaxPercent: 25,
   hostReserveThresholdKiB: 262144,
@@ -219,6 +230,8 @@ const KEYS: Record<string, Setter> = {
   MEM_DIFF_TO_CHANGE: num('memDiffToChangeKiB', { min: 0, integer: true, unit: 'KiB' }),
   COOLDOWN: num('cooldownMs', { min: 0, scale: 1000, unit: 'seconds' }),
   MIGRATION_COOLDOWN: num('migrationCooldownMs', { min: 0, scale: 1000, unit: 'seconds' }),
+  MAX_MIGRATIONS_PER_HOST_HOUR: num('maxMigrationsPerHostHour', { min: 0, integer: true, unit: 'migrations' }),
+  MOVE_BACK_HOLD: num('moveBackHoldMs', { min: 0, scale: 1000, unit: 'seconds' }),
   HOST_RESERVE_MEMORY: num('hostReserveKiB', { min: 0, integer: true, unit: 'KiB' }),
   INTERVAL: num('intervalMs', { min: 1, scale: 1000, unit: 'seconds' }),
   GROWTH_RULE: oneOf('growthRule', ['two-strike', 'three-strike'] as const),
@@ -226,7 +239,8 @@ const KEYS: Record<string, Setter> = {
   SHRINK_HOLD_OFF: num('shrinkHoldOffMs', { min: 0, scale: 1000, unit: 'seconds' }),
   PEAK_FLOOR: bool('peakFloor'),
   PEAK_HALF_LIFE: num('peakHalfLifeMs', { min: 0, scale: 1000, unit: 'seconds' }),
-  HOST_RESERVE_MODE: oneOf('hostReserveMode', ['share', 'peak', 'none'] as const),
+  HOST_RESERVE_MODE: oneOf('hostReserveMode', ['joint', 'share', 'peak', 'none'] as const),
+  HOST_RESERVE_BURST: num('hostReserveBurstPercent', { min: 0, max: 1000, unit: "percent of what the host's VMs' recent peaks need" }),
   HOST_RESERVE_SHARE: num('hostReserveSharePercent', { min: 0, max: 100, unit: 'percent of the borrowed memory' }),
   HOST_RESERVE_MAX: num('hostReserveMaxPercent', { min: 0, max: 100, unit: 'percent of the host physical memory' }),
   HOST_RESERVE_THRESHOLD: num('hostReserveThresholdKiB', { min: 0, integer: true, unit: 'KiB' }),
@@ -299,8 +313,8 @@ function advise(c: ElasticityConfig): ConfigProblem[] {
     });
   if (c.minFreeKiB < 32768)
     out.push({ key: 'MIN_FREE_MEMORY', message: 'MIN_FREE_MEMORY below 32 MiB: guests will reclaim hard before cvem reacts' });
-  if (c.hostReserveMode === 'peak' && c.peakHalfLifeMs === 0)
-    out.push({ key: 'HOST_RESERVE_MODE', message: 'HOST_RESERVE_MODE=peak with PEAK_HALF_LIFE=0 reserves nothing: no peak is remembered' });
+  if ((c.hostReserveMode === 'peak' || c.hostReserveMode === 'joint') && c.peakHalfLifeMs === 0)
+    out.push({ key: 'HOST_RESERVE_MODE', message: `HOST_RESERVE_MODE=${c.hostReserveMode} with PEAK_HALF_LIFE=0 reserves nothing: no peak is remembered` });
   if (c.applyMode === 'resize')
     out.push({
       key: 'APPLY_MODE',
@@ -310,18 +324,3 @@ function advise(c: ElasticityConfig): ConfigProblem[] {
 }
 
 /** Thin I/O wrapper: reads the file (absent file = all defaults) and throws one config error listing every problem. */
-export async function readConfigFile(path: string | undefined): Promise<{ config: ElasticityConfig; warnings: ConfigProblem[] }> {
-  let body = '';
-  if (path !== undefined) {
-    try {
-      body = await readFile(path, 'utf8');
-    } catch (error) {
-      throw configError(`cannot read the cvem config ${path}: ${(error as Error).message}; pass --config with a readable file`);
-    }
-  }
-  const result = parseConfig(body);
-  if (!result.config) {
-    throw configError(`${path ?? 'config'}: ${result.errors.map((e) => e.message).join('; ')}`);
-  }
-  return { config: result.config, warnings: result.warnings };
-}

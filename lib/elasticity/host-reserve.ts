@@ -44,10 +44,39 @@ export function vmRegrowthKiB(vm: VmView, vmState: VmState | undefined, config: 
   // 'share': no prediction, a fixed part of what this VM lent: the scheduler
   // then sees physical + (1 − share) × borrowed, whatever the probe's O
   if (config.hostReserveMode === 'share') return (config.hostReserveSharePercent / 100) * (originalKiB - vm.currentKiB);
+  const needed = peakNeedKiB(vm, vmState, config, now);
+  if (needed === undefined) return 0;
+  return Math.max(0, needed - vm.currentKiB);
+}
+
+/** The size the VM's recent peak of use needs, up to its original (KiB; undefined: no peak remembered). */
+export function peakNeedKiB(vm: VmView, vmState: VmState | undefined, config: ElasticityConfig, now: number): number | undefined {
+  const originalKiB = vmState?.originalKiB ?? vm.templateMemoryKiB;
   const peak = decayedPeak(vmState?.peak, config.peakHalfLifeMs, now);
-  if (peak === undefined) return 0;
-  const needed = ceilMiB(sizeForUse(peak, limitsFor(vm, config)));
-  return Math.max(0, Math.min(originalKiB, needed) - vm.currentKiB);
+  if (peak === undefined) return undefined;
+  return Math.min(originalKiB, ceilMiB(sizeForUse(peak, limitsFor(vm, config))));
+}
+
+/**
+ * 'joint': the host keeps free what its VMs' recent peaks predict they take
+ * back, plus HOST_RESERVE_BURST % of what those peaks need in all, for the
+ * bursts no single peak predicts. Bursts on real clouds are correlated (the
+ * Bitbrains month: the pool's use jumped by up to 187 GiB in one 5-min
+ * sample) and scale with the working sets, not with what was lent: a host of
+ * idle guests offers nearly all they lent, a host of busy ones little.
+ * A VM with no peak yet (just booted) counts at its current size.
+ */
+export function jointRegrowthKiB(vms: readonly VmView[], state: ElasticityState, config: ElasticityConfig, now: number): number {
+  let regrowth = 0;
+  let need = 0;
+  for (const vm of vms) {
+    if (!vm.running || vm.hostId === null) continue;
+    const vmState = state.vms[String(vm.id)];
+    const peakNeed = peakNeedKiB(vm, vmState, config, now) ?? vm.currentKiB;
+    regrowth += Math.max(0, peakNeed - vm.currentKiB);
+    need += peakNeed;
+  }
+  return regrowth + (config.hostReserveBurstPercent / 100) * need;
 }
 
 /** Σ regrowth of the host's VMs, capped at HOST_RESERVE_MAX % of `physicalKiB` and at `roomKiB` (whole MiB, ≥ 0). */
@@ -60,7 +89,8 @@ export function hostRegrowthKiB(
   roomKiB = physicalKiB,
 ): { reserveKiB: number; predictedKiB: number } {
   let predictedKiB = 0;
-  for (const vm of vms) predictedKiB += vmRegrowthKiB(vm, state.vms[String(vm.id)], config, now);
+  if (config.hostReserveMode === 'joint') predictedKiB = jointRegrowthKiB(vms, state, config, now);
+  else for (const vm of vms) predictedKiB += vmRegrowthKiB(vm, state.vms[String(vm.id)], config, now);
   const cap = Math.min((config.hostReserveMaxPercent / 100) * physicalKiB, roomKiB, physicalKiB);
   return { reserveKiB: Math.max(0, Math.floor(Math.min(predictedKiB, cap) / MiB) * MiB), predictedKiB };
 }

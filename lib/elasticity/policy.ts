@@ -27,6 +27,7 @@
 
 import type { ElasticityConfig } from './config';
 import { chooseGuestFigures, type GuestFigures } from './guest-figures';
+import { isMoveBack, migrationBudget } from './migration-budget';
 import type { ClusterView, HostView, VmView } from './ports';
 import { decayedPeak, liveStrikes, nextPeak, type ElasticityState, type UsagePeak, type VmState } from './state';
 
@@ -232,9 +233,18 @@ export interface HostLedger {
   pinned: Set<number>;
   /** hosts that may send a relief migration this cycle */
   mayMigrateFrom: (hostId: number) => boolean;
+  /** live migrations each host may still take part in (absent: no limit); spent as moves are planned */
+  budget?: Map<number, number>;
+  /** false where the VM must not go (it left that host moments ago) */
+  mayMoveTo?: (vmId: number, hostId: number) => boolean;
 }
 
-export function newLedger(view: ClusterView, config: ElasticityConfig, mayMigrateFrom: (hostId: number) => boolean): HostLedger {
+export function newLedger(
+  view: ClusterView,
+  config: ElasticityConfig,
+  mayMigrateFrom: (hostId: number) => boolean,
+  limits: Pick<HostLedger, 'budget' | 'mayMoveTo'> = {},
+): HostLedger {
   const committed = committedByHost(view);
   const hosts = new Map(view.hosts.map((h) => [h.id, h]));
   const headroom = new Map(view.hosts.map((h) => [h.id, hostHeadroom(h, committed.get(h.id) ?? 0, config)]));
@@ -245,7 +255,7 @@ export function newLedger(view: ClusterView, config: ElasticityConfig, mayMigrat
     list.push(vm);
     vmsByHost.set(vm.hostId, list);
   }
-  return { config, hosts, vmsByHost, headroom, pinned: new Set(), mayMigrateFrom };
+  return { config, hosts, vmsByHost, headroom, pinned: new Set(), mayMigrateFrom, ...limits };
 }
 
 /** Most urgent first: starving, then the lowest free share, then the VM ID for determinism. */
@@ -260,13 +270,16 @@ function urgency(a: VmDecision, b: VmDecision): number {
 function findRelief(hostId: number, needKiB: number, ledger: HostLedger): { vm: VmView; toHostId: number } | undefined {
   const source = ledger.hosts.get(hostId);
   if (!source) return undefined;
+  const hasBudget = (h: number) => !ledger.budget || (ledger.budget.get(h) ?? 0) > 0;
+  if (!hasBudget(hostId)) return undefined;
   const candidates = (ledger.vmsByHost.get(hostId) ?? [])
     .filter((v) => v.running && !ledger.pinned.has(v.id) && v.currentKiB >= needKiB)
     .sort((a, b) => a.currentKiB - b.currentKiB || a.id - b.id);
   for (const vm of candidates) {
     let best: { id: number; slack: number } | undefined;
     for (const host of ledger.hosts.values()) {
-      if (host.id === hostId || !host.enabled || host.clusterId !== source.clusterId) continue;
+      if (host.id === hostId || !host.enabled || host.clusterId !== source.clusterId || !hasBudget(host.id)) continue;
+      if (ledger.mayMoveTo && !ledger.mayMoveTo(vm.id, host.id)) continue;
       const slack = (ledger.headroom.get(host.id) ?? 0) - vm.currentKiB;
       if (slack >= 0 && (!best || slack < best.slack || (slack === best.slack && host.id < best.id))) best = { id: host.id, slack };
     }
@@ -322,6 +335,10 @@ export function decideHost(
         reason: `host ${hostId} lacks room for VM ${first.vmId}'s grow; VM ${relief.vm.id} (${mib(relief.vm.currentKiB)}) is the cheapest move that frees enough, host ${relief.toHostId} fits it best`,
       };
       ledger.pinned.add(relief.vm.id);
+      if (ledger.budget) {
+        ledger.budget.set(hostId, (ledger.budget.get(hostId) ?? 0) - 1);
+        ledger.budget.set(relief.toHostId, (ledger.budget.get(relief.toHostId) ?? 0) - 1);
+      }
       ledger.headroom.set(relief.toHostId, (ledger.headroom.get(relief.toHostId) ?? 0) - relief.vm.currentKiB);
       headroom += relief.vm.currentKiB;
       unfit = fit(unfit, relief.vm.id);
@@ -394,10 +411,18 @@ function settleHosts(
 /** One cycle's plan: every VM's decision, settled against its host's capacity. */
 export function planCycle(view: ClusterView, state: ElasticityState, config: ElasticityConfig, now: number): CyclePlan {
   const decisions = view.vms.map((vm) => decideVm(vm, state.vms[String(vm.id)], config, now));
-  const ledger = newLedger(view, config, (hostId) => {
-    const last = state.hosts[String(hostId)]?.lastMigrationAt;
-    return last === undefined || now - last >= config.migrationCooldownMs;
-  });
+  const ledger = newLedger(
+    view,
+    config,
+    (hostId) => {
+      const last = state.hosts[String(hostId)]?.lastMigrationAt;
+      return last === undefined || now - last >= config.migrationCooldownMs;
+    },
+    {
+      budget: migrationBudget(state, view.hosts.map((h) => h.id), config, now),
+      mayMoveTo: (vmId, hostId) => !isMoveBack(state, vmId, hostId, config, now),
+    },
+  );
   return settleHosts(view, decisions, ledger);
 }
 

@@ -1,9 +1,7 @@
 // The probes' config file, cloudvamp.conf: KEY=VALUE lines like kvmrc.
-// Parsing is pure and collects every problem; readProbeConfig is the thin
-// file reader around it.
-import { readFileSync } from 'node:fs';
+// Parsing is pure and collects every problem; lib/io/config-files.ts reads
+// the file.
 import path from 'node:path';
-import { configError } from '../errors';
 import { readKeyValues } from '../key-value';
 
 export type ProbeFormat = 'modern' | 'legacy';
@@ -76,25 +74,4 @@ export function defaultConfigPath(probePath: string): string | undefined {
     dir = path.dirname(dir);
   }
   return undefined;
-}
-
-/**
- * Reads and validates the config. A missing file at the default place means
- * defaults; a file named explicitly (--config, CLOUDVAMP_CONFIG) must exist.
- * Any error throws one config error listing every problem.
- */
-export function readProbeConfig(file: string | undefined, explicit: boolean): ProbeConfig {
-  if (file === undefined) return { ...defaultProbeConfig };
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !explicit) return { ...defaultProbeConfig };
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : `cannot be read (${code ?? String(error)})`;
-    throw configError(`config file ${file} ${why}; fix the path or its permissions`);
-  }
-  const parsed = parseProbeConfig(text, file);
-  if (parsed.errors.length > 0) throw configError(parsed.errors.join('; '));
-  return parsed.config;
 }

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { defaultConfigPath, defaultProbeConfig, parseProbeConfig, readProbeConfig } from '../../../lib/monitor/config';
+import { readProbeConfig } from '../../../lib/io/config-files';
+import { defaultConfigPath, defaultProbeConfig, parseProbeConfig } from '../../../lib/monitor/config';
 
 describe('parseProbeConfig', () => {
   it('gives the defaults for an empty file', () => {
