@@ -48,6 +48,10 @@ export interface VmView {
   templateMemoryKiB: number;
   /** Memory the VM holds now (balloon target; TEMPLATE/MEMORY in resize mode). */
   currentKiB: number;
+  /** oned's copy of the original size (USER_TEMPLATE/CLOUDVAMP_ORIGINAL_MEMORY, KiB), if recorded */
+  recordedOriginalKiB?: number;
+  /** the last size cloudvamp set and published (USER_TEMPLATE/CLOUDVAMP_MEMORY, KiB), if any */
+  cloudvampSetKiB?: number;
   balloon?: BalloonFigures;
   onegate?: OneGateFigures;
   overrides: VmOverrides;
@@ -108,6 +112,11 @@ export type PublishedFigures = Record<string, string | number>;
 
 export interface Publisher {
   publish(vmId: number, figures: PublishedFigures): Promise<void>;
+  /**
+   * Writes the VM's original size into oned (USER_TEMPLATE/CLOUDVAMP_ORIGINAL_MEMORY,
+   * merge) and reads it back; rejects unless oned holds exactly `kib` afterwards.
+   */
+  recordOriginal(vmId: number, kib: number): Promise<void>;
 }
 
 /** Writes a host's reserve keys into its TEMPLATE (one.host.update, merge). */

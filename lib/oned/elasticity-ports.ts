@@ -32,6 +32,8 @@ export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMo
   const { overrides, problems: overrideProblems } = parseOverrides(vm.userTemplate);
   problems.push(...overrideProblems.map((p) => `VM ${vm.id}: ${p}`));
   const onegate = parseOneGate(vm.userTemplate);
+  const recordedOriginal = num(vm.userTemplate.CLOUDVAMP_ORIGINAL_MEMORY);
+  const cloudvampSet = num(vm.userTemplate.CLOUDVAMP_MEMORY);
   return {
     id: vm.id,
     name: vm.name,
@@ -45,6 +47,8 @@ export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMo
     cpu: Math.round(vm.cpu * 100),
     templateMemoryKiB,
     currentKiB,
+    ...(recordedOriginal !== undefined && recordedOriginal > 0 ? { recordedOriginalKiB: recordedOriginal } : {}),
+    ...(cloudvampSet !== undefined && cloudvampSet > 0 ? { cloudvampSetKiB: cloudvampSet } : {}),
     ...(available !== undefined && usable !== undefined
       ? { balloon: { availableKiB: available, usableKiB: usable, ...(stamp !== undefined ? { updatedAt: stamp * 1000 } : {}) } }
       : {}),
@@ -181,6 +185,14 @@ export class OnedPublisher implements Publisher {
     const template: Record<string, string | number> = {};
     for (const [k, v] of Object.entries(figures)) if (v !== '') template[k] = v;
     await this.client.vmUpdate(vmId, template, 'merge');
+  }
+
+  async recordOriginal(vmId: number, kib: number): Promise<void> {
+    await this.client.vmUpdate(vmId, { CLOUDVAMP_ORIGINAL_MEMORY: kib }, 'merge');
+    // Read back: a write oned did not keep is no record, and the change must not happen without one.
+    const back = (await this.client.vmInfo(vmId)).userTemplate.CLOUDVAMP_ORIGINAL_MEMORY;
+    if (num(back) !== kib)
+      throw new CloudvampError('oned', `VM ${vmId}: oned did not keep CLOUDVAMP_ORIGINAL_MEMORY=${kib} (reads ${back ?? 'nothing'}); its size is left unchanged`);
   }
 }
 

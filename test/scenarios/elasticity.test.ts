@@ -65,16 +65,20 @@ describe('(a) an idle VM is shrunk and the figures are published', () => {
 
     const changes = mutating(s.sim.calls);
     expect(changes.map((c) => [c.method, c.params[0]])).toEqual([
+      ['one.vm.update', 100],
       ['one.vm.resize', 100],
+      ['one.vm.update', 101],
       ['one.vm.resize', 101],
       ['one.vm.update', 100],
       ['one.vm.update', 101],
     ]);
-    expect(changes[0]!.params).toEqual([100, 'MEMORY = "1607"\n', false]);
-    expect(changes[1]!.params).toEqual([101, 'MEMORY = "256"\n', false]);
-    expect(changes[2]!.params[2]).toBe(1); // merge: the owner's USER_TEMPLATE stays
-    expect(Object.fromEntries(parseTemplate(changes[2]!.params[1] as string).map((a) => [a.key, a.value]))).toEqual({
-      CLOUDVAMP_ORIGINAL_MEMORY: String(4 * GiB),
+    // each VM's original goes to oned (merge) before its first change
+    expect(changes[0]!.params).toEqual([100, `CLOUDVAMP_ORIGINAL_MEMORY = "${4 * GiB}"\n`, 1]);
+    expect(changes[1]!.params).toEqual([100, 'MEMORY = "1607"\n', false]);
+    expect(changes[2]!.params).toEqual([101, `CLOUDVAMP_ORIGINAL_MEMORY = "${GiB}"\n`, 1]);
+    expect(changes[3]!.params).toEqual([101, 'MEMORY = "256"\n', false]);
+    expect(changes[4]!.params[2]).toBe(1); // merge: the owner's USER_TEMPLATE stays
+    expect(Object.fromEntries(parseTemplate(changes[4]!.params[1] as string).map((a) => [a.key, a.value]))).toEqual({
       CLOUDVAMP_MEMORY: String(1607 * MiB),
       CLOUDVAMP_USED_MEMORY: String(GiB),
       CLOUDVAMP_FREE_MEMORY: String(4046844 - GiB),
@@ -89,7 +93,7 @@ describe('(a) an idle VM is shrunk and the figures are published', () => {
 
     const vm100 = s.vm(100);
     expect(vm100.templateMemoryMiB).toBe(1607);
-    expect(vm100.userTemplate).toMatchObject({ CLOUDVAMP_MEMORY: String(1607 * MiB), CLOUDVAMP_ACTION: 'shrink', HYPERVISOR: 'kvm', LOGO: 'images/logos/debian.png' });
+    expect(vm100.userTemplate).toMatchObject({ CLOUDVAMP_ORIGINAL_MEMORY: String(4 * GiB), CLOUDVAMP_MEMORY: String(1607 * MiB), CLOUDVAMP_ACTION: 'shrink', HYPERVISOR: 'kvm', LOGO: 'images/logos/debian.png' });
     const vm101 = s.vm(101);
     expect(vm101.templateMemoryMiB).toBe(256);
     expect(vm101.userTemplate).toMatchObject({ CLOUDVAMP_MEMORY: String(256 * MiB), CLOUDVAMP_MIN_FREE_MEM: '16384', MIN_FREE_MEM: '16384' });
@@ -123,7 +127,8 @@ describe('(b) a guest running short is grown by the two-strike rule', () => {
       [102, 'MEMORY = "4048"\n', false],
       [102, 'MEMORY = "6144"\n', false],
     ]);
-    expect(methods(mutating(s.sim.calls))).toEqual(['one.vm.resize', 'one.vm.update', 'one.vm.resize', 'one.vm.update']);
+    // oned had no copy of the original the state file holds: written once, before the first grow
+    expect(methods(mutating(s.sim.calls))).toEqual(['one.vm.update', 'one.vm.resize', 'one.vm.update', 'one.vm.resize', 'one.vm.update']);
     const grows = s.logs.filter((l) => l.event === 'plan' && l.action === 'grow');
     expect(grows.map((l) => l.reason)).toEqual([expect.stringMatching(/^starving .*strike 1\/2: grow by half/), expect.stringMatching(/^starving .*strike 2\/2: back to the original size/)]);
     const state = await readStateFile(s.stateFile);
@@ -150,13 +155,13 @@ describe('(c) a grow that does not fit the host: relief migration first', () => 
     const r = await runCycle(cycleDeps(s), s.config, await readStateFile(s.stateFile));
     expect(r).toMatchObject({ applied: 2, failed: 0, skipped: 0 });
     const changes = mutating(s.sim.calls);
-    expect(changes.map((c) => c.method)).toEqual(['one.vm.migrate', 'one.vm.resize', 'one.vm.update']);
+    expect(changes.map((c) => c.method)).toEqual(['one.vm.migrate', 'one.vm.update', 'one.vm.resize', 'one.vm.update']);
     // live=true, enforce=false (oned's admission counts TEMPLATE/MEMORY), ds −1, type 0
     expect(changes[0]!.params).toEqual([103, 11, true, false, -1, 0]);
-    expect(changes[1]!.params).toEqual([102, 'MEMORY = "4048"\n', false]);
+    expect(changes[2]!.params).toEqual([102, 'MEMORY = "4048"\n', false]);
     // the migration completed (oned shows 103 RUNNING on cvamp-b) before the resize was sent
     const iMigrate = s.sim.calls.indexOf(changes[0]!);
-    const iResize = s.sim.calls.indexOf(changes[1]!);
+    const iResize = s.sim.calls.indexOf(changes[2]!);
     expect(s.sim.calls.slice(iMigrate, iResize).some((c) => c.method === 'one.vm.info' && c.params[0] === 103)).toBe(true);
 
     const vm103 = s.vm(103);
@@ -303,7 +308,10 @@ describe('(f) restart', () => {
       {
         ...first.deps,
         applier,
-        publisher: { publish: async (id, f) => (dead ? Promise.reject(new Error('dead')) : first.deps.publisher.publish(id, f)) },
+        publisher: {
+          publish: async (id, f) => (dead ? Promise.reject(new Error('dead')) : first.deps.publisher.publish(id, f)),
+          recordOriginal: async (id, kib) => (dead ? Promise.reject(new Error('dead')) : first.deps.publisher.recordOriginal(id, kib)),
+        },
         store: { ...store, lock: store.lock!, load: () => store.load(), save: (st) => (dead ? Promise.reject(new Error('dead')) : store.save(st)) },
       },
       first.config,
@@ -311,7 +319,7 @@ describe('(f) restart', () => {
     );
     await expect(killed).rejects.toThrow('dead');
     expect(first.vm(100).templateMemoryMiB).toBe(1607);
-    expect(methods(mutating(first.sim.calls))).toEqual(['one.vm.resize']);
+    expect(methods(mutating(first.sim.calls))).toEqual(['one.vm.update', 'one.vm.resize', 'one.vm.update']);
     const onDisk = await readStateFile(first.stateFile);
     expect(onDisk.vms).toMatchObject({
       '100': { originalKiB: 4 * GiB, lastAction: { action: 'shrink', result: 'pending' } },

@@ -33,7 +33,7 @@ export function reliefMove(ix: IndexedCluster, loads: Loads, where: Int32Array, 
     .filter((v) => where[v] === h && ix.movable[v] === 1 && (opts.mayMove?.(v) ?? true) && ix.vmMem[v]! >= needMiB - EPSILON)
     .sort((a, b) => ix.vmMem[a]! - ix.vmMem[b]! || ix.vmIds[a]! - ix.vmIds[b]!);
   for (const v of candidates) {
-    const to = bestFit(ix, loads, v, h, ix.capMem, ix.capCpu, opts.mayReceive ? (d) => opts.mayReceive!(v, d) : undefined);
+    const to = bestFit(ix, loads, v, h, where, ix.capMem, ix.capCpu, opts.mayReceive ? (d) => opts.mayReceive!(v, d) : undefined);
     if (to >= 0) return { v, to };
   }
   return undefined;
