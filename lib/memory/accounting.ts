@@ -37,7 +37,7 @@ export interface VmMemory {
   usedKiB: number;
   /** MAXMEMORY: max(RSS, maximum memory) */
   maxKiB: number;
-  /** PACKEDMEMORY: MAXMEMORY − USEDMEMORY, memory the balloon has taken back (≥ 0) */
+  /** PACKEDMEMORY: max(RSS, size oned believes, else maximum) − USEDMEMORY, memory the balloon has taken back beyond oned's view (≥ 0) */
   packedKiB: number;
   guest: GuestMemoryView;
 }
@@ -46,7 +46,16 @@ export interface VmMemory {
 const kib = (value: number | undefined): number | undefined =>
   value === undefined || !Number.isFinite(value) || value < 0 || value > Number.MAX_SAFE_INTEGER ? undefined : Math.floor(value);
 
-export function vmMemory(stats: VmMemoryInput): VmMemory {
+/**
+ * `onedKiB`: the size oned believes the VM has (its MEMORY, recorded in the
+ * domain's metadata by the deploy and resize actions). oned's MEM_USAGE
+ * counts that size, so the memory the balloon took back beyond oned's view
+ * is onedKiB − balloon: a resize that oned already knows about (its MEM_USAGE
+ * fell by the shrink) adds nothing a second time, and a MEMORY_MAX headroom
+ * oned never counted is not offered. Without a record (a VM deployed before
+ * cloudvamp's deploy action recorded it) the maximum stands in, as before.
+ */
+export function vmMemory(stats: VmMemoryInput, onedKiB?: number): VmMemory {
   const current = kib(stats.currentKiB);
   const maximum = kib(stats.maximumKiB);
   const rss = kib(stats.rssKiB) ?? 0;
@@ -69,7 +78,10 @@ export function vmMemory(stats: VmMemoryInput): VmMemory {
   const max = Math.max(maximum ?? real, real);
   const usedKiB = Math.max(rss, real);
   const maxKiB = Math.max(rss, max);
-  return { known: true, realKiB: real, usedKiB, maxKiB, packedKiB: maxKiB - usedKiB, guest };
+  const oned = kib(onedKiB);
+  // never above the maximum: a record can only lower the figure, never raise it
+  const base = oned === undefined ? maxKiB : Math.max(rss, Math.min(oned, max));
+  return { known: true, realKiB: real, usedKiB, maxKiB, packedKiB: Math.max(0, base - usedKiB), guest };
 }
 
 export interface HostMemoryInput {

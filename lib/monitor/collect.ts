@@ -1,6 +1,7 @@
 // The adapter side of a probe run: a fixed set of libvirt calls, whatever
 // the number of domains, turned into a HostSnapshot.
-import type { Hypervisor } from '../libvirt/types';
+import type { DomainStats, Hypervisor } from '../libvirt/types';
+import { METADATA_URI, parseSizeMetadata } from '../memory/oned-size';
 import { isLocalKernelUri, parseCpuModelName, parseNetDev } from './procfs';
 import { vmIdOf } from './reports';
 import type { HostSnapshot } from './snapshot';
@@ -13,6 +14,8 @@ export interface CollectNeeds {
   domains?: boolean;
   net?: boolean;
   cpuModel?: boolean;
+  /** the size oned believes each ballooned domain has (domain metadata) */
+  onedSizes?: boolean;
 }
 
 export interface CollectOptions {
@@ -52,6 +55,7 @@ export function collectSnapshot(hv: Hypervisor, needs: CollectNeeds, opts: Colle
   // OpenNebula VMs by id, then wild domains by name: stable output whatever order libvirt lists them in
   const id = (name: string) => (vmIdOf(name) >= 0 ? vmIdOf(name) : Number.POSITIVE_INFINITY);
   snap.domains.sort((a, b) => id(a.name) - id(b.name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (needs.onedSizes) snap.onedSizes = onedSizes(hv, snap.domains);
   if (needs.node) snap.node = hv.nodeInfo();
   if (needs.nodeMemory) {
     const m = unlessUnsupported(() => hv.nodeMemoryStats());
@@ -75,4 +79,31 @@ export function collectSnapshot(hv: Hypervisor, needs: CollectNeeds, opts: Colle
     }
   }
   return snap;
+}
+
+/**
+ * The sizes the VMM actions recorded in the domains' metadata. Only domains
+ * whose balloon is below their maximum can have borrowed anything, so only
+ * those are looked up: two calls per ballooned domain, none for the rest. A
+ * domain that vanished or whose record cannot be read keeps the old
+ * definition (max − balloon) rather than failing the whole probe.
+ */
+function onedSizes(hv: Hypervisor, domains: readonly DomainStats[]): Record<string, number> {
+  const sizes: Record<string, number> = {};
+  for (const d of domains) {
+    const { currentKiB, maximumKiB } = d.balloon;
+    if (currentKiB === undefined || maximumKiB === undefined || currentKiB >= maximumKiB) continue;
+    try {
+      const dom = hv.domain(d.uuid);
+      try {
+        const size = parseSizeMetadata(dom.metadata(METADATA_URI));
+        if (size !== undefined) sizes[d.uuid] = size;
+      } finally {
+        dom.free();
+      }
+    } catch (error) {
+      if (codeOf(error) === undefined) throw error; // not a libvirt error: a bug, not a vanished domain
+    }
+  }
+  return sizes;
 }

@@ -13,11 +13,11 @@ export type OutputFormat = 'one' | 'json';
 
 const NEEDS: Record<Exclude<ProbeKind, 'host-beacon'>, CollectNeeds> = {
   // nodeMemory: physical memory is MemTotal (see physicalMemoryKiB)
-  'host-system': { node: true, nodeMemory: true, hostname: true, domains: true, cpuModel: true },
+  'host-system': { node: true, nodeMemory: true, hostname: true, domains: true, cpuModel: true, onedSizes: true },
   'host-monitor': { node: true, nodeMemory: true, nodeCpu: true, net: true },
   'vm-status': { domains: true },
-  'vm-monitor': { domains: true },
-  legacy: { node: true, hostname: true, domains: true, cpuModel: true, nodeMemory: true, nodeCpu: true, net: true },
+  'vm-monitor': { domains: true, onedSizes: true },
+  legacy: { node: true, hostname: true, domains: true, cpuModel: true, nodeMemory: true, nodeCpu: true, net: true, onedSizes: true },
 };
 
 /** Kinds whose figures are deltas over the previous run. */

@@ -57,7 +57,8 @@ export function isRunning(state: DomainState): boolean {
   return state !== DomainState.Shutoff && state !== DomainState.Crashed && state !== DomainState.NoState;
 }
 
-export const domainMemory = (d: DomainStats): VmMemory => vmMemory(d.balloon);
+/** The VM's memory figures, against the size oned believes it has where the VMM actions recorded it (snap.onedSizes). */
+export const domainMemory = (d: DomainStats, snap: Pick<HostSnapshot, 'onedSizes'>): VmMemory => vmMemory(d.balloon, snap.onedSizes?.[d.uuid]);
 
 // ---------------------------------------------------------------- CPU
 
@@ -130,7 +131,7 @@ export function physicalMemoryKiB(snap: HostSnapshot): number {
 
 export function borrowed(snap: HostSnapshot, overcommit: number) {
   const physicalKiB = physicalMemoryKiB(snap);
-  const vms = snap.domains.map((d) => ({ running: isRunning(d.state), memory: domainMemory(d) }));
+  const vms = snap.domains.map((d) => ({ running: isRunning(d.state), memory: domainMemory(d, snap) }));
   return { physicalKiB, ...hostMemory({ physicalKiB, vms, overcommit }) };
 }
 
@@ -189,8 +190,8 @@ export function vmStatusReport(snap: HostSnapshot): Template {
 }
 
 /** The per-VM keys, shared by the modern MONITOR and the legacy POLL. */
-function vmKeys(d: DomainStats, cpu: number | undefined, legacy: boolean): Template {
-  const m = domainMemory(d);
+function vmKeys(d: DomainStats, snap: HostSnapshot, cpu: number | undefined, legacy: boolean): Template {
+  const m = domainMemory(d, snap);
   const mem = (n: number) => (m.known ? n : undefined);
   return template([
     legacy ? ['STATE', LEGACY_STATE[oneState(d.state, d.stateReason)]] : undefined,
@@ -220,7 +221,7 @@ export function vmMonitorReport(snap: HostSnapshot, prev: CpuSample | undefined)
       vector([
         ['ID', vmIdOf(d.name)],
         ['DEPLOY_ID', d.uuid],
-        ['MONITOR', { kind: 'base64', template: vmKeys(d, domainCpu(d, snap.takenAtMs, prev), false) }],
+        ['MONITOR', { kind: 'base64', template: vmKeys(d, snap, domainCpu(d, snap.takenAtMs, prev), false) }],
       ]),
     ]);
 }
@@ -242,7 +243,7 @@ export function legacyReport(snap: HostSnapshot, prev: CpuSample | undefined, op
           ['ID', id],
           ['DEPLOY_ID', d.name],
           ['VM_NAME', id < 0 ? d.name : undefined],
-          ['POLL', { kind: 'poll', template: vmKeys(d, domainCpu(d, snap.takenAtMs, prev), true) }],
+          ['POLL', { kind: 'poll', template: vmKeys(d, snap, domainCpu(d, snap.takenAtMs, prev), true) }],
         ],
         true,
       ),

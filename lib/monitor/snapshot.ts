@@ -18,6 +18,8 @@ export interface HostSnapshot {
   net?: { rxBytes: number; txBytes: number };
   /** `model name` of /proc/cpuinfo; only when the URI is this machine's kernel */
   cpuModelName?: string;
+  /** domain UUID → the size oned believes it has (KiB), as the VMM actions recorded it; ballooned domains only */
+  onedSizes?: Record<string, number>;
 }
 
 /** Cumulative counters of the previous run, kept in a state file. */

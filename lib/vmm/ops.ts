@@ -10,6 +10,7 @@ import { pollText } from '../monitor/template';
 import type { ActionArgs, ActionName } from './actions';
 import { changeBalloon, type Clock } from './balloon';
 import { destinationUri, type VmmConfig } from './config';
+import { METADATA_KEY, METADATA_URI, sizeMetadataXml } from '../memory/oned-size';
 import { balloonSupport, featureOn, prepareDomainXml, type BalloonOptions, type BalloonSupport } from './domain-xml';
 import { migrateDomain } from './migrate';
 import { GONE_TEMPLATE, pollTemplate } from './poll';
@@ -262,6 +263,10 @@ export const resize: Op = async (ctx, args) => {
       const change = await changeBalloon(dom, plan.balloonKiB, balloonContext(ctx));
       if (!change.unchanged)
         ctx.log(`INFO: resize: ${dom.name} balloon ${Math.round(change.previousKiB / 1024)} -> ${Math.round(change.reachedKiB / 1024)} MiB in ${change.settleMs} ms`);
+      // oned now counts the new MEMORY in the host's MEM_USAGE: record it, so
+      // the probes measure borrowed memory against it and do not offer the
+      // shrink a second time (docs/accounting.md)
+      dom.setMetadata(METADATA_URI, METADATA_KEY, sizeMetadataXml(plan.balloonKiB));
     }
   } finally {
     dom.free();

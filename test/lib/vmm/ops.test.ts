@@ -7,6 +7,7 @@ import { DomainState } from '../../../lib/libvirt/types';
 import { DEFAULT_CONFIG, type VmmConfig } from '../../../lib/vmm/config';
 import { localFiles } from '../../../lib/io/files';
 import { checkDomainXml, deployCheck, hasAcpi, OPS, type OpContext } from '../../../lib/vmm/ops';
+import { METADATA_URI, parseSizeMetadata } from '../../../lib/memory/oned-size';
 import { FakeHypervisor } from './fakes';
 
 const fixture = (name: string) => readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', name), 'utf8');
@@ -176,6 +177,8 @@ describe('memory and resize', () => {
     const { ctx, stock, lines } = context(hv, {}, fixture('resize-ballooning-shrink.xml'));
     await OPS.resize(ctx, { deploy_id: 'one-42', vm_id: '42', vm_host: 'node1' });
     expect(d.currentKiB).toBe(1536 * MiB);
+    // the size oned now counts, for the probes (#9 defect 4)
+    expect(parseSizeMetadata(d.metadata(METADATA_URI))).toBe(1536 * MiB);
     expect(stock).toEqual([]);
     expect(lines).toEqual([expect.stringMatching(/^INFO: resize: one-42 balloon 2048 -> 1536 MiB in \d+ ms$/)]);
   });
