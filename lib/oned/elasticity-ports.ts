@@ -116,8 +116,10 @@ export class OnedMigrator implements Migrator {
   async migrateLive(vmId: number, hostId: number): Promise<void> {
     // enforce=false: oned's admission counts TEMPLATE/MEMORY, which is exactly
     // the memory oversubscription gives out; the policy checked real headroom.
+    // Read first: the wait tells the migration's own HISTORY record and ERROR from older ones.
+    const before = await this.client.vmInfo(vmId);
     await this.client.vmMigrate(vmId, hostId, { live: true, enforce: false });
-    await waitForLiveMigration(this.client, vmId, hostId, { ...this.wait, timeoutMs: this.timeoutMs, timeoutSetting: 'MIGRATION_TIMEOUT' });
+    await waitForLiveMigration(this.client, vmId, hostId, { ...this.wait, timeoutMs: this.timeoutMs, timeoutSetting: 'MIGRATION_TIMEOUT', before });
   }
 }
 

@@ -140,6 +140,6 @@ export class OnedClusterGateway implements ClusterGateway {
     if (isPinned(before)) throw new CloudvampError('unsafe', `VM ${vmId} was pinned (${PIN_ATTRIBUTE}=YES) since the plan; it was not migrated`);
     await this.client.vmMigrate(vmId, hostId, { live, enforce: false });
 
-    await waitForLiveMigration(this.client, vmId, hostId, { ...this.waiting, timeoutSetting: '--migration-timeout', errorBefore: { value: before.userTemplate.ERROR } });
+    await waitForLiveMigration(this.client, vmId, hostId, { ...this.waiting, timeoutSetting: '--migration-timeout', before });
   }
 }

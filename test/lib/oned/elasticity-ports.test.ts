@@ -101,13 +101,14 @@ describe('OnedMigrator', () => {
   };
 
   it('migrates live without enforce and waits until RUNNING on the destination', async () => {
-    const { c, calls } = client([{ lcmState: 4, hostId: 2 }, { lcmState: 4, hostId: 5 }, { lcmState: 3, hostId: 5 }]);
+    // the read before the call, then oned's: MIGRATE, then RUNNING on the destination's new record
+    const { c, calls } = client([{ historySeq: 0 }, { lcmState: 4, hostId: 5, historySeq: 1 }, { lcmState: 3, hostId: 5, historySeq: 1, runningSince: 1 }]);
     await new OnedMigrator(c, 60_000, wait()).migrateLive(7, 5);
     expect(calls).toEqual([['migrate', 7, 5, { live: true, enforce: false }]]);
   });
 
   it('fails when the VM comes back RUNNING on the source, or on timeout', async () => {
-    await expect(new OnedMigrator(client([{ lcmState: 4 }, { lcmState: 3, hostId: 2 }]).c, 60_000, wait()).migrateLive(7, 5)).rejects.toThrow('live migration of VM 7 to host 5 failed: it runs on host 2 again; see `onevm show 7`');
-    await expect(new OnedMigrator(client([{ lcmState: 4 }]).c, 10_000, wait()).migrateLive(7, 5)).rejects.toThrow(/not done after 10 s \(LCM_STATE 4\); check `onevm show 7` or raise MIGRATION_TIMEOUT$/);
+    await expect(new OnedMigrator(client([{ historySeq: 0 }, { lcmState: 4, hostId: 5, historySeq: 1 }, { lcmState: 3, hostId: 2, historySeq: 2 }]).c, 60_000, wait()).migrateLive(7, 5)).rejects.toThrow('live migration of VM 7 to host 5 failed: it runs on host 2 again; see `onevm show 7`');
+    await expect(new OnedMigrator(client([{ historySeq: 0 }, { lcmState: 4 }]).c, 10_000, wait()).migrateLive(7, 5)).rejects.toThrow(/not done after 10 s \(LCM_STATE 4\); check `onevm show 7` or raise MIGRATION_TIMEOUT$/);
   });
 });
