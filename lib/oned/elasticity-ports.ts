@@ -5,8 +5,9 @@
 import { execa } from 'execa';
 import { CloudvampError } from '../errors';
 import type { OneClient } from './client';
+import { isPinned, receivesVms } from './cloud';
 import { waitForLiveMigration } from './live-migration';
-import { HostState, LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from './models';
+import { LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from './models';
 import type { ElasticityConfig } from '../elasticity/config';
 import { parseOneGate, parseOverrides, templateNumber } from '../elasticity/guest-figures';
 import type { ClusterSource, ClusterView, HostReservePublisher, HostView, Logger, MemoryApplier, Migrator, PublishedFigures, Publisher, VmView } from '../elasticity/ports';
@@ -42,6 +43,8 @@ export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMo
     hostName: active && vm.hostname !== undefined ? vm.hostname : null,
     deployId: vm.deployId,
     running: active && vm.lcmState === LcmState.RUNNING && vm.deployId !== '',
+    pinned: isPinned(vm),
+    cpu: Math.round(vm.cpu * 100),
     templateMemoryKiB,
     currentKiB,
     ...(recordedOriginal !== undefined && recordedOriginal > 0 ? { recordedOriginalKiB: recordedOriginal } : {}),
@@ -61,7 +64,8 @@ export function hostViewFromOne(host: OneHost): HostView {
     id: host.id,
     name: host.name,
     clusterId: host.clusterId,
-    enabled: host.state === HostState.MONITORED,
+    enabled: receivesVms(host),
+    cpu: host.hostShare.totalCpu,
     totalKiB: physical ?? host.hostShare.totalMemKiB,
     ...(host.monitoring.freeMemoryKiB !== undefined ? { freeKiB: host.monitoring.freeMemoryKiB } : {}),
     ...(host.monitoring.freeMemoryKiB !== undefined && host.monitoring.timestamp !== undefined ? { freeAt: host.monitoring.timestamp * 1000 } : {}),
@@ -112,8 +116,10 @@ export class OnedMigrator implements Migrator {
   async migrateLive(vmId: number, hostId: number): Promise<void> {
     // enforce=false: oned's admission counts TEMPLATE/MEMORY, which is exactly
     // the memory oversubscription gives out; the policy checked real headroom.
+    // Read first: the wait tells the migration's own HISTORY record and ERROR from older ones.
+    const before = await this.client.vmInfo(vmId);
     await this.client.vmMigrate(vmId, hostId, { live: true, enforce: false });
-    await waitForLiveMigration(this.client, vmId, hostId, { ...this.wait, timeoutMs: this.timeoutMs, timeoutSetting: 'MIGRATION_TIMEOUT' });
+    await waitForLiveMigration(this.client, vmId, hostId, { ...this.wait, timeoutMs: this.timeoutMs, timeoutSetting: 'MIGRATION_TIMEOUT', before });
   }
 }
 

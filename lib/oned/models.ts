@@ -52,6 +52,13 @@ export interface OneVm {
   hostId?: number;
   hostname?: string;
   vmMad?: string;
+  /** the last HISTORY's SEQ: one.vm.migrate adds a record, a failed live migration another (back on the source) */
+  historySeq?: number;
+  /**
+   * the last HISTORY's RSTIME (epoch s): 0 while oned has not yet seen the VM
+   * run on that record's host (a migration in flight), set once it does
+   */
+  runningSince?: number;
   /** TEMPLATE/MEMORY: the allocated size oned accounts in the host's MEM_USAGE. */
   templateMemoryMiB: number;
   /** TEMPLATE/MEMORY_MAX: the ceiling the balloon can grow back to. */
@@ -219,6 +226,8 @@ function vmFromNode(node: Node): OneVm {
     hostId: last?.optionalNumber('HID'),
     hostname: last?.optionalText('HOSTNAME'),
     vmMad: last?.optionalText('VM_MAD'),
+    historySeq: last?.optionalNumber('SEQ'),
+    runningSince: last?.optionalNumber('RSTIME'),
     memoryMaxMiB: read.optionalNumber('TEMPLATE/MEMORY_MAX'),
     memoryResizeMode: read.optionalText('TEMPLATE/MEMORY_RESIZE_MODE') || undefined,
     vcpu: read.optionalNumber('TEMPLATE/VCPU'),

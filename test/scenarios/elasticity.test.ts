@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCvem } from '../../lib/elasticity/command';
 import { runCycle, runDaemon, runRestore } from '../../lib/elasticity/cycle';
-import { OnedClusterSource } from '../../lib/oned/elasticity-ports';
+import { OnedClusterSource, OnedMigrator } from '../../lib/oned/elasticity-ports';
 import type { MemoryApplier } from '../../lib/elasticity/ports';
 import { lockFileOf, readStateFile } from '../../lib/io/state-file';
 import { emptyState, type ElasticityState } from '../../lib/elasticity/state';
@@ -193,6 +193,47 @@ describe('(c) a grow that does not fit the host: relief migration first', () => 
     expect(s.logs).toContainEqual(expect.objectContaining({ event: 'grow', vmId: 102, result: 'skipped', skipReason: 'its relief migration did not happen' }));
     const state = await readStateFile(s.stateFile);
     expect(state.vms['102']).toMatchObject({ originalKiB: 6 * GiB, lastAction: { action: 'grow', result: 'skipped' } });
+  });
+
+  // oned 7.4's timing: one.vm.migrate only adds the destination's HISTORY and returns; the LCM switches to
+  // MIGRATE asynchronously, so the first poll sees RUNNING with the destination as last host before anything
+  // moved. The migrator's polls here let oned move on: MIGRATE at the 1st sleep, the end at the 5th.
+  const orderedMigration = async (end: 'success' | { fail: string }) => {
+    const s = await start({ vms: [fixtures.starving, fixtures.steady1g, fixtures.steady2g], hosts: [fixtures.hostA, fixtures.hostB, fixtures.hostC], state: shrunkBefore(), migrations: 'oned' });
+    s.sim.setHostCapacity(10, { freeMemoryKiB: 2.5 * GiB, usedMemoryKiB: 13.5 * GiB });
+    let sleeps = 0;
+    const migrator = new OnedMigrator(s.client, s.config.migrationTimeoutMs, {
+      now: () => s.clock.ms,
+      sleep: async (ms) => {
+        s.clock.ms += ms;
+        sleeps++;
+        if (sleeps === 1) s.sim.migrationStep(103, 'migrate');
+        if (sleeps === 5) s.sim.migrationStep(103, end);
+      },
+    });
+    const r = await runCycle({ ...cycleDeps(s), migrator }, s.config, await readStateFile(s.stateFile));
+    return { s, r, sleeps: () => sleeps };
+  };
+
+  it('a live migration that oned accepts and fails after a delay is not done, and the grow waiting for it is not done either', async () => {
+    const { s, r, sleeps } = await orderedMigration({ fail: 'virsh migrate: operation failed: domain is not running' });
+    expect(sleeps()).toBe(5); // never taken for done on the RUNNING-on-destination read before MIGRATE
+    expect(r).toMatchObject({ applied: 0, failed: 1, skipped: 1 });
+    expect(s.vm(103)).toMatchObject({ hostId: 10, lcmState: 3 });
+    expect(methods(mutating(s.sim.calls))).toEqual(['one.vm.migrate']);
+    expect(s.vm(102).templateMemoryMiB).toBe(2048);
+    expect(s.logs).toContainEqual(
+      expect.objectContaining({ event: 'migrate', vmId: 103, result: 'failed', error: expect.stringMatching(/failed: it runs on host 10 again \(Error live migrating VM: virsh migrate: operation failed/) }),
+    );
+    expect(s.logs).toContainEqual(expect.objectContaining({ event: 'grow', vmId: 102, result: 'skipped', skipReason: 'its relief migration did not happen' }));
+  });
+
+  it('a live migration that oned accepts and completes after a delay: the grow comes after oned shows it done', async () => {
+    const { s, r, sleeps } = await orderedMigration('success');
+    expect(sleeps()).toBe(5);
+    expect(r).toMatchObject({ applied: 2, failed: 0 });
+    expect(s.vm(103)).toMatchObject({ hostId: 11, lcmState: 3 });
+    expect(s.vm(102).templateMemoryMiB).toBe(4048);
   });
 
   it('the applier re-checks before acting: a host that filled up since the plan gets no grow', async () => {

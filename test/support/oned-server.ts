@@ -11,7 +11,14 @@
 //   move; enforce checks MAX_MEM − MEM_USAGE ≥ MEMORY and MAX_CPU − CPU_USAGE ≥ CPU.
 //   With `onMigrate` (real-guest tests) the hook first does what oned's VMM
 //   driver would (the VM is in LCM MIGRATE meanwhile); the state changes and
-//   the call answers only once it resolved, and a rejection becomes a failure reply;
+//   the call answers only once it resolved, and a rejection becomes a failure reply.
+//   With `migrations: 'oned'`, a live migration of a RUNNING VM runs as in oned
+//   7.4 instead: the call only adds the destination's HISTORY (SEQ+1, STIME and
+//   RSTIME 0) and returns with the VM still RUNNING; the test then drives
+//   `migrationStep`: 'migrate' (LCM MIGRATE, as oned's async trigger),
+//   'success' (RSTIME set, source record closed, shares moved, RUNNING) or
+//   {fail} (revert_migrate_after_failure: a copy of the source's record,
+//   USER_TEMPLATE/ERROR, RUNNING on the source);
 // * one.vm.update replaces (0) or merges (1) USER_TEMPLATE;
 // * one.host.update replaces (0) or merges (1) the host TEMPLATE, then sets
 //   HOST_SHARE/MAX_MEM = TOTAL_MEM − RESERVED_MEM as oned does (RESERVED_MEM in
@@ -238,6 +245,8 @@ export interface OnedSimulatorOptions {
    * call with ACTION and the VM stays RUNNING on the source.
    */
   onMigrate?: (vmId: number, fromHostId: number, toHostId: number, live: boolean) => Promise<void>;
+  /** 'instant' (default): a migration completes inside the call; 'oned': as oned does, driven by `migrationStep` */
+  migrations?: 'instant' | 'oned';
 }
 
 /** A VM group as `onevmgroup create` takes it: roles, and AFFINED / ANTI_AFFINED rules between roles (by name). */
@@ -618,9 +627,63 @@ export class OnedSimulator {
     return { vm, destination, lcm, last, sourceId, memoryKiB, cpu };
   }
 
+  /** live migrations accepted in `migrations: 'oned'` mode and not yet ended, by VM */
+  private readonly inFlight = new Map<number, { sourceId: number; hostId: number }>();
+
+  /** Drives a live migration accepted in `migrations: 'oned'` mode (see the file comment). */
+  migrationStep(id: number, step: 'migrate' | 'success' | { fail: string }): void {
+    const flight = this.inFlight.get(id);
+    if (!flight) throw new Error(`simulator: VM ${id} has no live migration in flight`);
+    const vm = this.vm(id);
+    const records = childrenNamed(at(vm, 'HISTORY_RECORDS'), 'HISTORY');
+    const [previous, last] = [records[records.length - 2]!, records[records.length - 1]!];
+    const now = this.now();
+    if (step === 'migrate') {
+      setLeaf(vm, 'LCM_STATE', LCM_MIGRATE);
+      setLeaf(last, 'STIME', now);
+      return;
+    }
+    this.inFlight.delete(id);
+    setLeaf(vm, 'LCM_STATE', LCM_RUNNING);
+    setLeaf(previous, 'ETIME', now);
+    setLeaf(previous, 'RETIME', now);
+    if (step === 'success') {
+      setLeaf(last, 'RSTIME', now);
+      const memoryKiB = intAt(vm, 'TEMPLATE/MEMORY') * 1024;
+      const cpu = Math.round(Number(leaf(vm, 'TEMPLATE/CPU')) * 100);
+      const source = this.hosts.get(flight.sourceId);
+      if (source) this.moveShare(source, -memoryKiB, -cpu, id);
+      this.moveShare(this.host(flight.hostId), memoryKiB, cpu, id);
+      return;
+    }
+    setLeaf(last, 'ETIME', now);
+    const back = clone(previous);
+    const set = (name: string, value: string | number) => (findChild(back, name)!.children = [String(value)]);
+    set('SEQ', intAt(last, 'SEQ') + 1);
+    for (const name of ['STIME', 'RSTIME']) set(name, now);
+    for (const name of ['ETIME', 'RETIME', 'ACTION']) set(name, 0);
+    at(vm, 'HISTORY_RECORDS').children.push(back);
+    setLeaf(at(vm, 'USER_TEMPLATE'), 'ERROR', `Error live migrating VM: ${step.fail}`);
+  }
+
   private migrate(id: number, hostId: number, live: boolean, enforce: boolean): number {
     const { vm, destination, lcm, last, sourceId, memoryKiB, cpu } = this.checkMigration(id, hostId, enforce);
     const now = this.now();
+    if (this.options.migrations === 'oned' && live && lcm === LCM_RUNNING) {
+      if (this.inFlight.has(id)) throw new OnedFailure('ACTION', `Migrate action is not available for state ${VM_ACTIVE}/${LCM_MIGRATE}`);
+      setLeaf(last, 'ACTION', LIVE_MIGRATE_ACTION);
+      const next = clone(last);
+      const set = (name: string, value: string | number) => (findChild(next, name)!.children = [String(value)]);
+      set('SEQ', intAt(last, 'SEQ') + 1);
+      set('HOSTNAME', leaf(destination, 'NAME'));
+      set('HID', hostId);
+      set('CID', leaf(destination, 'CLUSTER_ID'));
+      set('VM_MAD', leaf(destination, 'VM_MAD'));
+      for (const name of ['STIME', 'RSTIME', 'ETIME', 'PSTIME', 'PETIME', 'RETIME', 'ESTIME', 'EETIME', 'ACTION']) set(name, 0);
+      at(vm, 'HISTORY_RECORDS').children.push(next);
+      this.inFlight.set(id, { sourceId, hostId });
+      return id;
+    }
     setLeaf(last, 'ETIME', now);
     setLeaf(last, 'RETIME', now);
     setLeaf(last, 'ACTION', live && lcm === LCM_RUNNING ? LIVE_MIGRATE_ACTION : MIGRATE_ACTION);
