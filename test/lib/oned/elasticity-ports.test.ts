@@ -26,6 +26,11 @@ describe('oned → elasticity views', () => {
     expect(problems).toEqual(['VM 7: MIN_FREE_MEM=lots ignored: use a whole number of KiB']);
   });
 
+  it("balloon figures are as old as libvirt's last refresh (BALLOON_LAST_UPDATE), not monitord's record time", () => {
+    const frozen = oneVm({ monitoring: { ...oneVm().monitoring, BALLOON_LAST_UPDATE: '1699990000' } });
+    expect(vmViewFromOne(frozen, { applyMode: 'memory-action' }).balloon?.updatedAt).toBe(1699990000000);
+  });
+
   it('resize mode takes TEMPLATE/MEMORY as the size; a powered-off VM holds no host memory', () => {
     expect(vmViewFromOne(oneVm(), { applyMode: 'resize' }).currentKiB).toBe(4096 * 1024);
     expect(vmViewFromOne(oneVm({ state: 8, lcmState: 0 }), { applyMode: 'memory-action' })).toMatchObject({ hostId: null, running: false });
