@@ -43,6 +43,10 @@ export interface VmView {
   deployId: string;
   /** LCM RUNNING: only these are resized or migrated */
   running: boolean;
+  /** USER_TEMPLATE CLOUDVAMP_PINNED=YES: resized, never migrated (lib/oned/cloud.ts) */
+  pinned?: boolean;
+  /** TEMPLATE/CPU in hundredths of a core (oned's HOST_SHARE unit); absent counts as 0 */
+  cpu?: number;
   /** TEMPLATE/MEMORY in KiB */
   templateMemoryKiB: number;
   /** Memory the VM holds now (balloon target; TEMPLATE/MEMORY in resize mode). */
@@ -60,8 +64,10 @@ export interface HostView {
   id: number;
   name: string;
   clusterId: number;
-  /** MONITORED (2): only such hosts receive migrations */
+  /** MONITORED only (lib/oned/cloud.ts receivesVms): only such hosts receive migrations */
   enabled: boolean;
+  /** HOST_SHARE/TOTAL_CPU, hundredths of a core; absent: CPU is not checked */
+  cpu?: number;
   /** Physical memory (HOST_SHARE/TOTAL_MEM), KiB */
   totalKiB: number;
   /** Monitored free memory (MONITORING/CAPACITY/FREE_MEMORY), KiB, if known */

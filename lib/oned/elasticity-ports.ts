@@ -5,8 +5,9 @@
 import { execa } from 'execa';
 import { CloudvampError } from '../errors';
 import type { OneClient } from './client';
+import { isPinned, receivesVms } from './cloud';
 import { waitForLiveMigration } from './live-migration';
-import { HostState, LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from './models';
+import { LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from './models';
 import type { ElasticityConfig } from '../elasticity/config';
 import { parseOneGate, parseOverrides, templateNumber } from '../elasticity/guest-figures';
 import type { ClusterSource, ClusterView, HostReservePublisher, HostView, Logger, MemoryApplier, Migrator, PublishedFigures, Publisher, VmView } from '../elasticity/ports';
@@ -47,6 +48,8 @@ export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMo
     hostName: active && vm.hostname !== undefined ? vm.hostname : null,
     deployId: vm.deployId,
     running: active && vm.lcmState === LcmState.RUNNING && vm.deployId !== '',
+    pinned: isPinned(vm),
+    cpu: Math.round(vm.cpu * 100),
     templateMemoryKiB,
     currentKiB,
     ...(recordedOriginal !== undefined && recordedOriginal > 0 ? { recordedOriginalKiB: recordedOriginal } : {}),
@@ -66,7 +69,8 @@ export function hostViewFromOne(host: OneHost): HostView {
     id: host.id,
     name: host.name,
     clusterId: host.clusterId,
-    enabled: host.state === HostState.MONITORED,
+    enabled: receivesVms(host),
+    cpu: host.hostShare.totalCpu,
     totalKiB: physical ?? host.hostShare.totalMemKiB,
     ...(host.monitoring.freeMemoryKiB !== undefined ? { freeKiB: host.monitoring.freeMemoryKiB } : {}),
     ...(host.monitoring.freeMemoryKiB !== undefined && host.monitoring.timestamp !== undefined ? { freeAt: host.monitoring.timestamp * 1000 } : {}),

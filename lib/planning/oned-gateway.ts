@@ -8,8 +8,9 @@
 // * host capacity: physical memory — CLOUDVAMP_PHYSICALMEMORY from the host
 //   TEMPLATE when cloudvamp's probe reports it (its TOTALMEMORY is inflated by
 //   the memory ballooning borrowed), else HOST_SHARE/TOTAL_MEM; CPU from
-//   HOST_SHARE/TOTAL_CPU. A host receives VMs only when MONITORED or INIT;
-//   DISABLED, OFFLINE and ERROR hosts keep their VMs but receive none.
+//   HOST_SHARE/TOTAL_CPU. A host receives VMs only when MONITORED
+//   (lib/oned/cloud.ts receivesVms says why); the others keep their VMs but
+//   receive none.
 // * VMs: the RUNNING ones (STATE 3 / LCM_STATE 3), on the HID of their last
 //   HISTORY. Demand is what the VM holds on its host after ballooning:
 //   monitoring USEDMEMORY (max of RSS and balloon size, from cloudvamp's
@@ -24,14 +25,14 @@
 //   is left out.
 import { hostViewFromOne, vmViewFromOne } from '../oned/elasticity-ports';
 import { CloudvampError } from '../errors';
+import { isPinned, PIN_ATTRIBUTE, receivesVms } from '../oned/cloud';
 import type { OneClient } from '../oned/client';
 import { waitForLiveMigration } from '../oned/live-migration';
-import { HostState, LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from '../oned/models';
+import { LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from '../oned/models';
 import type { ClusterGateway } from './apply';
 import type { Cluster, Host, HostId, Vm, VmId } from './model';
 
-/** USER_TEMPLATE key that keeps a VM out of every plan. */
-export const PIN_ATTRIBUTE = 'CLOUDVAMP_PINNED';
+export { isPinned, PIN_ATTRIBUTE };
 
 export interface OnedCluster {
   cluster: Cluster;
@@ -55,13 +56,10 @@ export function hostFromOne(host: OneHost): Host {
     // Round down: a capacity must never be larger than the host.
     memMiB: Math.floor(hostViewFromOne(host).totalKiB / 1024),
     cpu: host.hostShare.totalCpu,
-    enabled: host.state === HostState.MONITORED || host.state === HostState.INIT,
+    enabled: receivesVms(host),
   };
 }
 
-export function isPinned(vm: OneVm): boolean {
-  return (vm.userTemplate[PIN_ATTRIBUTE] ?? '').trim().toUpperCase() === 'YES';
-}
 
 /** Demand in MiB, rounded up: USEDMEMORY, else REALMEMORY, else TEMPLATE/MEMORY. */
 export function vmDemandMiB(vm: OneVm): number {

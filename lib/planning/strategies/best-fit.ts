@@ -14,11 +14,13 @@ export function bestFit(
   where: Int32Array,
   limitMem: Float64Array = ix.capMem,
   limitCpu: Float64Array = ix.capCpu,
+  /** further hosts to leave out for this VM (the elasticity manager's cooldowns and budgets) */
+  allowed?: (d: number) => boolean,
 ): number {
   let best = -1;
   let bestSlack = Infinity;
   for (let d = 0; d < ix.hostCount; d++) {
-    if (d === skip || !ix.receives[d] || !mayArrive(ix.rules, v, d, where)) continue;
+    if (d === skip || !ix.receives[d] || !mayArrive(ix.rules, v, d, where) || (allowed && !allowed(d))) continue;
     const freeMem = limitMem[d]! - loads.mem[d]! - ix.vmMem[v]!;
     const freeCpu = limitCpu[d]! - loads.cpu[d]! - ix.vmCpu[v]!;
     if (freeMem < -EPSILON || freeCpu < -EPSILON) continue;

@@ -17,7 +17,7 @@ describe('oned → elasticity views', () => {
   it('maps a running VM: balloon size, probe keys, OneGate figures, overrides', () => {
     const problems: string[] = [];
     expect(vmViewFromOne(oneVm(), { applyMode: 'memory-action' }, problems)).toEqual({
-      id: 7, name: 'web', uid: 0, hostId: 2, hostName: 'kvm2', deployId: 'one-7', running: true,
+      id: 7, name: 'web', uid: 0, hostId: 2, hostName: 'kvm2', deployId: 'one-7', running: true, pinned: false, cpu: 100,
       templateMemoryKiB: 4096 * 1024, currentKiB: 2097152,
       balloon: { availableKiB: 2000000, usableKiB: 1500000, updatedAt: 1700000005000 },
       onegate: { memTotalKiB: 4000000, memFreeKiB: 3000000, updatedAt: 1700000000000 },
@@ -31,6 +31,17 @@ describe('oned → elasticity views', () => {
     expect(vmViewFromOne(frozen, { applyMode: 'memory-action' }).balloon?.updatedAt).toBe(1699990000000);
   });
 
+  it('CLOUDVAMP_PINNED=YES marks the VM pinned, as the planner reads it; only a MONITORED host is enabled (not INIT)', () => {
+    expect(vmViewFromOne(oneVm({ userTemplate: { CLOUDVAMP_PINNED: ' yes ' } }), { applyMode: 'memory-action' }).pinned).toBe(true);
+    const host = (state: number) =>
+      hostViewFromOne({
+        id: 2, name: 'kvm2', state, imMad: 'cloudvamp', vmMad: 'cloudvamp', clusterId: 0, cluster: 'default',
+        hostShare: { memUsageKiB: 0, cpuUsage: 0, totalMemKiB: 20_000_000, totalCpu: 400, maxMemKiB: 20_000_000, maxCpu: 400, runningVms: 0 },
+        vmIds: [], template: {}, monitoring: {},
+      }).enabled;
+    expect([0, 2, 3, 4, 8].map(host)).toEqual([false, true, false, false, false]);
+  });
+
   it('resize mode takes TEMPLATE/MEMORY as the size; a powered-off VM holds no host memory', () => {
     expect(vmViewFromOne(oneVm(), { applyMode: 'resize' }).currentKiB).toBe(4096 * 1024);
     expect(vmViewFromOne(oneVm({ state: 8, lcmState: 0 }), { applyMode: 'memory-action' })).toMatchObject({ hostId: null, running: false });
@@ -42,7 +53,7 @@ describe('oned → elasticity views', () => {
       hostShare: { memUsageKiB: 0, cpuUsage: 0, totalMemKiB: 20_000_000, totalCpu: 400, maxMemKiB: 20_000_000, maxCpu: 400, runningVms: 0 },
       vmIds: [], template: { CLOUDVAMP_PHYSICALMEMORY: '16000000', RESERVED_MEM: '' }, monitoring: { freeMemoryKiB: 5_000_000 },
     });
-    expect(h).toEqual({ id: 2, name: 'kvm2', clusterId: 0, enabled: true, totalKiB: 16_000_000, freeKiB: 5_000_000, reserve: { reservedMem: '' } });
+    expect(h).toEqual({ id: 2, name: 'kvm2', clusterId: 0, enabled: true, cpu: 400, totalKiB: 16_000_000, freeKiB: 5_000_000, reserve: { reservedMem: '' } });
   });
 
   it('hosts: the reserve keys as the TEMPLATE holds them', () => {

@@ -99,6 +99,12 @@ describe('clusterFromOne', () => {
     expect(withHost.notes).toEqual(['not RUNNING, counted but not moved: VMs 43 (LCM_STATE 4)']);
     expect(pinnedVms).toEqual([]);
   });
+
+  it('a host oned has not monitored yet (INIT) receives no VM, as in the elasticity manager', () => {
+    const host = (id: number, state: number) => ({ id, name: `h${id}`, state, imMad: 'kvm', vmMad: 'kvm', clusterId: 0, cluster: '', hostShare: { memUsageKiB: 0, cpuUsage: 0, totalMemKiB: 8 * 1024 * 1024, totalCpu: 400, maxMemKiB: 0, maxCpu: 0, runningVms: 0 }, vmIds: [], template: {}, monitoring: {} });
+    const { cluster } = clusterFromOne([], [host(1, 0), host(2, 2)]);
+    expect(cluster.hosts.map((h) => [h.id, h.enabled])).toEqual([[1, false], [2, true]]);
+  });
 });
 
 describe('OnedClusterGateway.migrate waiting', () => {
