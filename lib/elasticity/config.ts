@@ -85,6 +85,11 @@ export interface ElasticityConfig {
   migrationTimeoutMs: number;
   oneXmlrpc?: string;
   oneAuthFile?: string;
+  /**
+   * The IM_MAD / VM_MAD name cloudvamp's drivers are installed under: only VMs
+   * on hosts using both are managed (others have no balloon probe or memory action).
+   */
+  driverName: string;
 }
 
 export interface ConfigProblem {
@@ -166,6 +171,7 @@ export const DEFAULTS: ElasticityConfig = {
   applyMode: 'memory-action',
   memoryCommand: DEFAULT_MEMORY_COMMAND.split(' '),
   stateFile: '/var/lib/one/cloudvamp/cvem-state.json',
+  driverName: 'cloudvamp',
   migrate: true,
   publish: true,
   migrationTimeoutMs: 600_000,
@@ -215,7 +221,7 @@ function oneOf<T extends string>(field: 'growthRule' | 'applyMode' | 'hostReserv
   };
 }
 
-function text(field: 'stateFile' | 'oneXmlrpc'): Setter {
+function text(field: 'stateFile' | 'oneXmlrpc' | 'driverName'): Setter {
   return (value, config, errors, key) => {
     if (value.trim() === '') errors.push({ key, message: `${key} is empty` });
     else config[field] = value;
@@ -255,6 +261,7 @@ const KEYS: Record<string, Setter> = {
     else config.memoryCommand = words;
   },
   STATE_FILE: text('stateFile'),
+  DRIVER_NAME: text('driverName'),
   MIGRATE: bool('migrate'),
   PUBLISH: bool('publish'),
   USER_FILTER: num('userFilter', { min: 0, integer: true, unit: 'UID' }),

@@ -82,6 +82,8 @@ export interface HostView {
    * adds its regrowth reserve to (lib/elasticity/host-reserve.ts).
    */
   reserve?: HostReserveKeys;
+  /** the host's IM_MAD and VM_MAD (absent in test doubles: treated as cloudvamp's) */
+  drivers?: { im: string; vm: string };
 }
 
 export interface HostReserveKeys {

@@ -70,6 +70,7 @@ export function hostViewFromOne(host: OneHost): HostView {
     name: host.name,
     clusterId: host.clusterId,
     enabled: receivesVms(host),
+    drivers: { im: host.imMad, vm: host.vmMad },
     cpu: host.hostShare.totalCpu,
     totalKiB: physical ?? host.hostShare.totalMemKiB,
     ...(host.monitoring.freeMemoryKiB !== undefined ? { freeKiB: host.monitoring.freeMemoryKiB } : {}),
