@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { runCloudvamp } from '../lib/cli/cloudvamp';
 import { runMain } from '../lib/io/run-main';
-import { connectAdapters } from '../lib/elasticity/connect';
+import { connectAdapters } from '../lib/oned/elasticity-connect';
 import { openHypervisor } from '../lib/libvirt/client';
 import { probeMain } from '../lib/monitor/command';
 import { createOneClient } from '../lib/oned/client';

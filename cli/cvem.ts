@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
 import { runMain } from '../lib/io/run-main';
 import { runCvem } from '../lib/elasticity/command';
-import { connectAdapters } from '../lib/elasticity/connect';
+import { connectAdapters } from '../lib/oned/elasticity-connect';
 
 const stop = new AbortController();
 // SIGTERM lets the step in flight (a migration, a balloon change) finish, then the loop exits.

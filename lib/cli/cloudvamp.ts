@@ -5,8 +5,8 @@
 import { Command, CommanderError } from 'commander';
 import { usageError } from '../errors';
 import { DEFAULT_CONFIG_PATH, runCvem, type CvemEnv } from '../elasticity/command';
-import { readConfigFile } from '../elasticity/config';
 import { chooseGuestFigures } from '../elasticity/guest-figures';
+import { readCvemConfigFile } from '../io/config-files';
 import { fileStateStore } from '../io/state-file';
 import type { ProbeEnv } from '../monitor/command';
 import type { ProbeKind } from '../monitor/probe';
@@ -59,7 +59,7 @@ export function humanLogLine(line: string): string {
  */
 async function statusJson(env: CvemEnv, configPath: string | undefined): Promise<string> {
   const path = configPath ?? (env.configExists?.(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
-  const { config } = await readConfigFile(path);
+  const { config } = await readCvemConfigFile(path);
   const store = env.store?.(config) ?? fileStateStore(config.stateFile);
   const adapters = await env.adapters(config, () => {});
   const [view, state] = await Promise.all([adapters.source.snapshot(), store.load()]);

@@ -1,13 +1,11 @@
 // CVEM configuration: a KEY=VALUE file like kvmrc, read by lib/key-value.ts. Parsing and validation are one
 // pure function that collects every problem, so an operator fixes the file in
-// one go; readConfigFile is the thin I/O wrapper.
+// one go; the file is read by lib/io/config-files.ts.
 //
 // Units in the file: memory in KiB (as CloudVAMP's cvem.cfg and the probes),
 // percentages as plain numbers, times in seconds. The typed config holds
 // milliseconds for times because `now` is Date.now()-style everywhere.
 
-import { readFile } from 'node:fs/promises';
-import { configError } from '../errors';
 import { readKeyValues } from '../key-value';
 
 export type GrowthRule = 'two-strike' | 'three-strike';
@@ -334,18 +332,3 @@ function advise(c: ElasticityConfig): ConfigProblem[] {
 }
 
 /** Thin I/O wrapper: reads the file (absent file = all defaults) and throws one config error listing every problem. */
-export async function readConfigFile(path: string | undefined): Promise<{ config: ElasticityConfig; warnings: ConfigProblem[] }> {
-  let body = '';
-  if (path !== undefined) {
-    try {
-      body = await readFile(path, 'utf8');
-    } catch (error) {
-      throw configError(`cannot read the cvem config ${path}: ${(error as Error).message}; pass --config with a readable file`);
-    }
-  }
-  const result = parseConfig(body);
-  if (!result.config) {
-    throw configError(`${path ?? 'config'}: ${result.errors.map((e) => e.message).join('; ')}`);
-  }
-  return { config: result.config, warnings: result.warnings };
-}

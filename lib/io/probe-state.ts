@@ -1,10 +1,11 @@
-// The previous cumulative CPU sample, kept between probe runs. It lives in
-// /var/tmp/cloudvamp, not /var/tmp/one: OpenNebula rsyncs the latter with
+// The probes' files: /proc reads, and the previous cumulative CPU sample kept
+// between probe runs. The sample lives in /var/tmp/cloudvamp, not /var/tmp/one: OpenNebula rsyncs the latter with
 // --delete. Losing it only costs one run of CPU figures, so read and write
 // failures are never errors.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { CpuSampleStore } from '../monitor/probe';
 import type { CpuSample } from '../monitor/snapshot';
 
 export const DEFAULT_STATE_DIR = '/var/tmp/cloudvamp';
@@ -22,7 +23,9 @@ export function parseCpuSample(text: string): CpuSample | undefined {
     const node = v.node && typeof v.node.busyNs === 'number' && typeof v.node.idleNs === 'number' ? v.node : undefined;
     const domains: Record<string, number> = {};
     for (const [k, n] of Object.entries(v.domains)) if (typeof n === 'number') domains[k] = n;
-    return { atMs: v.atMs, ...(node ? { node } : {}), domains };
+    const delays: Record<string, number> = {};
+    for (const [k, n] of Object.entries(v.delays ?? {})) if (typeof n === 'number') delays[k] = n;
+    return { atMs: v.atMs, ...(node ? { node } : {}), domains, delays };
   } catch {
     return undefined;
   }
@@ -45,5 +48,22 @@ export function saveCpuSample(file: string, sample: CpuSample): void {
     renameSync(tmp, file);
   } catch {
     // next run falls back to its first-run figures
+  }
+}
+
+/** The probes' CpuSampleStore: one JSON file per kind and URI under `dir`. */
+export function fileCpuSampleStore(dir: string): CpuSampleStore {
+  return {
+    load: (kind, uri) => loadCpuSample(stateFile(dir, kind, uri)),
+    save: (kind, uri, sample) => saveCpuSample(stateFile(dir, kind, uri), sample),
+  };
+}
+
+/** A /proc or /sys file's text, undefined when it is absent or unreadable (the probes report what they can). */
+export function readProcFile(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
   }
 }

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { CloudvampError } from '../errors';
 import { openHypervisor } from '../libvirt/client';
+import { localFiles } from './files';
 import type { ActionName } from '../vmm/actions';
 import { realClock } from '../vmm/balloon';
 import { runVmmAction, type VmmDeps } from '../vmm/command';
@@ -41,6 +42,7 @@ export function vmmMain(action: ActionName): Promise<void> {
   const executablePath = process.argv[1] ?? '';
   return runVmmAction(action, process.argv.slice(2), {
     open: openHypervisor,
+    files: localFiles,
     clock: realClock,
     readStdin: () => readAll(process.stdin),
     stdinIsTty: Boolean(process.stdin.isTTY),

@@ -7,13 +7,13 @@
 // Parsed with node's own util.parseArgs rather than commander: a probe runs
 // every few seconds on every host, and commander alone was half of a probe
 // bundle and ~7 ms of its start-up (it loads child_process and events).
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { usageError } from '../errors';
 import type { Hypervisor } from '../libvirt/types';
-import { defaultConfigPath, readProbeConfig } from './config';
+import { readProbeConfig } from '../io/config-files';
+import { defaultConfigPath } from './config';
 import { runProbe, type OutputFormat, type ProbeKind } from './probe';
-import { DEFAULT_STATE_DIR } from '../io/probe-state';
+import { DEFAULT_STATE_DIR, fileCpuSampleStore, readProcFile } from '../io/probe-state';
 
 const DESCRIPTIONS: Record<ProbeKind, string> = {
   'host-system': 'CloudVAMP host/system probe (SYSTEM_HOST): capacity, with TOTALMEMORY = physical + O x borrowed memory',
@@ -32,14 +32,6 @@ export interface ProbeEnv {
   open: (uri: string) => Hypervisor;
   now: () => number;
 }
-
-const readProc = (file: string): string | undefined => {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-};
 
 function helpText(kind: ProbeKind, name: string): string {
   const lines = [
@@ -110,7 +102,7 @@ export function probeMain(kind: ProbeKind, name: string, penv: ProbeEnv): string
     legacy: opts.legacy === true,
     open: penv.open,
     now: penv.now,
-    readProc,
-    stateDir: penv.env.CLOUDVAMP_STATE_DIR || DEFAULT_STATE_DIR,
+    readProc: readProcFile,
+    cpuSamples: fileCpuSampleStore(penv.env.CLOUDVAMP_STATE_DIR || DEFAULT_STATE_DIR),
   });
 }

@@ -1,9 +1,7 @@
 // The probes' config file, cloudvamp.conf: KEY=VALUE lines like kvmrc.
-// Parsing is pure and collects every problem; readProbeConfig is the thin
-// file reader around it.
-import { readFileSync } from 'node:fs';
+// Parsing is pure and collects every problem; lib/io/config-files.ts reads
+// the file.
 import path from 'node:path';
-import { configError } from '../errors';
 import { readKeyValues } from '../key-value';
 
 export type ProbeFormat = 'modern' | 'legacy';
@@ -14,12 +12,16 @@ export interface ProbeConfig {
   libvirtUri: string;
   /** what host/system prints: its SYSTEM_HOST keys, or the whole OpenNebula 4.x document */
   probeFormat: ProbeFormat;
+  /** O_KSM: share of the memory KSM saves added to TOTALMEMORY, in [0, 1]; 0 (the default) offers none */
+  ksmOvercommit: number;
 }
 
 export const defaultProbeConfig: Readonly<ProbeConfig> = Object.freeze({
   overcommit: 1.0,
   libvirtUri: 'qemu:///system',
   probeFormat: 'modern',
+  // merged pages unmerge on write (copy-on-write): opt-in only, see docs/accounting.md
+  ksmOvercommit: 0,
 });
 
 export interface ParsedProbeConfig {
@@ -28,7 +30,7 @@ export interface ParsedProbeConfig {
   warnings: string[];
 }
 
-const KNOWN = ['OVERCOMMIT', 'LIBVIRT_URI', 'PROBE_FORMAT'] as const;
+const KNOWN = ['OVERCOMMIT', 'KSM_OVERCOMMIT', 'LIBVIRT_URI', 'PROBE_FORMAT'] as const;
 
 /** `file` only names the source in messages. */
 export function parseProbeConfig(text: string, file = 'cloudvamp.conf'): ParsedProbeConfig {
@@ -46,6 +48,15 @@ export function parseProbeConfig(text: string, file = 'cloudvamp.conf'): ParsedP
             `${where}: OVERCOMMIT='${value}' is not a number between 0 and 1; set e.g. OVERCOMMIT=1.0 (offer all borrowed memory) or OVERCOMMIT=0 (none)`,
           );
         } else config.overcommit = n;
+        continue;
+      }
+      case 'KSM_OVERCOMMIT': {
+        const n = /^[+]?(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
+        if (!(n >= 0 && n <= 1)) {
+          errors.push(
+            `${where}: KSM_OVERCOMMIT='${value}' is not a number between 0 and 1; set e.g. KSM_OVERCOMMIT=0 (offer none of what KSM saves, the default) or 0.5`,
+          );
+        } else config.ksmOvercommit = n;
         continue;
       }
       case 'LIBVIRT_URI':
@@ -76,25 +87,4 @@ export function defaultConfigPath(probePath: string): string | undefined {
     dir = path.dirname(dir);
   }
   return undefined;
-}
-
-/**
- * Reads and validates the config. A missing file at the default place means
- * defaults; a file named explicitly (--config, CLOUDVAMP_CONFIG) must exist.
- * Any error throws one config error listing every problem.
- */
-export function readProbeConfig(file: string | undefined, explicit: boolean): ProbeConfig {
-  if (file === undefined) return { ...defaultProbeConfig };
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !explicit) return { ...defaultProbeConfig };
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : `cannot be read (${code ?? String(error)})`;
-    throw configError(`config file ${file} ${why}; fix the path or its permissions`);
-  }
-  const parsed = parseProbeConfig(text, file);
-  if (parsed.errors.length > 0) throw configError(parsed.errors.join('; '));
-  return parsed.config;
 }

@@ -5,7 +5,7 @@ import { CloudvampError } from '../errors';
 import type { ProbeConfig } from './config';
 import { collectSnapshot, type CollectNeeds } from './collect';
 import { cpuSample, hostMonitorReport, hostSystemReport, legacyReport, vmMonitorReport, vmStatusReport } from './reports';
-import { loadCpuSample, saveCpuSample, stateFile } from '../io/probe-state';
+import type { CpuSample } from './snapshot';
 import { renderTemplate, templateToJson, type Template } from './template';
 
 export type ProbeKind = 'host-system' | 'host-monitor' | 'host-beacon' | 'vm-status' | 'vm-monitor' | 'legacy';
@@ -13,11 +13,11 @@ export type OutputFormat = 'one' | 'json';
 
 const NEEDS: Record<Exclude<ProbeKind, 'host-beacon'>, CollectNeeds> = {
   // nodeMemory: physical memory is MemTotal (see physicalMemoryKiB)
-  'host-system': { node: true, nodeMemory: true, hostname: true, domains: true, cpuModel: true },
+  'host-system': { node: true, nodeMemory: true, hostname: true, domains: true, cpuModel: true, onedSizes: true, sharing: true },
   'host-monitor': { node: true, nodeMemory: true, nodeCpu: true, net: true },
   'vm-status': { domains: true },
-  'vm-monitor': { domains: true },
-  legacy: { node: true, hostname: true, domains: true, cpuModel: true, nodeMemory: true, nodeCpu: true, net: true },
+  'vm-monitor': { domains: true, onedSizes: true, vcpu: true, sharing: true },
+  legacy: { node: true, hostname: true, domains: true, cpuModel: true, nodeMemory: true, nodeCpu: true, net: true, onedSizes: true, sharing: true },
 };
 
 /** Kinds whose figures are deltas over the previous run. */
@@ -32,8 +32,14 @@ export interface ProbeRun {
   open: (uri: string) => Hypervisor;
   now: () => number;
   readProc: (file: string) => string | undefined;
-  /** where CPU samples are kept; undefined disables them */
-  stateDir?: string;
+  /** where the previous CPU sample is kept between runs (lib/io/probe-state.ts); undefined disables it */
+  cpuSamples?: CpuSampleStore;
+}
+
+/** The previous run's cumulative CPU sample, per probe kind and libvirt URI. */
+export interface CpuSampleStore {
+  load(kind: ProbeKind, uri: string): CpuSample | undefined;
+  save(kind: ProbeKind, uri: string, sample: CpuSample): void;
 }
 
 export function render(t: Template, format: OutputFormat): string {
@@ -65,9 +71,9 @@ export function runProbe(run: ProbeRun): string {
       now: run.now,
       readProc: run.readProc,
     });
-    const file = run.stateDir !== undefined && KEEPS_CPU_SAMPLE.has(kind) ? stateFile(run.stateDir, kind, uri) : undefined;
-    const prev = file ? loadCpuSample(file) : undefined;
-    const opts = { overcommit: run.config.overcommit };
+    const samples = KEEPS_CPU_SAMPLE.has(kind) ? run.cpuSamples : undefined;
+    const prev = samples?.load(kind, uri);
+    const opts = { overcommit: run.config.overcommit, ksmOvercommit: run.config.ksmOvercommit };
     const report =
       kind === 'host-system'
         ? hostSystemReport(snap, opts)
@@ -79,7 +85,7 @@ export function runProbe(run: ProbeRun): string {
               ? vmMonitorReport(snap, prev)
               : legacyReport(snap, prev, opts);
     const output = render(report, run.format);
-    if (file) saveCpuSample(file, cpuSample(snap));
+    samples?.save(kind, uri, cpuSample(snap));
     return output;
   } catch (error) {
     if (error instanceof CloudvampError) throw error;

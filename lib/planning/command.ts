@@ -48,6 +48,7 @@ interface Options {
   maxMigrations?: number;
   threshold?: number;
   localSearch?: number;
+  need?: number;
   reserveMem?: number;
   reserveCpu?: number;
   excludeHost: number[];
@@ -84,13 +85,14 @@ export async function planCommand(argv: readonly string[], deps: PlanCommandDeps
         `Reads the cluster from oned unless --snapshot is given. Strategies: ${strategies.map((s) => `${s.name}: ${s.summary}`).join('; ')}.`,
     )
     .argument('<strategy>', strategies.map((s) => s.name).join('|'))
-    .argument('[host]', 'for evacuate: the host to empty (id or name)')
+    .argument('[host]', 'for evacuate: the host to empty; for relief: the host to free (id or name)')
     .option('--snapshot <file>', 'read the cluster from a JSON snapshot file instead of oned (dry run only)')
     .option('--endpoint <url>', "oned's XML-RPC endpoint (default: $ONE_XMLRPC, ~/.one/one_endpoint, http://localhost:2633/RPC2)")
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('--max-migrations <n>', 'most VMs to migrate', number)
     .option('--threshold <fraction>', 'hotspot: a host is hot above this fraction of its capacity', number)
     .option('--local-search <n>', 'consolidate: how many light hosts local search tries to empty', number)
+    .option('--need <MiB>', 'relief: memory to free on the host', number)
     .option('--reserve-mem <MiB>', 'memory held back on every host', number)
     .option('--reserve-cpu <cpu>', 'CPU held back on every host (100 = one core)', number)
     .option('--exclude-host <ids>', 'hosts that must receive no VM (comma-separated, repeatable)', idList, [])
@@ -116,6 +118,7 @@ export async function planCommand(argv: readonly string[], deps: PlanCommandDeps
     maxMigrations: options.maxMigrations,
     threshold: options.threshold,
     localSearch: options.localSearch,
+    need: options.need,
     host,
   });
   if (errors.length > 0) throw usageError(errors.join('; '));

@@ -8,12 +8,13 @@ import { usageError } from '../errors';
 import type { Hypervisor } from '../libvirt/types';
 import { ACTIONS, parseActionArgs, type ActionName } from './actions';
 import type { Clock } from './balloon';
-import { loadConfig } from './config';
-import { deployCheck, OPS, STDIN_CHECKS } from './ops';
+import { loadVmmConfig } from '../io/config-files';
+import { deployCheck, OPS, STDIN_CHECKS, type VmmFiles } from './ops';
 
 export interface VmmDeps {
   /** opens a libvirt connection */
   open: (uri: string) => Hypervisor;
+  files: VmmFiles;
   clock: Clock;
   /** everything on stdin */
   readStdin: () => Promise<string>;
@@ -84,7 +85,7 @@ async function checkCommand(argv: readonly string[], deps: VmmDeps): Promise<str
     throw error;
   }
   const options = program.opts<Options>();
-  const loaded = loadConfig(options.config ?? (deps.env['CLOUDVAMP_VMM_CONFIG'] || undefined), deps.executablePath);
+  const loaded = loadVmmConfig(options.config ?? (deps.env['CLOUDVAMP_VMM_CONFIG'] || undefined), deps.executablePath);
   for (const warning of loaded.warnings) deps.stderr(`WARN: ${warning}`);
   const hv = deps.open(options.uri ?? loaded.config.libvirtUri);
   try {
@@ -102,7 +103,7 @@ export async function runVmmAction(name: ActionName, argv: readonly string[], de
     const parsed = parseCommandLine(name, argv, deps.stdout);
     if (!parsed) return '';
     const spec = ACTIONS[name];
-    const loaded = loadConfig(parsed.options.config ?? (deps.env['CLOUDVAMP_VMM_CONFIG'] || undefined), deps.executablePath);
+    const loaded = loadVmmConfig(parsed.options.config ?? (deps.env['CLOUDVAMP_VMM_CONFIG'] || undefined), deps.executablePath);
     for (const warning of loaded.warnings) log(`WARN: ${warning}`);
     const config = { ...loaded.config, ...(parsed.options.uri ? { libvirtUri: parsed.options.uri } : {}) };
     let stdinText: Promise<string> | undefined;
@@ -120,6 +121,7 @@ export async function runVmmAction(name: ActionName, argv: readonly string[], de
       return await OPS[name](
         {
           hv,
+          files: deps.files,
           config,
           clock: deps.clock,
           log,

@@ -2,11 +2,9 @@
 // (`<remotes>/etc/vmm/cloudvamp/cloudvamp.conf`). The file is read as data,
 // never sourced by a shell, so only plain assignments are understood:
 // `KEY=value`, `export KEY=value`, single- or double-quoted values, `#` comments.
-// Parsing is a pure function that collects every error and warning; the file
-// read and the location logic sit at the bottom and are thin.
-import { existsSync, readFileSync } from 'node:fs';
+// Parsing is a pure function that collects every error and warning; the
+// location logic sits at the bottom; lib/io/config-files.ts reads the file.
 import path from 'node:path';
-import { configError } from '../errors';
 import { readKeyValues } from '../key-value';
 import { hostForUri } from './actions';
 import type { MigrateOptions } from '../libvirt/types';
@@ -274,24 +272,4 @@ export interface LoadedConfig {
   /** the file read, undefined when the defaults were used */
   file: string | undefined;
   warnings: string[];
-}
-
-/**
- * Reads the config: `explicit` (from --config or CLOUDVAMP_VMM_CONFIG) must
- * exist; the default location may be absent (then the defaults apply).
- * Throws a config error listing every problem.
- */
-export function loadConfig(explicit: string | undefined, executablePath: string): LoadedConfig {
-  const file = explicit ?? defaultConfigPath(executablePath);
-  if (explicit === undefined && !existsSync(file)) return { config: parseConfig('').config, file: undefined, warnings: [] };
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw configError(`cannot read config ${file}: ${(error as Error).message}`);
-  }
-  const parsed = parseConfig(text);
-  if (parsed.errors.length > 0)
-    throw configError(`${file}: ${parsed.errors.map((e) => `line ${e.line}: ${e.message}`).join('; ')}`);
-  return { config: parsed.config, file, warnings: parsed.warnings.map((w) => `${file}: line ${w.line}: ${w.message}`) };
 }

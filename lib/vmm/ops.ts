@@ -1,7 +1,6 @@
 // What each VMM action does, over the Hypervisor interface. Each function takes
 // validated arguments and returns its stdout; every check that can fail runs
 // before the first change, so a refused action leaves nothing half-done.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CloudvampError, notFoundError, usageError } from '../errors';
 import { isLibvirtError, VirErrorCode } from '../libvirt/errors';
@@ -11,13 +10,22 @@ import { pollText } from '../monitor/template';
 import type { ActionArgs, ActionName } from './actions';
 import { changeBalloon, type Clock } from './balloon';
 import { destinationUri, type VmmConfig } from './config';
+import { METADATA_KEY, METADATA_URI, sizeMetadataXml } from '../memory/oned-size';
 import { balloonSupport, featureOn, prepareDomainXml, type BalloonOptions, type BalloonSupport } from './domain-xml';
 import { migrateDomain } from './migrate';
 import { GONE_TEMPLATE, pollTemplate } from './poll';
 import { parseResizeAction, planResize } from './resize';
 
+/** The host's file system, as far as the actions write to it (lib/io/files.ts). */
+export interface VmmFiles {
+  /** creates the directory and its parents when missing */
+  makeDir(dir: string): void;
+  writeText(file: string, text: string): void;
+}
+
 export interface OpContext {
   hv: Hypervisor;
+  files: VmmFiles;
   config: VmmConfig;
   clock: Clock;
   /** one stderr line (INFO:/WARN: prefixed by the caller of log) */
@@ -116,9 +124,9 @@ export const deploy: Op = async (ctx, args) => {
   const prepared = prepareDomainXml(await ctx.stdin(), balloonOptions(ctx.hv, ctx.config));
   const { name, xml } = prepared;
   const file = args['deployment_file']!;
-  mkdirSync(path.dirname(file), { recursive: true });
+  ctx.files.makeDir(path.dirname(file));
   // the file holds what was started, so a later `virsh create` of it behaves the same
-  writeFileSync(file, xml);
+  ctx.files.writeText(file, xml);
   const dom = ctx.hv.createDomain(xml);
   try {
     const added = prepared.changes.length > 0 ? `; balloon: ${prepared.changes.join(', ')}` : '';
@@ -193,7 +201,7 @@ export const save: Op = async (ctx, args) => {
   try {
     requireState(dom, [DomainState.Running, DomainState.Blocked, DomainState.Paused], 'save');
     const file = args['checkpoint_file']!;
-    mkdirSync(path.dirname(file), { recursive: true });
+    ctx.files.makeDir(path.dirname(file));
     dom.save(file);
     return '';
   } finally {
@@ -255,6 +263,10 @@ export const resize: Op = async (ctx, args) => {
       const change = await changeBalloon(dom, plan.balloonKiB, balloonContext(ctx));
       if (!change.unchanged)
         ctx.log(`INFO: resize: ${dom.name} balloon ${Math.round(change.previousKiB / 1024)} -> ${Math.round(change.reachedKiB / 1024)} MiB in ${change.settleMs} ms`);
+      // oned now counts the new MEMORY in the host's MEM_USAGE: record it, so
+      // the probes measure borrowed memory against it and do not offer the
+      // shrink a second time (docs/accounting.md)
+      dom.setMetadata(METADATA_URI, METADATA_KEY, sizeMetadataXml(plan.balloonKiB));
     }
   } finally {
     dom.free();
@@ -300,4 +312,35 @@ export const STDIN_CHECKS: Partial<Record<ActionName, (stdin: string) => void>> 
   resize: (xml) => void planResize(parseResizeAction(xml)),
 };
 
-export const OPS: Record<ActionName, Op> = { deploy, shutdown, cancel, reboot, reset, save, restore, migrate, poll, resize, memory };
+/** Host-wide KSM knobs (Documentation/admin-guide/mm/ksm.rst). */
+export const KSM_SYSFS = '/sys/kernel/mm/ksm';
+
+/**
+ * `ksm <run> <pages_to_scan> <sleep_millisecs> <host>`: the elasticity
+ * manager's KSM tuning (lib/memory/ksm-policy.ts decides the values). The
+ * scan settings are written before `run`, so a start scans at the new rate.
+ */
+export const ksm: Op = async (ctx, args) => {
+  const run = Number(args['run']);
+  if (run > 2) throw usageError(`run '${args['run']}' is not 0 (stop), 1 (run) or 2 (stop and unmerge)`);
+  const pages = Number(args['pages_to_scan']);
+  const sleep = Number(args['sleep_millisecs']);
+  if (pages < 1) throw usageError('pages_to_scan must be at least 1');
+  const write = (knob: string, value: number) => {
+    try {
+      ctx.files.writeText(`${KSM_SYSFS}/${knob}`, `${value}\n`);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new CloudvampError('config', `this host's kernel has no KSM (${KSM_SYSFS}/${knob} is missing); leave KSM_TUNING off for it`);
+      if (code === 'EACCES' || code === 'EPERM')
+        throw new CloudvampError('config', `cannot write ${KSM_SYSFS}/${knob} as this user: KSM tuning needs root (a sudoers rule for vmm/cloudvamp/ksm), or leave KSM_TUNING off`);
+      throw error;
+    }
+  };
+  write('pages_to_scan', pages);
+  write('sleep_millisecs', sleep);
+  write('run', run);
+  return `KSM_RUN=${run} KSM_PAGES_TO_SCAN=${pages} KSM_SLEEP_MILLISECS=${sleep}`;
+};
+
+export const OPS: Record<ActionName, Op> = { deploy, shutdown, cancel, reboot, reset, save, restore, migrate, poll, resize, memory, ksm };

@@ -16,6 +16,7 @@
 // rearranging the VMs it already moves.
 import { EPSILON, indexCluster, loadsOf, type IndexedCluster, type Loads, placementOf } from '../indexed';
 import type { Cluster, Constraints, Target } from '../model';
+import { mayArrive } from '../rules';
 import { positiveInteger, type Strategy } from '../strategy';
 import { countMoves, moveVm } from './best-fit';
 
@@ -90,7 +91,7 @@ function balanceTarget(cluster: Cluster, args: BalanceArgs, constraints: Constra
     for (const from of fullest) {
       for (const v of vmsOn[from]!) {
         for (const to of emptiest) {
-          if (to === from || !fits(ix, loads, to, ix.vmMem[v]!, ix.vmCpu[v]!)) continue;
+          if (to === from || !fits(ix, loads, to, ix.vmMem[v]!, ix.vmCpu[v]!) || !mayArrive(ix.rules, v, to, where)) continue;
           const more = added(v, to);
           if (moved + more > args.maxMigrations) continue;
           consider({ v, to, delta: objective.moveDelta(loads, from, to, ix.vmMem[v]!, ix.vmCpu[v]!) }, more);
@@ -108,6 +109,8 @@ function balanceTarget(cluster: Cluster, args: BalanceArgs, constraints: Constra
             const dMem = ix.vmMem[v]! - ix.vmMem[u]!;
             const dCpu = ix.vmCpu[v]! - ix.vmCpu[u]!;
             if (!fits(ix, loads, b, dMem, dCpu) || !fits(ix, loads, a, -dMem, -dCpu)) continue;
+            // Judged with both still at home: u on b keeps v off b if they must stay apart.
+            if (!mayArrive(ix.rules, v, b, where) || !mayArrive(ix.rules, u, a, where)) continue;
             const more = added(v, b) + added(u, a);
             if (moved + more > args.maxMigrations) continue;
             consider({ v, to: b, u, delta: objective.moveDelta(loads, a, b, dMem, dCpu) }, more);

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DEFAULTS, parseConfig, readConfigFile } from '../../../lib/elasticity/config';
+import { DEFAULTS, parseConfig } from '../../../lib/elasticity/config';
+import { readCvemConfigFile as readConfigFile } from '../../../lib/io/config-files';
 
 describe('parseConfig', () => {
   it('empty file = documented defaults', () => {

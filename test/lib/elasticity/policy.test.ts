@@ -513,6 +513,23 @@ describe('decideHost: relief migration', () => {
     expect(grow.targetKiB - grow.fromKiB).toBeLessThanOrEqual(2 * GiB);
   });
 
+  it('never moves a VM pinned by CLOUDVAMP_PINNED=YES: the next cheapest one goes instead', () => {
+    const pinned = { ...view, vms: view.vms.map((v) => (v.id === 2 ? { ...v, pinned: true } : v)) };
+    const plan = planCycle(pinned, reconcile(emptyState(), pinned, NOW).state, cfg, NOW);
+    expect(plan.migrations.map((m) => m.vmId)).not.toContain(2);
+    expect(plan.migrations).toEqual([expect.objectContaining({ vmId: 3, fromHostId: 0, toHostId: 2 })]);
+  });
+
+  it('honours CPU: a destination whose TOTAL_CPU the VM would overcommit is refused', () => {
+    // host 1 has the memory for VM 2 but only 1 core, already taken by VM 4
+    const cpu = {
+      vms: view.vms.map((v) => ({ ...v, cpu: 100 })),
+      hosts: [host(0, 12 * GiB, { cpu: 800 }), host(1, 8 * GiB, { cpu: 100 }), host(2, 8.5 * GiB, { cpu: 800 })],
+    };
+    const plan = planCycle(cpu, reconcile(emptyState(), cpu, NOW).state, cfg, NOW);
+    expect(plan.migrations).toEqual([expect.objectContaining({ vmId: 2, fromHostId: 0, toHostId: 2 })]);
+  });
+
   it('in migration cooldown: grows only what fits, never blindly', () => {
     const state = reconcile(emptyState(), view, NOW).state;
     state.hosts['0'] = { lastMigrationAt: NOW - 10_000 };

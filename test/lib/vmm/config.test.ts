@@ -2,7 +2,8 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG, defaultConfigPath, destinationUri, loadConfig, parseConfig } from '../../../lib/vmm/config';
+import { loadVmmConfig as loadConfig } from '../../../lib/io/config-files';
+import { DEFAULT_CONFIG, defaultConfigPath, destinationUri, parseConfig } from '../../../lib/vmm/config';
 
 describe('parseConfig', () => {
   it('gives the kvmrc defaults for an empty file', () => {
