@@ -242,7 +242,7 @@ function badCvemConfig(rng: Rng): { text: string; secret?: string; kind: string 
     { line: `${secret}`, secret },
   ];
   const c = pick(rng, choices);
-  return { text: configText(rng, [c.line], ['STATE_FILE={dir}/state.json', 'ONE_XMLRPC=http://127.0.0.1:1/RPC2']), ...(c.secret ? { secret: c.secret } : {}), kind: `bad-config ${c.line.split(/[=\s]/)[0]!.slice(0, 20)}` };
+  return { text: configText(rng, [c.line], ['STATE_FILE={dir}/state.json', 'ONE_XMLRPC=http://127.0.0.1:1/RPC2']), ...(c.secret ? { secret: c.secret } : {}), kind: `bad-config ${c.line === c.secret ? 'user:password line' : c.line.split(/[=\s]/)[0]!.slice(0, 20)}${c.secret ? ' (credential)' : ''}` };
 }
 
 function cvemCase(rng: Rng): Omit<FuzzCase, 'id' | 'exe'> {
@@ -260,7 +260,7 @@ function cvemCase(rng: Rng): Omit<FuzzCase, 'id' | 'exe'> {
       return { ...base, argv: ['--config', '{dir}/cvem.conf', pick(rng, ['status', 'restore-all'])] };
     case 'one-auth-env': {
       const secret = credential(rng);
-      return { ...base, argv: ['--config', '{dir}/cvem.conf', 'status'], env: { ONE_AUTH: secret }, secret };
+      return { ...base, kind: 'one-auth-env (credential)', argv: ['--config', '{dir}/cvem.conf', 'status'], env: { ONE_AUTH: secret }, secret };
     }
     default: {
       const bad = badCvemConfig(rng);
@@ -460,7 +460,7 @@ export function report(results: FuzzResult[], meta: { seed: number; timeoutMs: n
     `hangs: ${count((r) => r.timedOut)}`,
     `multi-line stderr: ${count((r) => r.problems.some((p) => p.startsWith('stderr is')))}`,
     `exit 0 on bad input: ${count((r) => r.exitCode === 0)}`,
-    `credentials echoed: ${count((r) => r.problems.includes('credential echoed'))}`,
+    `credentials echoed: ${count((r) => r.problems.includes('credential echoed'))} (of ${count((r) => r.c.secret !== undefined)} cases with a credential in cvem.conf or $ONE_AUTH)`,
     `cases breaking a rule: ${failed.length}`,
     '',
     'per executable (cases, breaking a rule):',

@@ -32,6 +32,7 @@
 import { CloudvampError, oneLineMessage } from '../errors';
 import { OnedError } from '../oned/errors';
 import type { ElasticityConfig } from './config';
+import { staleBalloon } from './guest-figures';
 import { planHostReserves, type HostReserveDecision } from './host-reserve';
 import { withMigration } from './migration-budget';
 import { limitsFor, planCycle, planRestore, type CyclePlan, type Migration, type VmDecision } from './policy';
@@ -73,6 +74,8 @@ export interface CycleDeps {
   shouldStop?: () => boolean;
   /** where the fresh state for each step's re-check comes from; default `source` */
   fresh?: ClusterSource;
+  /** VMs whose stale guest figures were already logged (the daemon keeps it: once per VM until fresh again) */
+  staleLogged?: Set<number>;
 }
 
 export interface CycleOptions {
@@ -330,7 +333,7 @@ function logPlan(deps: CycleDeps, plan: CyclePlan, dryRun: boolean): void {
   }
 }
 
-async function snapshotAndReconcile(deps: CycleDeps, state: ElasticityState, opts: { stateLost?: boolean } = {}) {
+async function snapshotAndReconcile(deps: CycleDeps, config: ElasticityConfig, state: ElasticityState, opts: { stateLost?: boolean } = {}) {
   const view = await deps.source.snapshot();
   const now = deps.now();
   const r = reconcile(state, view, now, opts);
@@ -340,6 +343,16 @@ async function snapshotAndReconcile(deps: CycleDeps, state: ElasticityState, opt
     deps.log({ level: 'warn', msg: `VM ${u.vmId} left alone: its original size is unknown (${u.reason}); set USER_TEMPLATE/CLOUDVAMP_ORIGINAL_MEMORY (KiB) to manage it`, event: 'unproven', vmId: u.vmId });
   for (const d of r.disagreements)
     deps.log({ level: 'warn', msg: `VM ${d.vmId}: the state file and oned record different originals; keeping the larger`, event: 'original', vmId: d.vmId, stateKiB: d.stateKiB, onedKiB: d.onedKiB });
+  if (deps.staleLogged) {
+    for (const vm of view.vms) {
+      const why = vm.running ? staleBalloon(vm, config, now) : undefined;
+      if (why === undefined) deps.staleLogged.delete(vm.id);
+      else if (!deps.staleLogged.has(vm.id)) {
+        deps.staleLogged.add(vm.id);
+        deps.log({ level: 'warn', msg: `VM ${vm.id}: ${why}`, event: 'stale-figures', vmId: vm.id, updatedAt: vm.balloon?.updatedAt });
+      }
+    }
+  }
   // The policy sees unproven VMs as not running: left alone, their memory still counted on their host.
   const left = new Set(r.unproven.map((u) => u.vmId));
   const planned: ClusterView = left.size === 0 ? view : { ...view, vms: view.vms.map((vm) => (left.has(vm.id) ? { ...vm, running: false } : vm)) };
@@ -348,7 +361,7 @@ async function snapshotAndReconcile(deps: CycleDeps, state: ElasticityState, opt
 
 /** One control cycle. `state` is the state after the previous cycle (as loaded at start). */
 export async function runCycle(deps: CycleDeps, config: ElasticityConfig, state: ElasticityState, opts: CycleOptions = {}): Promise<CycleReport> {
-  const { view, now, reconciled } = await snapshotAndReconcile(deps, state);
+  const { view, now, reconciled } = await snapshotAndReconcile(deps, config, state);
   const plan = planCycle(view, reconciled.state, config, now);
   const dryRun = opts.dryRun === true;
   logPlan(deps, plan, dryRun);
@@ -378,7 +391,7 @@ export async function runRestore(
   state: ElasticityState,
   opts: CycleOptions & { force?: boolean; stateLost?: boolean } = {},
 ): Promise<CycleReport> {
-  const { view, reconciled } = await snapshotAndReconcile(deps, state, { stateLost: opts.stateLost === true });
+  const { view, reconciled } = await snapshotAndReconcile(deps, config, state, { stateLost: opts.stateLost === true });
   const plan = planRestore(view, reconciled.state, config, { force: opts.force === true });
   logPlan(deps, plan, opts.dryRun === true);
   const left = plan.decisions.filter((d) => d.action === 'none' && d.fromKiB < d.originalKiB && d.reason.includes('no room'));
@@ -448,7 +461,7 @@ async function loop(
   config: ElasticityConfig,
   opts: CycleOptions & { once?: boolean; signal: AbortSignal },
 ): Promise<{ cycles: number; state: ElasticityState }> {
-  const cycleDeps: CycleDeps = { ...deps, shouldStop: () => opts.signal.aborted };
+  const cycleDeps: CycleDeps = { ...deps, shouldStop: () => opts.signal.aborted, staleLogged: deps.staleLogged ?? new Set() };
   let state = await deps.store.load();
   let cycles = 0;
   /** a state the last cycle could not write: nothing changes until it is written */

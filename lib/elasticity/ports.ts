@@ -9,7 +9,10 @@ export interface BalloonFigures {
   availableKiB: number;
   /** balloon.usable: the guest's MemAvailable */
   usableKiB: number;
-  /** when the guest last refreshed the stats (epoch ms), if known */
+  /**
+   * when the guest last refreshed the stats (epoch ms): libvirt's
+   * balloon.last-update (BALLOON_LAST_UPDATE), else the monitoring record's time
+   */
   updatedAt?: number;
 }
 

@@ -90,12 +90,16 @@ export interface HostMemoryInput {
   vms: ReadonlyArray<{ running: boolean; memory: VmMemory }>;
   /** O, in [0, 1]: the share of borrowed memory offered to the scheduler */
   overcommit: number;
+  /** memory KSM saves on the host (pages_sharing), KiB */
+  ksmSavedKiB?: number;
+  /** O_KSM, in [0, 1]: the share of it offered (opt-in; merged pages come back on write) */
+  ksmOvercommit?: number;
 }
 
 export interface HostMemory {
   /** PACKEDMEMORY of the host: Σ PACKEDMEMORY of its running VMs */
   borrowedKiB: number;
-  /** TOTALMEMORY = physical + O × borrowed, rounded down to whole KiB */
+  /** TOTALMEMORY = physical + O × borrowed + O_KSM × KSM-saved, each product rounded down to whole KiB */
   totalKiB: number;
 }
 
@@ -125,12 +129,16 @@ function decimalFraction(o: number): { num: bigint; den: bigint } {
   return exp >= 0 ? { num: digits * 10n ** BigInt(exp), den: 1n } : { num: digits, den: 10n ** BigInt(-exp) };
 }
 
-export function hostMemory({ physicalKiB, vms, overcommit }: HostMemoryInput): HostMemory {
+export function hostMemory({ physicalKiB, vms, overcommit, ksmSavedKiB = 0, ksmOvercommit = 0 }: HostMemoryInput): HostMemory {
   if (!(overcommit >= 0 && overcommit <= 1)) throw new RangeError(`overcommit ${overcommit} is outside [0, 1]`);
+  if (!(ksmOvercommit >= 0 && ksmOvercommit <= 1)) throw new RangeError(`KSM overcommit ${ksmOvercommit} is outside [0, 1]`);
   const borrowedKiB = sumKiB('PACKEDMEMORY of the host', ...vms.filter((vm) => vm.running && vm.memory.known).map((vm) => vm.memory.packedKiB));
   const physical = sumKiB('physical memory', Math.floor(Math.max(0, physicalKiB)));
   // floor(O × borrowed) in integers: a double product rounds (0.7 × 10 → 6.999…) and drifts beyond 2^53
   const { num, den } = decimalFraction(overcommit);
   const offered = Number((num * BigInt(borrowedKiB)) / den);
-  return { borrowedKiB, totalKiB: sumKiB('TOTALMEMORY', physical, offered) };
+  const ksm = sumKiB('KSM saved memory', Math.floor(Math.max(0, ksmSavedKiB)));
+  const k = decimalFraction(ksmOvercommit);
+  const ksmOffered = Number((k.num * BigInt(ksm)) / k.den);
+  return { borrowedKiB, totalKiB: sumKiB('TOTALMEMORY', physical, offered, ksmOffered) };
 }

@@ -2,7 +2,7 @@
 // the number of domains, turned into a HostSnapshot.
 import type { DomainStats, Hypervisor } from '../libvirt/types';
 import { METADATA_URI, parseSizeMetadata } from '../memory/oned-size';
-import { isLocalKernelUri, parseCpuModelName, parseNetDev } from './procfs';
+import { isLocalKernelUri, parseCpuModelName, parseKsm, parseNetDev, parsePsiSomeAvg60, parseVmKsm, qemuPidFile, type VmKsm } from './procfs';
 import { vmIdOf } from './reports';
 import type { HostSnapshot } from './snapshot';
 
@@ -16,6 +16,10 @@ export interface CollectNeeds {
   cpuModel?: boolean;
   /** the size oned believes each ballooned domain has (domain metadata) */
   onedSizes?: boolean;
+  /** vCPU run-queue delays in the bulk stats */
+  vcpu?: boolean;
+  /** host KSM and pressure stall information, per-VM KSM */
+  sharing?: boolean;
 }
 
 export interface CollectOptions {
@@ -43,7 +47,7 @@ function unlessUnsupported<T>(call: () => T | undefined): T | undefined {
 export function collectSnapshot(hv: Hypervisor, needs: CollectNeeds, opts: CollectOptions): HostSnapshot {
   const snap: HostSnapshot = { uri: hv.uri, takenAtMs: opts.now(), domains: [] };
   if (needs.domains) {
-    const all = hv.getAllDomainStats({ state: true, balloon: true, cpu: true, interface: true });
+    const all = hv.getAllDomainStats({ state: true, balloon: true, cpu: true, interface: true, ...(needs.vcpu ? { vcpu: true } : {}) });
     snap.takenAtMs = opts.now();
     for (const d of all) {
       // A record whose domain could not be named (it vanished while libvirt
@@ -71,6 +75,17 @@ export function collectSnapshot(hv: Hypervisor, needs: CollectNeeds, opts: Colle
       const text = opts.readProc('/proc/net/dev');
       const net = text === undefined ? undefined : parseNetDev(text);
       if (net) snap.net = net;
+    }
+    if (needs.sharing) {
+      const ksm = parseKsm((name) => opts.readProc(`/sys/kernel/mm/ksm/${name}`));
+      if (ksm) snap.ksm = ksm;
+      const psi = {
+        cpu: parsePsiSomeAvg60(opts.readProc('/proc/pressure/cpu')),
+        memory: parsePsiSomeAvg60(opts.readProc('/proc/pressure/memory')),
+        io: parsePsiSomeAvg60(opts.readProc('/proc/pressure/io')),
+      };
+      if (psi.cpu !== undefined || psi.memory !== undefined || psi.io !== undefined) snap.psi = psi;
+      if (ksm) snap.vmKsm = vmKsm(hv.uri, snap.domains, opts.readProc);
     }
     if (needs.cpuModel) {
       const text = opts.readProc('/proc/cpuinfo');
@@ -106,4 +121,17 @@ function onedSizes(hv: Hypervisor, domains: readonly DomainStats[]): Record<stri
     }
   }
   return sizes;
+}
+
+/** Each running domain's KSM figures from its QEMU process (pid from libvirt's pid file). */
+function vmKsm(uri: string, domains: readonly DomainStats[], readProc: CollectOptions['readProc']): Record<string, VmKsm> {
+  const out: Record<string, VmKsm> = {};
+  for (const d of domains) {
+    const pidFile = qemuPidFile(uri, d.name);
+    const pid = pidFile === undefined ? undefined : readProc(pidFile)?.trim();
+    if (!pid || !/^\d+$/.test(pid)) continue;
+    const k = parseVmKsm(readProc(`/proc/${pid}/ksm_merging_pages`), readProc(`/proc/${pid}/ksm_stat`));
+    if (k) out[d.uuid] = k;
+  }
+  return out;
 }

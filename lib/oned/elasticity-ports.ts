@@ -29,7 +29,12 @@ export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMo
   const currentKiB = config.applyMode === 'resize' || real === undefined || real <= 0 ? templateMemoryKiB : real;
   const available = num(m.GUEST_MEMTOTAL);
   const usable = num(m.GUEST_MEMAVAILABLE);
-  const stamp = num(m.TIMESTAMP);
+  // When the guest last refreshed its balloon stats: libvirt's balloon.last-update
+  // (BALLOON_LAST_UPDATE, epoch s) where the probe reports it. monitord's TIMESTAMP
+  // is only when the record was taken: without a stats period libvirt serves the
+  // figures of boot time in every fresh record (#9 defect 3).
+  const lastUpdate = num(m.BALLOON_LAST_UPDATE);
+  const stamp = lastUpdate ?? num(m.TIMESTAMP);
   const { overrides, problems: overrideProblems } = parseOverrides(vm.userTemplate);
   problems.push(...overrideProblems.map((p) => `VM ${vm.id}: ${p}`));
   const onegate = parseOneGate(vm.userTemplate);

@@ -105,6 +105,26 @@ describe('(a) an idle VM is shrunk and the figures are published', () => {
   });
 });
 
+describe('(a2) guest figures frozen at boot are refused (#9 defect 3)', () => {
+  it("BALLOON_LAST_UPDATE older than FIGURES_MAX_AGE: no shrink on a fresh monitoring record, one warning per VM; acted on once libvirt refreshes them", async () => {
+    const s = await start({ vms: [fixtures.idle] });
+    // monitord's record is fresh (TIMESTAMP), but libvirt's stats were last refreshed at boot, an hour ago
+    s.sim.setVmMonitoring(100, { BALLOON_LAST_UPDATE: Math.floor(T0 / 1000) - 3600 });
+    const stop = new AbortController();
+    s.between = (cycle) => {
+      s.sim.setVmMonitoring(100, { TIMESTAMP: Math.floor(s.clock.ms / 1000) });
+      if (cycle === 2) s.sim.setVmMonitoring(100, { BALLOON_LAST_UPDATE: Math.floor(s.clock.ms / 1000) - 5 });
+      if (cycle === 3) stop.abort();
+    };
+    await runDaemon(s.deps, s.config, { signal: stop.signal });
+    const resizes = s.sim.callsTo('one.vm.resize');
+    // cycles 1 and 2 refused the frozen figures; cycle 3 shrank on fresh ones
+    expect(resizes).toHaveLength(1);
+    const warned = s.logs.filter((l) => l.event === 'stale-figures');
+    expect(warned).toEqual([expect.objectContaining({ level: 'warn', vmId: 100, msg: expect.stringMatching(/^VM 100: balloon stats last refreshed 3600 s ago, more than FIGURES_MAX_AGE 120 s: not acted on/) })]);
+  });
+});
+
 describe('(b) a guest running short is grown by the two-strike rule', () => {
   it('first strike half-way, second strike (next interval, inside the cooldown) back to the original', async () => {
     const s = await start({ vms: [fixtures.starving], state: shrunkBefore() });

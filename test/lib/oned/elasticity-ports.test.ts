@@ -26,6 +26,11 @@ describe('oned → elasticity views', () => {
     expect(problems).toEqual(['VM 7: MIN_FREE_MEM=lots ignored: use a whole number of KiB']);
   });
 
+  it("balloon figures are as old as libvirt's last refresh (BALLOON_LAST_UPDATE), not monitord's record time", () => {
+    const frozen = oneVm({ monitoring: { ...oneVm().monitoring, BALLOON_LAST_UPDATE: '1699990000' } });
+    expect(vmViewFromOne(frozen, { applyMode: 'memory-action' }).balloon?.updatedAt).toBe(1699990000000);
+  });
+
   it('CLOUDVAMP_PINNED=YES marks the VM pinned, as the planner reads it; only a MONITORED host is enabled (not INIT)', () => {
     expect(vmViewFromOne(oneVm({ userTemplate: { CLOUDVAMP_PINNED: ' yes ' } }), { applyMode: 'memory-action' }).pinned).toBe(true);
     const host = (state: number) =>
