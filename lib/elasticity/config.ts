@@ -49,6 +49,12 @@ export interface ElasticityConfig {
   /** Never shrink a guest below what its recent peak needs (keeps burst room inside the VM instead of lending it). */
   peakFloor: boolean;
   /**
+   * With PEAK_FLOOR: 0 = every VM keeps its peak's room; > 0 = only a VM that
+   * starved within this long (a guest that proved it bursts past its size;
+   * a steady or slowly growing one is still sized for its use of now).
+   */
+  peakFloorWindowMs: number;
+  /**
    * Per host, publish RESERVED_MEM = the operator's own reserve + the memory the
    * host's ballooned VMs are predicted to need back (their recent peak), so
    * oned's scheduler keeps that room free (lib/elasticity/host-reserve.ts).
@@ -161,11 +167,12 @@ export const DEFAULTS: ElasticityConfig = {
   strikeResetMs: 600_000,
   shrinkHoldOffMs: 600_000,
   peakHalfLifeMs: 86_400_000,
-  peakFloor: false,
-  hostReserveMode: 'share',
+  peakFloor: true,
+  peakFloorWindowMs: 0,
+  hostReserveMode: 'joint',
   hostReserveBurstPercent: 50,
   hostReserveSharePercent: 25,
-  hostReserveMaxPercent: 25,
+  hostReserveMaxPercent: 100,
   hostReserveThresholdKiB: 262144,
   figuresMaxAgeMs: 120_000,
   applyMode: 'memory-action',
@@ -244,6 +251,7 @@ const KEYS: Record<string, Setter> = {
   STRIKE_RESET: num('strikeResetMs', { min: 0, scale: 1000, unit: 'seconds' }),
   SHRINK_HOLD_OFF: num('shrinkHoldOffMs', { min: 0, scale: 1000, unit: 'seconds' }),
   PEAK_FLOOR: bool('peakFloor'),
+  PEAK_FLOOR_WINDOW: num('peakFloorWindowMs', { min: 0, scale: 1000, unit: 'seconds' }),
   PEAK_HALF_LIFE: num('peakHalfLifeMs', { min: 0, scale: 1000, unit: 'seconds' }),
   HOST_RESERVE_MODE: oneOf('hostReserveMode', ['joint', 'share', 'peak', 'none'] as const),
   HOST_RESERVE_BURST: num('hostReserveBurstPercent', { min: 0, max: 1000, unit: "percent of what the host's VMs' recent peaks need" }),

@@ -11,7 +11,10 @@
 //     recent peaks need back (lib/elasticity/host-reserve.ts), from the cluster
 //     as the VM steps left it; dry-run logs it; a failed write is logged only
 //
-// Before each step a fresh snapshot is taken and the step's precondition
+// Before each step what it touches is read again (the VM, and the host that
+// must have room: one.vm.info + one.host.info through ClusterSource.refresh,
+// so a cycle costs O(changes) calls, not O(changes × cluster); a source
+// without refresh gives a whole snapshot) and the step's precondition
 // re-checked (lib/elasticity/precheck.ts): a VM that moved, stopped or was
 // resized by someone else, or a host that no longer has room, makes the step
 // skip with its reason instead of acting on a stale plan.
@@ -182,8 +185,9 @@ async function applyPlan(
       return false;
     }
     let fresh: ClusterView;
+    const source = deps.fresh ?? deps.source;
     try {
-      fresh = await (deps.fresh ?? deps.source).snapshot();
+      fresh = source.refresh ? await source.refresh(view, [vmId], touchedHosts(s)) : await source.snapshot();
     } catch (error) {
       skip(what, vmId, 'warn', `could not re-read the cluster before acting: ${oneLineMessage(error)}`);
       return false;
@@ -246,6 +250,12 @@ async function applyPlan(
   await persist(deps, state);
   const moved = plan.migrations.filter((m) => !failedMoves.has(m.vmId));
   return { state, applied, failed, skipped, stopped, resized, moved };
+}
+
+/** The hosts whose room a step's re-check needs: a migration's destination, a grow's host; a shrink needs none. */
+function touchedHosts(s: Step): number[] {
+  if (s.kind === 'migrate') return [s.migration.toHostId];
+  return s.decision.action === 'grow' && s.decision.hostId !== null ? [s.decision.hostId] : [];
 }
 
 /** Pure: the cluster as it is once these resizes and migrations are done. */

@@ -12,7 +12,7 @@ import { planCommand, type PlanCommandDeps } from '../../lib/planning/command';
 import { PLANNING_HOST_FIXTURES, PLANNING_VM_FIXTURES } from '../lib/planning/oned-fixtures';
 import { DEFAULT_SESSION, startOnedSimulator, type OnedSimulator } from '../support/oned-server';
 
-const READS = new Set(['one.vmpool.infoextended', 'one.vmpool.monitoring', 'one.hostpool.info']);
+const READS = new Set(['one.vmgrouppool.info', 'one.vmpool.infoextended', 'one.vmpool.monitoring', 'one.hostpool.info']);
 
 let sim: OnedSimulator;
 let dir: string;

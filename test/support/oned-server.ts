@@ -146,6 +146,7 @@ const SCHEMA_FOR_ROOT: Record<string, string> = {
   HOST: 'host.xsd',
   HOST_POOL: 'host_pool.xsd',
   MONITORING_DATA: 'monitoring_data.xsd',
+  VM_GROUP_POOL: 'vm_group_pool.xsd',
 };
 
 const declaredCache = new Map<string, Set<string>>();
@@ -248,6 +249,15 @@ export interface OnedSimulatorOptions {
   migrations?: 'instant' | 'oned';
 }
 
+/** A VM group as `onevmgroup create` takes it: roles, and AFFINED / ANTI_AFFINED rules between roles (by name). */
+export interface VmGroupSpec {
+  id: number;
+  name: string;
+  roles: { name: string; policy?: 'AFFINED' | 'ANTI_AFFINED' | 'NONE'; vms?: number[]; hostAffined?: number[]; hostAntiAffined?: number[] }[];
+  affined?: string[][];
+  antiAffined?: string[][];
+}
+
 export interface HostCapacityUpdate {
   freeMemoryKiB?: number;
   usedMemoryKiB?: number;
@@ -272,6 +282,7 @@ const SIGNATURES: Record<string, { required: ParamType[]; optional: ParamType[] 
   'one.vmpool.infoextended': { required: ['i', 'i', 'i', 'i'], optional: ['s'] },
   'one.vmpool.monitoring': { required: ['i'], optional: ['i'] },
   'one.hostpool.info': { required: [], optional: [] },
+  'one.vmgrouppool.info': { required: ['i', 'i', 'i'], optional: [] },
   'one.host.info': { required: ['i'], optional: ['b'] },
   'one.vm.info': { required: ['i'], optional: ['b'] },
   'one.vm.migrate': { required: ['i', 'i', 'b'], optional: ['b', 'i', 'i'] },
@@ -296,6 +307,7 @@ export class OnedSimulator {
   readonly schemaViolations: { method: string; check: SchemaCheck }[] = [];
   private readonly vms = new Map<number, XmlElement>();
   private readonly hosts = new Map<number, XmlElement>();
+  private readonly vmGroups = new Map<number, XmlElement>();
   /** per VM, every monitoring record in order; the last equals VM/MONITORING */
   private readonly monitoringHistory = new Map<number, XmlElement[]>();
   private readonly failures = new Map<string, InjectedFailure[]>();
@@ -389,6 +401,33 @@ export class OnedSimulator {
   setHostTemplate(hostId: number, values: Readonly<Record<string, string | number>>): void {
     const template = at(this.host(hostId), 'TEMPLATE');
     for (const [key, value] of Object.entries(values)) setLeaf(template, key, value);
+  }
+
+  /**
+   * A VM group, written as oned's VMGroup::to_xml writes it: ROLE children in
+   * the XSD's order, VMS and host lists comma-separated, inter-role rules as
+   * TEMPLATE/AFFINED and TEMPLATE/ANTI_AFFINED ("role1,role2", one per rule).
+   */
+  addVmGroup(spec: VmGroupSpec): void {
+    const roles = element('ROLES');
+    spec.roles.forEach((role, id) => {
+      const node = element('ROLE');
+      if (role.hostAffined) node.children.push(element('HOST_AFFINED', role.hostAffined.join(',')));
+      if (role.hostAntiAffined) node.children.push(element('HOST_ANTI_AFFINED', role.hostAntiAffined.join(',')));
+      node.children.push(element('ID', String(id)), element('NAME', role.name), element('POLICY', role.policy ?? 'NONE'));
+      if (role.vms && role.vms.length > 0) node.children.push(element('VMS', role.vms.join(',')));
+      roles.children.push(node);
+    });
+    const template = element('TEMPLATE');
+    for (const rule of spec.affined ?? []) template.children.push(element('AFFINED', rule.join(',')));
+    for (const rule of spec.antiAffined ?? []) template.children.push(element('ANTI_AFFINED', rule.join(',')));
+    const permissions = element('PERMISSIONS');
+    for (const name of ['OWNER_U', 'OWNER_M', 'OWNER_A', 'GROUP_U', 'GROUP_M', 'GROUP_A', 'OTHER_U', 'OTHER_M', 'OTHER_A']) permissions.children.push(element(name, name.startsWith('OWNER') && name !== 'OWNER_A' ? '1' : '0'));
+    const group: XmlElement = {
+      name: 'VM_GROUP',
+      children: [element('ID', String(spec.id)), element('UID', '0'), element('GID', '0'), element('UNAME', 'oneadmin'), element('GNAME', 'oneadmin'), element('NAME', spec.name), permissions, roles, template],
+    };
+    this.vmGroups.set(spec.id, group);
   }
 
   vmXml(id: number): string {
@@ -519,6 +558,8 @@ export class OnedSimulator {
         return this.vmPoolMonitoring(int(1, -1));
       case 'one.hostpool.info':
         return `<HOST_POOL>${[...this.hosts.keys()].sort((a, b) => a - b).map((id) => this.hostXml(id)).join('')}</HOST_POOL>`;
+      case 'one.vmgrouppool.info':
+        return `<VM_GROUP_POOL>${[...this.vmGroups.keys()].sort((a, b) => a - b).map((id) => serializeXmlElement(this.vmGroups.get(id)!)).join('')}</VM_GROUP_POOL>`;
       case 'one.host.info':
         return serializeXmlElement(this.host(int(0)));
       case 'one.vm.info':
