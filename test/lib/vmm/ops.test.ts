@@ -213,3 +213,36 @@ describe('poll (legacy)', () => {
     expect(await OPS.poll(context(new FakeHypervisor()).ctx, hostArgs('one-1'))).toBe('STATE=d');
   });
 });
+
+describe('ksm (host-side KSM tuning)', () => {
+  const recording = (fail?: string) => {
+    const writes: Array<[string, string]> = [];
+    const files = {
+      makeDir: () => undefined,
+      writeText: (file: string, text: string) => {
+        if (fail) throw Object.assign(new Error(fail), { code: fail });
+        writes.push([file, text]);
+      },
+    };
+    return { files, writes };
+  };
+  it('writes the scan settings, then run, and prints what it set', async () => {
+    const { files, writes } = recording();
+    const { ctx } = context(new FakeHypervisor());
+    const out = await OPS.ksm({ ...ctx, files }, { run: '1', pages_to_scan: '364', sleep_millisecs: '10', host: 'node1' });
+    expect(out).toBe('KSM_RUN=1 KSM_PAGES_TO_SCAN=364 KSM_SLEEP_MILLISECS=10');
+    expect(writes).toEqual([
+      ['/sys/kernel/mm/ksm/pages_to_scan', '364\n'],
+      ['/sys/kernel/mm/ksm/sleep_millisecs', '10\n'],
+      ['/sys/kernel/mm/ksm/run', '1\n'],
+    ]);
+  });
+  it('refuses a bad run value before writing; names the fix when it may not write', async () => {
+    const { files, writes } = recording();
+    const { ctx } = context(new FakeHypervisor());
+    await expect(OPS.ksm({ ...ctx, files }, { run: '3', pages_to_scan: '64', sleep_millisecs: '10' })).rejects.toThrow(/is not 0 \(stop\), 1 \(run\) or 2/);
+    expect(writes).toEqual([]);
+    await expect(OPS.ksm({ ...ctx, files: recording('EACCES').files }, { run: '1', pages_to_scan: '64', sleep_millisecs: '10' })).rejects.toThrow(/needs root/);
+    await expect(OPS.ksm({ ...ctx, files: recording('ENOENT').files }, { run: '1', pages_to_scan: '64', sleep_millisecs: '10' })).rejects.toThrow(/has no KSM/);
+  });
+});
