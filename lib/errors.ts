@@ -31,8 +31,18 @@ export function exitCodeFor(error: unknown): number {
   return 1;
 }
 
-/** One line, no stack: OpenNebula stores it as the VM's ERROR attribute. */
+/**
+ * One line, no stack: OpenNebula stores it as the VM's ERROR attribute. A
+ * message may echo a hostile name or value (a domain, a path, an argument):
+ * line breaks become spaces and other control characters visible escapes, so
+ * one failure stays one line and never drives the operator's terminal.
+ */
 export function oneLineMessage(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  return text.replace(/\s*\n\s*/g, ' ').trim() || 'unknown error';
+  return (
+    text
+      .replace(/\s*[\r\n]+\s*/g, ' ')
+      .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+      .trim() || 'unknown error'
+  );
 }

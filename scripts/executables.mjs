@@ -22,6 +22,7 @@ export const executables = [
   { entry: 'vmm/poll.ts', out: 'remotes/vmm/cloudvamp/poll' },
   { entry: 'vmm/resize.ts', out: 'remotes/vmm/cloudvamp/resize' },
   { entry: 'vmm/memory.ts', out: 'remotes/vmm/cloudvamp/memory' },
+  { entry: 'vmm/ksm.ts', out: 'remotes/vmm/cloudvamp/ksm' },
   // front-end tools
   { entry: 'cli/cvem.ts', out: 'bin/cloudvamp-cvem' },
   { entry: 'cli/plan.ts', out: 'bin/cloudvamp-plan' },

@@ -2,14 +2,14 @@
 // signals and the real adapters into `runCvem`; tests pass fakes.
 
 import { Command, CommanderError } from 'commander';
-import { CloudvampError, usageError } from '../errors';
+import { CloudvampError, oneLineMessage, usageError } from '../errors';
 import { readCvemConfigFile } from '../io/config-files';
 import type { ElasticityConfig } from './config';
 import { runDaemon, runRestore, timerSleep, withStateLock, type CycleDeps } from './cycle';
 import type { ClusterSource, ClusterView, HostReservePublisher, Logger, LogEvent, MemoryApplier, Migrator, Publisher, StateStore } from './ports';
 import { chooseGuestFigures } from './guest-figures';
 import { fileStateStore } from '../io/state-file';
-import type { ElasticityState } from './state';
+import { emptyState, type ElasticityState } from './state';
 
 export const DEFAULT_CONFIG_PATH = '/etc/one/cloudvamp/cvem.conf';
 
@@ -142,10 +142,31 @@ export async function runCvem(argv: readonly string[], env: CvemEnv): Promise<st
     .action(async (o: { dryRun?: boolean; force?: boolean }) => {
       const { config, log, store } = await setup();
       const d = await deps(config, log, store);
-      const restore = async () => runRestore(d, config, await store.load(), { dryRun: o.dryRun === true, force: o.force === true });
+      const restore = async () => {
+        // An unreadable state file does not stop the kill switch: oned's copy of each original still proves it,
+        // and a VM without one is named below and left alone.
+        let state: ElasticityState;
+        let stateLost = false;
+        try {
+          state = await store.load();
+        } catch (error) {
+          if (!(error instanceof CloudvampError && error.kind === 'config')) throw error;
+          log({ level: 'warn', msg: `${oneLineMessage(error)}; restoring from oned's CLOUDVAMP_ORIGINAL_MEMORY only`, event: 'restore' });
+          state = emptyState();
+          stateLost = true;
+        }
+        return runRestore(d, config, state, { dryRun: o.dryRun === true, force: o.force === true, stateLost });
+      };
       // restore-all writes the state file: not while a daemon does (stop it first; see docs/elasticity.md).
       const report = o.dryRun ? await restore() : await withStateLock(store, restore);
       const grows = report.plan.decisions.filter((x) => x.action === 'grow').length;
+      if (report.unproven.length > 0)
+        throw new CloudvampError(
+          'unsafe',
+          `restore-all: no recorded original size for VM ${report.unproven.map((u) => u.vmId).join(', ')}, left as they are; ` +
+            'set USER_TEMPLATE/CLOUDVAMP_ORIGINAL_MEMORY (KiB) on each and rerun' +
+            (o.dryRun ? '' : ` (${report.applied} other VMs restored)`),
+        );
       if (!o.dryRun && (report.failed > 0 || report.skipped > 0))
         throw new CloudvampError(
           'unsafe',

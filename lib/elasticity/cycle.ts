@@ -1,14 +1,20 @@
 // One control cycle and the daemon loop around it: the ~30 lines that join the
 // outside world to the pure policy.
 //
-//   snapshot → reconcile state → plan → dry-run: log every decision, change nothing
+//   snapshot → reconcile state (originals merged from the state file and
+//   oned's copy; a VM with no provable original is reported, left alone) → plan → dry-run: log every decision, change nothing
 //                                      → apply: persist state (originals first!),
-//                                        migrate, grow, shrink, publish, persist results
+//                                        migrate, grow, shrink (each resize after
+//                                        oned holds the VM's original), publish,
+//                                        persist results
 //   → host reserves: per host, RESERVED_MEM for the room its ballooned VMs'
 //     recent peaks need back (lib/elasticity/host-reserve.ts), from the cluster
 //     as the VM steps left it; dry-run logs it; a failed write is logged only
 //
-// Before each step a fresh snapshot is taken and the step's precondition
+// Before each step what it touches is read again (the VM, and the host that
+// must have room: one.vm.info + one.host.info through ClusterSource.refresh,
+// so a cycle costs O(changes) calls, not O(changes × cluster); a source
+// without refresh gives a whole snapshot) and the step's precondition
 // re-checked (lib/elasticity/precheck.ts): a VM that moved, stopped or was
 // resized by someone else, or a host that no longer has room, makes the step
 // skip with its reason instead of acting on a stale plan.
@@ -17,16 +23,42 @@
 // success; grows before shrinks because a starving guest should not wait for
 // someone else's balloon. Each step is logged with its result; `shouldStop`
 // is checked between steps, so SIGTERM finishes the step in flight and stops.
+//
+// A state write that fails stops the cycle where it is (StateNotSaved carries
+// the state that should have been written); the daemon then changes nothing
+// until that state is written, so no size it set can ever be taken for an
+// original by a later adoption.
 
 import { CloudvampError, oneLineMessage } from '../errors';
 import { OnedError } from '../oned/errors';
 import type { ElasticityConfig } from './config';
-import { planHostReserves, type HostReserveDecision } from './host-reserve';
+import { staleBalloon } from './guest-figures';
+import { operatorBase, planHostReserves, type HostReserveDecision } from './host-reserve';
 import { withMigration } from './migration-budget';
 import { limitsFor, planCycle, planRestore, type CyclePlan, type Migration, type VmDecision } from './policy';
-import type { ClusterSource, ClusterView, HostReservePublisher, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
+import type { ClusterSource, ClusterView, HostReservePublisher, HostView, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
 import { nothingApplied, recheck, recordDone, type Step } from './precheck';
-import { reconcile, type ActionKind, type ElasticityState, type LastAction, type VmState } from './state';
+import { reconcile, type ActionKind, type ElasticityState, type LastAction, type Unproven, type VmState } from './state';
+
+/** The state file could not be written; `state` is what must be written before anything else changes. */
+export class StateNotSaved extends CloudvampError {
+  constructor(
+    readonly state: ElasticityState,
+    cause: unknown,
+  ) {
+    super('internal', `state not saved, nothing more changes until it is: ${oneLineMessage(cause)}`, { cause });
+    this.name = 'StateNotSaved';
+  }
+}
+
+/** store.save, its failure carrying the state to keep. */
+async function persist(deps: Pick<CycleDeps, 'store'>, state: ElasticityState, keep: ElasticityState = state): Promise<void> {
+  try {
+    await deps.store.save(state);
+  } catch (error) {
+    throw new StateNotSaved(keep, error);
+  }
+}
 
 export interface CycleDeps {
   source: ClusterSource;
@@ -42,6 +74,8 @@ export interface CycleDeps {
   shouldStop?: () => boolean;
   /** where the fresh state for each step's re-check comes from; default `source` */
   fresh?: ClusterSource;
+  /** VMs whose stale guest figures were already logged (the daemon keeps it: once per VM until fresh again) */
+  staleLogged?: Set<number>;
 }
 
 export interface CycleOptions {
@@ -58,6 +92,8 @@ export interface CycleReport {
   stopped: boolean;
   /** the regrowth reserve decided per host after the VM steps (absent after a restore) */
   hostReserves?: HostReserveDecision[];
+  /** VMs left alone because nothing proves their original size */
+  unproven: Unproven[];
 }
 
 /** Pure: the state with the plan's intentions recorded (before anything is applied). */
@@ -101,8 +137,8 @@ function setResult(state: ElasticityState, vmId: number, result: LastAction['res
 /** USER_TEMPLATE keys CVEM writes; not CloudVAMP's MEM_OVER / MIN_FREE_MEM, which are the owner's overrides. */
 export function publishedFigures(vm: VmView, d: VmDecision, config: ElasticityConfig, now: number): Record<string, string | number> {
   const limits = limitsFor(vm, config);
+  // CLOUDVAMP_ORIGINAL_MEMORY is not among them: Publisher.recordOriginal alone writes it, before the change.
   return {
-    CLOUDVAMP_ORIGINAL_MEMORY: d.originalKiB,
     CLOUDVAMP_MEMORY: d.targetKiB,
     CLOUDVAMP_USED_MEMORY: d.figures?.usedKiB ?? '',
     CLOUDVAMP_FREE_MEMORY: d.figures?.freeKiB ?? '',
@@ -126,7 +162,8 @@ async function applyPlan(
   const now = deps.now();
   const state = recordPlan(before, plan, now, kind);
   // Persist before touching any VM: a crash from here on still knows every original.
-  await deps.store.save(state);
+  // Failing here nothing was applied: keep the state as it was before the plan.
+  await persist(deps, state, before);
   const vms = new Map(view.vms.map((v) => [v.id, v]));
   const stop = () => deps.shouldStop?.() === true;
   let applied = 0;
@@ -148,8 +185,9 @@ async function applyPlan(
       return false;
     }
     let fresh: ClusterView;
+    const source = deps.fresh ?? deps.source;
     try {
-      fresh = await (deps.fresh ?? deps.source).snapshot();
+      fresh = source.refresh ? await source.refresh(view, [vmId], touchedHosts(s)) : await source.snapshot();
     } catch (error) {
       skip(what, vmId, 'warn', `could not re-read the cluster before acting: ${oneLineMessage(error)}`);
       return false;
@@ -191,7 +229,13 @@ async function applyPlan(
       skip(what, d.vmId, 'warn', 'its relief migration did not happen');
       continue;
     }
-    if (await step(what, { kind: 'resize', decision: d }, () => deps.applier.setMemory(vm, d.targetKiB))) resized.push(d);
+    const resize = async () => {
+      // oned's copy of the original before the first change (and whenever it is missing or smaller than ours).
+      const original = state.vms[String(d.vmId)]?.originalKiB ?? d.originalKiB;
+      if (vm.recordedOriginalKiB !== original) await deps.publisher.recordOriginal(d.vmId, original);
+      await deps.applier.setMemory(vm, d.targetKiB);
+    };
+    if (await step(what, { kind: 'resize', decision: d }, resize)) resized.push(d);
   }
   if (config.publish) {
     for (const d of resized) {
@@ -203,9 +247,15 @@ async function applyPlan(
       }
     }
   }
-  await deps.store.save(state);
+  await persist(deps, state);
   const moved = plan.migrations.filter((m) => !failedMoves.has(m.vmId));
   return { state, applied, failed, skipped, stopped, resized, moved };
+}
+
+/** The hosts whose room a step's re-check needs: a migration's destination, a grow's host; a shrink needs none. */
+function touchedHosts(s: Step): number[] {
+  if (s.kind === 'migrate') return [s.migration.toHostId];
+  return s.decision.action === 'grow' && s.decision.hostId !== null ? [s.decision.hostId] : [];
 }
 
 /** Pure: the cluster as it is once these resizes and migrations are done. */
@@ -230,7 +280,7 @@ export function viewAfter(view: ClusterView, resized: readonly VmDecision[], mov
  * retried next cycle (the decision is recomputed from scratch every cycle).
  */
 async function reserveHosts(deps: CycleDeps, config: ElasticityConfig, view: ClusterView, state: ElasticityState, now: number, dryRun: boolean): Promise<HostReserveDecision[]> {
-  const decisions = planHostReserves(view, state, config, now);
+  const decisions = planHostReserves({ ...view, hosts: view.hosts.filter((h) => usesCloudvamp(h, config)) }, state, config, now);
   for (const d of decisions) {
     const fields = {
       event: 'host-reserve',
@@ -283,18 +333,44 @@ function logPlan(deps: CycleDeps, plan: CyclePlan, dryRun: boolean): void {
   }
 }
 
-async function snapshotAndReconcile(deps: CycleDeps, state: ElasticityState) {
+async function snapshotAndReconcile(deps: CycleDeps, config: ElasticityConfig, state: ElasticityState, opts: { stateLost?: boolean } = {}) {
   const view = await deps.source.snapshot();
   const now = deps.now();
-  const r = reconcile(state, view, now);
+  // Hosts without cloudvamp's drivers: their VMs are not adopted nor touched, and they receive no migration.
+  const foreignHosts = new Set(view.hosts.filter((h) => !usesCloudvamp(h, config)).map((h) => h.id));
+  const foreignVms = new Set(view.vms.filter((vm) => vm.hostId !== null && foreignHosts.has(vm.hostId)).map((vm) => vm.id));
+  const r = reconcile(state, view, now, { ...opts, notAdopted: foreignVms });
   for (const id of r.added) deps.log({ level: 'info', msg: 'VM managed, original size recorded', event: 'adopt', vmId: id, originalKiB: r.state.vms[String(id)]!.originalKiB });
   for (const id of r.forgotten) deps.log({ level: 'info', msg: 'VM no longer exists, forgotten', event: 'forget', vmId: id });
-  return { view, now, reconciled: r };
+  for (const u of r.unproven)
+    deps.log({ level: 'warn', msg: `VM ${u.vmId} left alone: its original size is unknown (${u.reason}); set USER_TEMPLATE/CLOUDVAMP_ORIGINAL_MEMORY (KiB) to manage it`, event: 'unproven', vmId: u.vmId });
+  for (const d of r.disagreements)
+    deps.log({ level: 'warn', msg: `VM ${d.vmId}: the state file and oned record different originals; keeping the larger`, event: 'original', vmId: d.vmId, stateKiB: d.stateKiB, onedKiB: d.onedKiB });
+  if (deps.staleLogged) {
+    for (const vm of view.vms) {
+      const why = vm.running ? staleBalloon(vm, config, now) : undefined;
+      if (why === undefined) deps.staleLogged.delete(vm.id);
+      else if (!deps.staleLogged.has(vm.id)) {
+        deps.staleLogged.add(vm.id);
+        deps.log({ level: 'warn', msg: `VM ${vm.id}: ${why}`, event: 'stale-figures', vmId: vm.id, updatedAt: vm.balloon?.updatedAt });
+      }
+    }
+  }
+  // The policy sees unproven VMs as not running: left alone, their memory still counted on their host.
+  const left = new Set([...r.unproven.map((u) => u.vmId), ...foreignVms]);
+  const planned: ClusterView =
+    left.size === 0 && foreignHosts.size === 0
+      ? view
+      : {
+          hosts: view.hosts.map((h) => (foreignHosts.has(h.id) ? { ...h, enabled: false } : h)),
+          vms: view.vms.map((vm) => (left.has(vm.id) ? { ...vm, running: false } : vm)),
+        };
+  return { view: planned, now, reconciled: r };
 }
 
 /** One control cycle. `state` is the state after the previous cycle (as loaded at start). */
 export async function runCycle(deps: CycleDeps, config: ElasticityConfig, state: ElasticityState, opts: CycleOptions = {}): Promise<CycleReport> {
-  const { view, now, reconciled } = await snapshotAndReconcile(deps, state);
+  const { view, now, reconciled } = await snapshotAndReconcile(deps, config, state);
   const plan = planCycle(view, reconciled.state, config, now);
   const dryRun = opts.dryRun === true;
   logPlan(deps, plan, dryRun);
@@ -303,18 +379,35 @@ export async function runCycle(deps: CycleDeps, config: ElasticityConfig, state:
     // What the reserve would be once the plan is applied, from the state the plan would leave.
     const changed = plan.decisions.filter((d) => d.action !== 'none');
     const hostReserves = await reserveHosts(deps, config, viewAfter(view, changed, plan.migrations), recordPlan(reconciled.state, plan, now), now, true);
-    return { state: reconciled.state, view, plan, applied: 0, failed: 0, skipped: 0, stopped: false, hostReserves };
+    return { state: reconciled.state, view, plan, applied: 0, failed: 0, skipped: 0, stopped: false, hostReserves, unproven: reconciled.unproven };
   }
   if (changes === 0) {
     // Strike counters and adoptions still change; persist only when something did.
     const next = recordPlan(reconciled.state, plan, now);
-    if (JSON.stringify(next) !== JSON.stringify(state)) await deps.store.save(next);
+    if (JSON.stringify(next) !== JSON.stringify(state)) await persist(deps, next);
     const hostReserves = deps.shouldStop?.() === true ? [] : await reserveHosts(deps, config, view, next, now, false);
-    return { state: next, view, plan, applied: 0, failed: 0, skipped: 0, stopped: false, hostReserves };
+    return { state: next, view, plan, applied: 0, failed: 0, skipped: 0, stopped: false, hostReserves, unproven: reconciled.unproven };
   }
   const { resized, moved, ...r } = await applyPlan(deps, config, view, reconciled.state, plan);
   const hostReserves = r.stopped ? [] : await reserveHosts(deps, config, viewAfter(view, resized, moved), r.state, deps.now(), false);
-  return { ...r, view, plan, hostReserves };
+  return { ...r, view, plan, hostReserves, unproven: reconciled.unproven };
+}
+
+/** Does the host run cloudvamp's drivers (IM_MAD and VM_MAD = DRIVER_NAME)? Unknown drivers (test doubles): yes. */
+export const usesCloudvamp = (host: HostView, config: Pick<ElasticityConfig, 'driverName'>): boolean =>
+  host.drivers === undefined || (host.drivers.im === config.driverName && host.drivers.vm === config.driverName);
+
+/**
+ * Pure: what restore-all writes into each cloudvamp host's TEMPLATE so that
+ * RESERVED_MEM is the operator's own value again and the manager's keys are
+ * gone. oned's merge cannot delete an attribute: the keys are emptied, which
+ * cloudvamp (and the operator) read as absent. Hosts cloudvamp never wrote get nothing.
+ */
+export function hostReserveRestore(host: HostView): Record<string, string> | undefined {
+  const keys = host.reserve ?? {};
+  const blank = (t: string | undefined) => (t ?? '').trim() === '';
+  if (blank(keys.publishedReservedMem) && blank(keys.baseReservedMem)) return undefined;
+  return { RESERVED_MEM: operatorBase(host).text, CLOUDVAMP_RESERVED_MEM: '', CLOUDVAMP_BASE_RESERVED_MEM: '' };
 }
 
 /** restore-all: every managed VM back to its original size (relief migrations where needed). */
@@ -322,17 +415,46 @@ export async function runRestore(
   deps: CycleDeps,
   config: ElasticityConfig,
   state: ElasticityState,
-  opts: CycleOptions & { force?: boolean } = {},
+  opts: CycleOptions & { force?: boolean; stateLost?: boolean } = {},
 ): Promise<CycleReport> {
-  const { view, reconciled } = await snapshotAndReconcile(deps, state);
+  const { view, reconciled } = await snapshotAndReconcile(deps, config, state, { stateLost: opts.stateLost === true });
   const plan = planRestore(view, reconciled.state, config, { force: opts.force === true });
   logPlan(deps, plan, opts.dryRun === true);
   const left = plan.decisions.filter((d) => d.action === 'none' && d.fromKiB < d.originalKiB && d.reason.includes('no room'));
   for (const d of left)
     deps.log({ level: 'warn', msg: 'VM not restored: its host has no room; free memory on it or rerun with --force', event: 'restore', vmId: d.vmId, hostId: d.hostId, reason: d.reason });
-  if (opts.dryRun) return { state: reconciled.state, view, plan, applied: 0, failed: 0, skipped: 0, stopped: false };
+  const unproven = reconciled.unproven;
+  if (opts.dryRun) {
+    await restoreHostReserves(deps, view, true);
+    return { state: reconciled.state, view, plan, applied: 0, failed: 0, skipped: 0, stopped: false, unproven };
+  }
   const { resized: _resized, moved: _moved, ...r } = await applyPlan(deps, config, view, reconciled.state, plan, 'restore');
-  return { ...r, view, plan, skipped: r.skipped + left.length };
+  const hostsFailed = r.stopped ? 0 : await restoreHostReserves(deps, view, false);
+  return { ...r, failed: r.failed + hostsFailed, view, plan, skipped: r.skipped + left.length, unproven };
+}
+
+/** restore-all's host step: each cloudvamp host's RESERVED_MEM back to the operator's value (hostReserveRestore); returns the failures. */
+async function restoreHostReserves(deps: CycleDeps, view: ClusterView, dryRun: boolean): Promise<number> {
+  let failed = 0;
+  // `view` is the planning view: hosts without cloudvamp's drivers are disabled there, and hostReserveRestore
+  // finds nothing on them anyway (cloudvamp never wrote their keys).
+  for (const host of view.hosts) {
+    const template = hostReserveRestore(host);
+    if (!template) continue;
+    const fields = { event: 'host-reserve', hostId: host.id, reservedMem: template.RESERVED_MEM, dryRun };
+    if (dryRun || !deps.hostReserve) {
+      deps.log({ level: 'info', msg: "host reserve: RESERVED_MEM back to the operator's value planned", ...fields });
+      continue;
+    }
+    try {
+      await deps.hostReserve.publishHostReserve(host.id, template);
+      deps.log({ level: 'info', msg: "host reserve: RESERVED_MEM back to the operator's value, cloudvamp's keys emptied", ...fields, result: 'ok' });
+    } catch (error) {
+      failed++;
+      deps.log({ level: 'error', msg: 'host reserve not restored', ...fields, result: 'failed', error: oneLineMessage(error) });
+    }
+  }
+  return failed;
 }
 
 export interface DaemonDeps extends CycleDeps {
@@ -393,20 +515,31 @@ async function loop(
   config: ElasticityConfig,
   opts: CycleOptions & { once?: boolean; signal: AbortSignal },
 ): Promise<{ cycles: number; state: ElasticityState }> {
-  const cycleDeps: CycleDeps = { ...deps, shouldStop: () => opts.signal.aborted };
+  const cycleDeps: CycleDeps = { ...deps, shouldStop: () => opts.signal.aborted, staleLogged: deps.staleLogged ?? new Set() };
   let state = await deps.store.load();
   let cycles = 0;
+  /** a state the last cycle could not write: nothing changes until it is written */
+  let unsaved: ElasticityState | undefined;
   deps.log({ level: 'info', msg: 'cvem started', event: 'start', vms: Object.keys(state.vms).length, dryRun: opts.dryRun === true, growthRule: config.growthRule });
   while (!opts.signal.aborted) {
     const started = deps.now();
     try {
+      if (unsaved) {
+        await persist(deps, unsaved);
+        unsaved = undefined;
+        deps.log({ level: 'info', msg: 'state file written again; cycles resume', event: 'state' });
+      }
       const report = await runCycle(cycleDeps, config, state, opts);
       state = report.state;
       const counts = { grow: 0, shrink: 0, none: 0 };
       for (const d of report.plan.decisions) counts[d.action]++;
       deps.log({ level: 'info', msg: 'cycle done', event: 'cycle', cycle: cycles, vms: report.view.vms.length, ...counts, migrations: report.plan.migrations.length, applied: report.applied, failed: report.failed, skipped: report.skipped, ms: deps.now() - started });
     } catch (error) {
-      deps.log({ level: 'error', msg: 'cycle failed', event: 'cycle', cycle: cycles, error: oneLineMessage(error) });
+      if (error instanceof StateNotSaved) {
+        state = error.state;
+        unsaved = error.state;
+      }
+      deps.log({ level: 'error', msg: 'cycle failed', event: error instanceof StateNotSaved ? 'state' : 'cycle', cycle: cycles, error: oneLineMessage(error) });
       if (opts.once || isFatal(error)) throw error;
     }
     cycles++;

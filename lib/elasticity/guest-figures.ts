@@ -54,6 +54,19 @@ function fromOneGate(vm: VmView): GuestFigures | string {
 }
 
 /**
+ * Why the balloon stats are refused as too old (the guest, or libvirt without
+ * a stats period, stopped refreshing them), or undefined when they are not.
+ */
+export function staleBalloon(vm: VmView, config: ElasticityConfig, now: number): string | undefined {
+  const at = vm.balloon?.updatedAt;
+  if (at === undefined || fresh(at, config, now)) return undefined;
+  return (
+    `balloon stats last refreshed ${Math.round((now - at) / 1000)} s ago, more than FIGURES_MAX_AGE ${Math.round(config.figuresMaxAgeMs / 1000)} s: ` +
+    "not acted on until they are fresh (does the domain have a balloon stats period? cloudvamp's deploy action sets BALLOON_STATS_PERIOD)"
+  );
+}
+
+/**
  * Picks the figures to act on. OneGate figures that carry a fresh MEM_STAMP
  * win (the guest measured them itself, the way CloudVAMP did). Unstamped
  * OneGate figures (the 2015 reporter) can be stale forever, because a USER_TEMPLATE key
@@ -67,7 +80,7 @@ export function chooseGuestFigures(vm: VmView, config: ElasticityConfig, now: nu
   if (gOk && g.updatedAt !== undefined) return { figures: g, why: 'OneGate figures' };
   if (bOk) return { figures: b, why: 'balloon stats' };
   if (gOk) return { figures: g, why: 'OneGate figures (unstamped)' };
-  const reasons = [typeof b === 'string' ? b : 'balloon stats too old', typeof g === 'string' ? g : 'OneGate figures too old'];
+  const reasons = [typeof b === 'string' ? b : `balloon stats too old (${Math.round((now - (b.updatedAt ?? now)) / 1000)} s)`, typeof g === 'string' ? g : 'OneGate figures too old'];
   return { why: reasons.join(', ') };
 }
 

@@ -25,6 +25,10 @@
 // fits, else waits. Shrinks are not credited within a cycle because they are
 // applied last.
 
+import { indexCluster, type IndexedCluster, type Loads } from '../planning/indexed';
+import type { Cluster } from '../planning/model';
+import { moveVm } from '../planning/strategies/best-fit';
+import { reliefMove } from '../planning/strategies/relief';
 import type { ElasticityConfig } from './config';
 import { chooseGuestFigures, type GuestFigures } from './guest-figures';
 import { isMoveBack, migrationBudget } from './migration-budget';
@@ -205,8 +209,15 @@ export function decideVm(vm: VmView, vmState: VmState | undefined, config: Elast
   // need; a share-driven grow is sized for the use of now (a bigger one would
   // take host headroom other guests' grows may need).
   return share > hi
-    ? decide('shrink', sizeFor(config.peakFloor ? plannedKiB : f.usedKiB), `free share above ${hi} %`, {})
+    ? decide('shrink', sizeFor(keepsPeakRoom(vmState, config, now) ? plannedKiB : f.usedKiB), `free share above ${hi} %`, {})
     : decide('grow', sizeFor(f.usedKiB), `free share below ${lo} %`, {});
+}
+
+/** Whether a shrink keeps the room the VM's recent peak needs (PEAK_FLOOR, limited to guests that starved lately by PEAK_FLOOR_WINDOW). */
+export function keepsPeakRoom(vmState: VmState | undefined, config: ElasticityConfig, now: number): boolean {
+  if (!config.peakFloor) return false;
+  if (config.peakFloorWindowMs <= 0) return true;
+  return vmState?.lastStrikeAt !== undefined && now - vmState.lastStrikeAt < config.peakFloorWindowMs;
 }
 
 // ---------------------------------------------------------------- hosts
@@ -237,6 +248,49 @@ export interface HostLedger {
   budget?: Map<number, number>;
   /** false where the VM must not go (it left that host moments ago) */
   mayMoveTo?: (vmId: number, hostId: number) => boolean;
+  /** the planner's form of the cluster, for the relief search (lib/planning/strategies/relief.ts) */
+  index: ReliefIndex;
+}
+
+/**
+ * The cluster as the planner's relief strategy sees it: each host's memory
+ * capacity is its load plus its headroom (so capacity − load is what
+ * hostHeadroom allows), CPU is HOST_SHARE/TOTAL_CPU against Σ TEMPLATE/CPU;
+ * VMs that are not running or are pinned by CLOUDVAMP_PINNED=YES never move.
+ */
+interface ReliefIndex {
+  ix: IndexedCluster;
+  loads: Loads;
+  where: Int32Array;
+}
+
+/** CPU capacity of a host whose TOTAL_CPU is unknown: large enough never to refuse, small enough to keep slack finite. */
+const UNKNOWN_CPU = 1e9;
+
+function reliefIndex(view: ClusterView, headroom: ReadonlyMap<number, number>, committed: ReadonlyMap<number, number>): ReliefIndex {
+  const hostIds = new Set(view.hosts.map((h) => h.id));
+  const vms = view.vms.filter((v) => v.hostId !== null && hostIds.has(v.hostId));
+  const cluster: Cluster = {
+    hosts: view.hosts.map((h) => ({
+      id: h.id,
+      name: h.name,
+      memMiB: ((committed.get(h.id) ?? 0) + (headroom.get(h.id) ?? 0)) / MiB,
+      cpu: h.cpu ?? UNKNOWN_CPU,
+      enabled: h.enabled,
+    })),
+    vms: vms.map((v) => ({ id: v.id, name: v.name, memMiB: v.currentKiB / MiB, cpu: v.cpu ?? 0 })),
+    placement: new Map(vms.map((v) => [v.id, v.hostId!])),
+  };
+  const pinnedVms = vms.filter((v) => !v.running || v.pinned === true).map((v) => v.id);
+  const ix = indexCluster(cluster, { reserve: { memMiB: 0, cpu: 0 }, excludedHosts: [], pinnedVms, maxInFlightPerHost: 0, maxInFlightPerCluster: 0 });
+  const where = Int32Array.from(ix.home);
+  const mem = new Float64Array(ix.hostCount);
+  const cpu = new Float64Array(ix.hostCount);
+  for (let v = 0; v < ix.vmCount; v++) {
+    mem[where[v]!]! += ix.vmMem[v]!;
+    cpu[where[v]!]! += ix.vmCpu[v]!;
+  }
+  return { ix, loads: { mem, cpu }, where };
 }
 
 export function newLedger(
@@ -248,6 +302,7 @@ export function newLedger(
   const committed = committedByHost(view);
   const hosts = new Map(view.hosts.map((h) => [h.id, h]));
   const headroom = new Map(view.hosts.map((h) => [h.id, hostHeadroom(h, committed.get(h.id) ?? 0, config)]));
+  const index = reliefIndex(view, headroom, committed);
   const vmsByHost = new Map<number, VmView[]>();
   for (const vm of view.vms) {
     if (vm.hostId === null) continue;
@@ -255,7 +310,7 @@ export function newLedger(
     list.push(vm);
     vmsByHost.set(vm.hostId, list);
   }
-  return { config, hosts, vmsByHost, headroom, pinned: new Set(), mayMigrateFrom, ...limits };
+  return { config, hosts, vmsByHost, headroom, pinned: new Set(), mayMigrateFrom, ...limits, index };
 }
 
 /** Most urgent first: starving, then the lowest free share, then the VM ID for determinism. */
@@ -266,26 +321,36 @@ function urgency(a: VmDecision, b: VmDecision): number {
   return sa - sb || a.vmId - b.vmId;
 }
 
-/** Cheapest VM on `hostId` whose move frees `needKiB`, with the best-fitting destination. */
+/**
+ * Cheapest VM on `hostId` whose move frees `needKiB`, with the best-fitting
+ * destination: the planner's relief strategy (reliefMove), restricted to the
+ * source's OpenNebula cluster, the migration budget and the anti-flap rule.
+ */
 function findRelief(hostId: number, needKiB: number, ledger: HostLedger): { vm: VmView; toHostId: number } | undefined {
   const source = ledger.hosts.get(hostId);
-  if (!source) return undefined;
-  const hasBudget = (h: number) => !ledger.budget || (ledger.budget.get(h) ?? 0) > 0;
+  const { ix, loads, where } = ledger.index;
+  const h = ix.hostIndex.get(hostId);
+  if (!source || h === undefined) return undefined;
+  const hasBudget = (id: number) => !ledger.budget || (ledger.budget.get(id) ?? 0) > 0;
   if (!hasBudget(hostId)) return undefined;
-  const candidates = (ledger.vmsByHost.get(hostId) ?? [])
-    .filter((v) => v.running && !ledger.pinned.has(v.id) && v.currentKiB >= needKiB)
-    .sort((a, b) => a.currentKiB - b.currentKiB || a.id - b.id);
-  for (const vm of candidates) {
-    let best: { id: number; slack: number } | undefined;
-    for (const host of ledger.hosts.values()) {
-      if (host.id === hostId || !host.enabled || host.clusterId !== source.clusterId || !hasBudget(host.id)) continue;
-      if (ledger.mayMoveTo && !ledger.mayMoveTo(vm.id, host.id)) continue;
-      const slack = (ledger.headroom.get(host.id) ?? 0) - vm.currentKiB;
-      if (slack >= 0 && (!best || slack < best.slack || (slack === best.slack && host.id < best.id))) best = { id: host.id, slack };
-    }
-    if (best) return { vm, toHostId: best.id };
-  }
-  return undefined;
+  // Memory room as the ledger has it now (grows accepted so far took some).
+  for (let d = 0; d < ix.hostCount; d++) loads.mem[d] = ix.capMem[d]! - (ledger.headroom.get(ix.hostIds[d]!) ?? 0) / MiB;
+  const candidates = (ledger.vmsByHost.get(hostId) ?? []).flatMap((vm) => {
+    const v = ix.vmIndex.get(vm.id);
+    return v === undefined ? [] : [v];
+  });
+  const found = reliefMove(ix, loads, where, h, needKiB / MiB, {
+    candidates,
+    mayMove: (v) => !ledger.pinned.has(ix.vmIds[v]!),
+    mayReceive: (v, d) => {
+      const to = ledger.hosts.get(ix.hostIds[d]!)!;
+      return to.clusterId === source.clusterId && hasBudget(to.id) && (!ledger.mayMoveTo || ledger.mayMoveTo(ix.vmIds[v]!, to.id));
+    },
+  });
+  if (!found) return undefined;
+  const vm = (ledger.vmsByHost.get(hostId) ?? []).find((x) => x.id === ix.vmIds[found.v])!;
+  moveVm(ix, loads, where, found.v, found.to);
+  return { vm, toHostId: ix.hostIds[found.to]! };
 }
 
 /**

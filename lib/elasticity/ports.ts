@@ -9,7 +9,10 @@ export interface BalloonFigures {
   availableKiB: number;
   /** balloon.usable: the guest's MemAvailable */
   usableKiB: number;
-  /** when the guest last refreshed the stats (epoch ms), if known */
+  /**
+   * when the guest last refreshed the stats (epoch ms): libvirt's
+   * balloon.last-update (BALLOON_LAST_UPDATE), else the monitoring record's time
+   */
   updatedAt?: number;
 }
 
@@ -40,10 +43,18 @@ export interface VmView {
   deployId: string;
   /** LCM RUNNING: only these are resized or migrated */
   running: boolean;
+  /** USER_TEMPLATE CLOUDVAMP_PINNED=YES: resized, never migrated (lib/oned/cloud.ts) */
+  pinned?: boolean;
+  /** TEMPLATE/CPU in hundredths of a core (oned's HOST_SHARE unit); absent counts as 0 */
+  cpu?: number;
   /** TEMPLATE/MEMORY in KiB */
   templateMemoryKiB: number;
   /** Memory the VM holds now (balloon target; TEMPLATE/MEMORY in resize mode). */
   currentKiB: number;
+  /** oned's copy of the original size (USER_TEMPLATE/CLOUDVAMP_ORIGINAL_MEMORY, KiB), if recorded */
+  recordedOriginalKiB?: number;
+  /** the last size cloudvamp set and published (USER_TEMPLATE/CLOUDVAMP_MEMORY, KiB), if any */
+  cloudvampSetKiB?: number;
   balloon?: BalloonFigures;
   onegate?: OneGateFigures;
   overrides: VmOverrides;
@@ -53,8 +64,10 @@ export interface HostView {
   id: number;
   name: string;
   clusterId: number;
-  /** MONITORED (2): only such hosts receive migrations */
+  /** MONITORED only (lib/oned/cloud.ts receivesVms): only such hosts receive migrations */
   enabled: boolean;
+  /** HOST_SHARE/TOTAL_CPU, hundredths of a core; absent: CPU is not checked */
+  cpu?: number;
   /** Physical memory (HOST_SHARE/TOTAL_MEM), KiB */
   totalKiB: number;
   /** Monitored free memory (MONITORING/CAPACITY/FREE_MEMORY), KiB, if known */
@@ -69,6 +82,8 @@ export interface HostView {
    * adds its regrowth reserve to (lib/elasticity/host-reserve.ts).
    */
   reserve?: HostReserveKeys;
+  /** the host's IM_MAD and VM_MAD (absent in test doubles: treated as cloudvamp's) */
+  drivers?: { im: string; vm: string };
 }
 
 export interface HostReserveKeys {
@@ -85,6 +100,12 @@ export interface ClusterView {
 
 export interface ClusterSource {
   snapshot(): Promise<ClusterView>;
+  /**
+   * `base` with only these VMs and hosts read again (one.vm.info, one.host.info):
+   * the re-check before a step costs O(what the step touches), not a pool read.
+   * A VM oned no longer has is dropped. Absent: the applier takes a whole snapshot.
+   */
+  refresh?(base: ClusterView, vmIds: readonly number[], hostIds: readonly number[]): Promise<ClusterView>;
 }
 
 export interface MemoryApplier {
@@ -102,6 +123,11 @@ export type PublishedFigures = Record<string, string | number>;
 
 export interface Publisher {
   publish(vmId: number, figures: PublishedFigures): Promise<void>;
+  /**
+   * Writes the VM's original size into oned (USER_TEMPLATE/CLOUDVAMP_ORIGINAL_MEMORY,
+   * merge) and reads it back; rejects unless oned holds exactly `kib` afterwards.
+   */
+  recordOriginal(vmId: number, kib: number): Promise<void>;
 }
 
 /** Writes a host's reserve keys into its TEMPLATE (one.host.update, merge). */

@@ -1,8 +1,11 @@
 // CVEM's memory between cycles and across restarts, as a pure model. The one
 // thing that must never be lost is each VM's original size: it is the ceiling
-// of every grow and what restore-all gives back. It is recorded the first time
-// a VM is seen (its TEMPLATE/MEMORY, before CVEM ever changed it) and the state
-// is persisted before any change is applied (lib/elasticity/cycle.ts).
+// of every grow and what restore-all gives back. It lives in two durable
+// places: this state (persisted before any change is applied) and oned itself
+// (USER_TEMPLATE/CLOUDVAMP_ORIGINAL_MEMORY, written and read back before the
+// first change to a VM; lib/elasticity/cycle.ts). It never comes from a size
+// cloudvamp set: a VM first seen below its TEMPLATE/MEMORY with no record in
+// either place is left alone (mergeOriginal).
 
 import { CloudvampError } from '../errors';
 import type { ClusterView } from './ports';
@@ -59,26 +62,104 @@ export interface ElasticityState {
 
 export const emptyState = (): ElasticityState => ({ version: 1, vms: {}, hosts: {} });
 
+/** A VM whose original size nothing proves: it is reported and left alone (never adopted at its current size). */
+export interface Unproven {
+  vmId: number;
+  reason: string;
+}
+
+/** The state file and oned's USER_TEMPLATE/CLOUDVAMP_ORIGINAL_MEMORY named different originals; the larger won. */
+export interface Disagreement {
+  vmId: number;
+  stateKiB: number;
+  onedKiB: number;
+}
+
 export interface Reconciled {
   state: ElasticityState;
   added: number[];
   forgotten: number[];
+  unproven: Unproven[];
+  disagreements: Disagreement[];
+}
+
+export type OriginalOutcome =
+  | { proven: true; originalKiB: number; from: 'state' | 'oned' | 'both' | 'untouched' }
+  | { proven: false; reason: string };
+
+export interface OriginalEvidence {
+  /** the state file's record */
+  stateKiB?: number;
+  /** oned's record (USER_TEMPLATE/CLOUDVAMP_ORIGINAL_MEMORY) */
+  onedKiB?: number;
+  /** TEMPLATE/MEMORY now */
+  templateMemoryKiB: number;
+  /** the size the VM holds now */
+  currentKiB: number;
+  /** the last size cloudvamp set (USER_TEMPLATE/CLOUDVAMP_MEMORY), if any */
+  cloudvampSetKiB?: number;
+  /** the state file could not be read: only oned's record counts */
+  stateLost?: boolean;
 }
 
 /**
- * Aligns the state with what exists: new VMs get their original size recorded,
- * VMs that no longer exist (absent from the snapshot, i.e. DONE) are forgotten.
- * Hosts that vanished lose their migration time. Returns a new object.
+ * Pure: a VM's original size from its two durable records. A recorded original
+ * is only ever raised, never lowered: when the records disagree the larger
+ * wins (a smaller one can only be a size cloudvamp or a lost write left
+ * behind; restoring to the larger is the side that never leaves a VM short).
+ * With no record anywhere, the current size is the original only when
+ * nothing says cloudvamp touched the VM: it holds its full TEMPLATE/MEMORY
+ * and that is not a size cloudvamp set. Otherwise it is unproven.
  */
-export function reconcile(state: ElasticityState, view: ClusterView, now: number): Reconciled {
+export function mergeOriginal(e: OriginalEvidence): OriginalOutcome {
+  const ok = (v: number | undefined): v is number => v !== undefined && Number.isFinite(v) && v > 0;
+  const stateKiB = ok(e.stateKiB) ? e.stateKiB : undefined;
+  const onedKiB = ok(e.onedKiB) ? e.onedKiB : undefined;
+  if (stateKiB !== undefined && onedKiB !== undefined) return { proven: true, originalKiB: Math.max(stateKiB, onedKiB), from: 'both' };
+  if (stateKiB !== undefined) return { proven: true, originalKiB: stateKiB, from: 'state' };
+  if (onedKiB !== undefined) return { proven: true, originalKiB: onedKiB, from: 'oned' };
+  if (e.stateLost) return { proven: false, reason: 'the state file is unreadable and oned holds no CLOUDVAMP_ORIGINAL_MEMORY for it' };
+  if (e.currentKiB !== e.templateMemoryKiB)
+    return { proven: false, reason: `it holds ${Math.round(e.currentKiB / 1024)} MiB of its ${Math.round(e.templateMemoryKiB / 1024)} MiB and no original is recorded (state file or oned's CLOUDVAMP_ORIGINAL_MEMORY)` };
+  if (e.cloudvampSetKiB !== undefined && e.cloudvampSetKiB === e.currentKiB)
+    return { proven: false, reason: `its size ${Math.round(e.currentKiB / 1024)} MiB is one cloudvamp set (CLOUDVAMP_MEMORY) and no original is recorded` };
+  return { proven: true, originalKiB: e.templateMemoryKiB, from: 'untouched' };
+}
+
+/**
+ * Aligns the state with what exists: each VM's original is merged from the
+ * state file and oned's copy (mergeOriginal); a VM nothing proves an original
+ * for is left out of the state and reported. VMs that no longer exist (absent
+ * from the snapshot, i.e. DONE) are forgotten. Hosts that vanished lose their
+ * migration time. Returns a new object.
+ */
+export function reconcile(state: ElasticityState, view: ClusterView, now: number, opts: { stateLost?: boolean; notAdopted?: ReadonlySet<number> } = {}): Reconciled {
   const vms: Record<string, VmState> = {};
   const added: number[] = [];
+  const unproven: Unproven[] = [];
+  const disagreements: Disagreement[] = [];
   for (const vm of view.vms) {
     const key = String(vm.id);
     const known = state.vms[key];
-    if (known) vms[key] = known;
+    // Not ours to adopt (a host without cloudvamp's drivers); one already managed keeps its original.
+    if (!known && opts.notAdopted?.has(vm.id)) continue;
+    const outcome = mergeOriginal({
+      ...(known ? { stateKiB: known.originalKiB } : {}),
+      ...(vm.recordedOriginalKiB !== undefined ? { onedKiB: vm.recordedOriginalKiB } : {}),
+      ...(vm.cloudvampSetKiB !== undefined ? { cloudvampSetKiB: vm.cloudvampSetKiB } : {}),
+      templateMemoryKiB: vm.templateMemoryKiB,
+      currentKiB: vm.currentKiB,
+      ...(opts.stateLost ? { stateLost: true } : {}),
+    });
+    if (!outcome.proven) {
+      unproven.push({ vmId: vm.id, reason: outcome.reason });
+      continue;
+    }
+    if (known && vm.recordedOriginalKiB !== undefined && known.originalKiB !== vm.recordedOriginalKiB)
+      disagreements.push({ vmId: vm.id, stateKiB: known.originalKiB, onedKiB: vm.recordedOriginalKiB });
+    if (known) vms[key] = known.originalKiB === outcome.originalKiB ? known : { ...known, originalKiB: outcome.originalKiB };
     else {
-      vms[key] = { originalKiB: vm.templateMemoryKiB, firstSeenAt: now, strikes: 0 };
+      vms[key] = { originalKiB: outcome.originalKiB, firstSeenAt: now, strikes: 0 };
       added.push(vm.id);
     }
   }
@@ -89,7 +170,7 @@ export function reconcile(state: ElasticityState, view: ClusterView, now: number
   const hostIds = new Set(view.hosts.map((h) => String(h.id)));
   const hosts: Record<string, HostState> = {};
   for (const [k, h] of Object.entries(state.hosts)) if (hostIds.has(k)) hosts[k] = h;
-  return { state: { version: 1, vms, hosts }, added, forgotten };
+  return { state: { version: 1, vms, hosts }, added, forgotten, unproven, disagreements };
 }
 
 export const serializeState = (state: ElasticityState): string => `${JSON.stringify(state, null, 1)}\n`;

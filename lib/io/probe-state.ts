@@ -23,7 +23,9 @@ export function parseCpuSample(text: string): CpuSample | undefined {
     const node = v.node && typeof v.node.busyNs === 'number' && typeof v.node.idleNs === 'number' ? v.node : undefined;
     const domains: Record<string, number> = {};
     for (const [k, n] of Object.entries(v.domains)) if (typeof n === 'number') domains[k] = n;
-    return { atMs: v.atMs, ...(node ? { node } : {}), domains };
+    const delays: Record<string, number> = {};
+    for (const [k, n] of Object.entries(v.delays ?? {})) if (typeof n === 'number') delays[k] = n;
+    return { atMs: v.atMs, ...(node ? { node } : {}), domains, delays };
   } catch {
     return undefined;
   }

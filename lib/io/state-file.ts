@@ -127,13 +127,26 @@ export async function lockStateFile(file: string, pid = process.pid, alive: (pid
   };
 }
 
+/** A failed write names the file and the errno (ENOSPC, EROFS…), which is what the operator fixes. */
+async function saveNaming(file: string, state: ElasticityState): Promise<void> {
+  try {
+    await writeStateFile(file, state);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    throw new CloudvampError('internal', `cannot write the CVEM state file ${file}: ${e.code ?? 'error'} (${e.message})`, { cause: error });
+  }
+}
+
 export function fileStateStore(file: string): StateStore<ElasticityState> {
   return {
-    load: async () => {
+    load: () => readStateFile(file),
+    save: (state) => saveNaming(file, state),
+    // Only the lock holder removes temp files: status and dry runs read
+    // without the lock, and a temp file may be a running daemon's write in flight.
+    lock: async () => {
+      const release = await lockStateFile(file);
       await removeStaleTemps(file);
-      return readStateFile(file);
+      return release;
     },
-    save: (state) => writeStateFile(file, state),
-    lock: () => lockStateFile(file),
   };
 }

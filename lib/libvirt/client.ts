@@ -542,6 +542,19 @@ export function toDomainStats(name: string, uuid: string, params: Map<string, Ty
   const vcpus = num('vcpu.current');
   if (cpuTime !== undefined) stats.cpuTimeNs = cpuTime;
   if (vcpus !== undefined) stats.vcpus = vcpus;
+  const maxVcpus = num('vcpu.maximum') ?? vcpus;
+  if (maxVcpus !== undefined) {
+    let delay = 0;
+    let seen = false;
+    for (let i = 0; i < maxVcpus; i++) {
+      const d = num(`vcpu.${i}.delay`);
+      if (d !== undefined) {
+        delay += d;
+        seen = true;
+      }
+    }
+    if (seen) stats.vcpuDelayNs = delay;
+  }
   const interfaces = num('net.count');
   if (interfaces !== undefined) {
     let rx = 0;

@@ -49,6 +49,8 @@ export interface DomainStats {
   cpuTimeNs?: number;
   /** vcpu.current */
   vcpus?: number;
+  /** Σ vcpu.<n>.delay: ns the vCPU threads waited in the host's run queue (libvirt ≥ 7.9, from their schedstat) */
+  vcpuDelayNs?: number;
   /** sums over every interface (net.<n>.rx.bytes / tx.bytes) */
   netRxBytes?: number;
   netTxBytes?: number;

@@ -37,7 +37,7 @@ export interface VmMemory {
   usedKiB: number;
   /** MAXMEMORY: max(RSS, maximum memory) */
   maxKiB: number;
-  /** PACKEDMEMORY: MAXMEMORY − USEDMEMORY, memory the balloon has taken back (≥ 0) */
+  /** PACKEDMEMORY: max(RSS, size oned believes, else maximum) − USEDMEMORY, memory the balloon has taken back beyond oned's view (≥ 0) */
   packedKiB: number;
   guest: GuestMemoryView;
 }
@@ -46,7 +46,16 @@ export interface VmMemory {
 const kib = (value: number | undefined): number | undefined =>
   value === undefined || !Number.isFinite(value) || value < 0 || value > Number.MAX_SAFE_INTEGER ? undefined : Math.floor(value);
 
-export function vmMemory(stats: VmMemoryInput): VmMemory {
+/**
+ * `onedKiB`: the size oned believes the VM has (its MEMORY, recorded in the
+ * domain's metadata by the deploy and resize actions). oned's MEM_USAGE
+ * counts that size, so the memory the balloon took back beyond oned's view
+ * is onedKiB − balloon: a resize that oned already knows about (its MEM_USAGE
+ * fell by the shrink) adds nothing a second time, and a MEMORY_MAX headroom
+ * oned never counted is not offered. Without a record (a VM deployed before
+ * cloudvamp's deploy action recorded it) the maximum stands in, as before.
+ */
+export function vmMemory(stats: VmMemoryInput, onedKiB?: number): VmMemory {
   const current = kib(stats.currentKiB);
   const maximum = kib(stats.maximumKiB);
   const rss = kib(stats.rssKiB) ?? 0;
@@ -69,7 +78,10 @@ export function vmMemory(stats: VmMemoryInput): VmMemory {
   const max = Math.max(maximum ?? real, real);
   const usedKiB = Math.max(rss, real);
   const maxKiB = Math.max(rss, max);
-  return { known: true, realKiB: real, usedKiB, maxKiB, packedKiB: maxKiB - usedKiB, guest };
+  const oned = kib(onedKiB);
+  // never above the maximum: a record can only lower the figure, never raise it
+  const base = oned === undefined ? maxKiB : Math.max(rss, Math.min(oned, max));
+  return { known: true, realKiB: real, usedKiB, maxKiB, packedKiB: Math.max(0, base - usedKiB), guest };
 }
 
 export interface HostMemoryInput {
@@ -78,12 +90,16 @@ export interface HostMemoryInput {
   vms: ReadonlyArray<{ running: boolean; memory: VmMemory }>;
   /** O, in [0, 1]: the share of borrowed memory offered to the scheduler */
   overcommit: number;
+  /** memory KSM saves on the host (pages_sharing), KiB */
+  ksmSavedKiB?: number;
+  /** O_KSM, in [0, 1]: the share of it offered (opt-in; merged pages come back on write) */
+  ksmOvercommit?: number;
 }
 
 export interface HostMemory {
   /** PACKEDMEMORY of the host: Σ PACKEDMEMORY of its running VMs */
   borrowedKiB: number;
-  /** TOTALMEMORY = physical + O × borrowed, rounded down to whole KiB */
+  /** TOTALMEMORY = physical + O × borrowed + O_KSM × KSM-saved, each product rounded down to whole KiB */
   totalKiB: number;
 }
 
@@ -113,12 +129,16 @@ function decimalFraction(o: number): { num: bigint; den: bigint } {
   return exp >= 0 ? { num: digits * 10n ** BigInt(exp), den: 1n } : { num: digits, den: 10n ** BigInt(-exp) };
 }
 
-export function hostMemory({ physicalKiB, vms, overcommit }: HostMemoryInput): HostMemory {
+export function hostMemory({ physicalKiB, vms, overcommit, ksmSavedKiB = 0, ksmOvercommit = 0 }: HostMemoryInput): HostMemory {
   if (!(overcommit >= 0 && overcommit <= 1)) throw new RangeError(`overcommit ${overcommit} is outside [0, 1]`);
+  if (!(ksmOvercommit >= 0 && ksmOvercommit <= 1)) throw new RangeError(`KSM overcommit ${ksmOvercommit} is outside [0, 1]`);
   const borrowedKiB = sumKiB('PACKEDMEMORY of the host', ...vms.filter((vm) => vm.running && vm.memory.known).map((vm) => vm.memory.packedKiB));
   const physical = sumKiB('physical memory', Math.floor(Math.max(0, physicalKiB)));
   // floor(O × borrowed) in integers: a double product rounds (0.7 × 10 → 6.999…) and drifts beyond 2^53
   const { num, den } = decimalFraction(overcommit);
   const offered = Number((num * BigInt(borrowedKiB)) / den);
-  return { borrowedKiB, totalKiB: sumKiB('TOTALMEMORY', physical, offered) };
+  const ksm = sumKiB('KSM saved memory', Math.floor(Math.max(0, ksmSavedKiB)));
+  const k = decimalFraction(ksmOvercommit);
+  const ksmOffered = Number((k.num * BigInt(ksm)) / k.den);
+  return { borrowedKiB, totalKiB: sumKiB('TOTALMEMORY', physical, offered, ksmOffered) };
 }

@@ -12,12 +12,16 @@ export interface ProbeConfig {
   libvirtUri: string;
   /** what host/system prints: its SYSTEM_HOST keys, or the whole OpenNebula 4.x document */
   probeFormat: ProbeFormat;
+  /** O_KSM: share of the memory KSM saves added to TOTALMEMORY, in [0, 1]; 0 (the default) offers none */
+  ksmOvercommit: number;
 }
 
 export const defaultProbeConfig: Readonly<ProbeConfig> = Object.freeze({
   overcommit: 1.0,
   libvirtUri: 'qemu:///system',
   probeFormat: 'modern',
+  // merged pages unmerge on write (copy-on-write): opt-in only, see docs/accounting.md
+  ksmOvercommit: 0,
 });
 
 export interface ParsedProbeConfig {
@@ -26,7 +30,7 @@ export interface ParsedProbeConfig {
   warnings: string[];
 }
 
-const KNOWN = ['OVERCOMMIT', 'LIBVIRT_URI', 'PROBE_FORMAT'] as const;
+const KNOWN = ['OVERCOMMIT', 'KSM_OVERCOMMIT', 'LIBVIRT_URI', 'PROBE_FORMAT'] as const;
 
 /** `file` only names the source in messages. */
 export function parseProbeConfig(text: string, file = 'cloudvamp.conf'): ParsedProbeConfig {
@@ -44,6 +48,15 @@ export function parseProbeConfig(text: string, file = 'cloudvamp.conf'): ParsedP
             `${where}: OVERCOMMIT='${value}' is not a number between 0 and 1; set e.g. OVERCOMMIT=1.0 (offer all borrowed memory) or OVERCOMMIT=0 (none)`,
           );
         } else config.overcommit = n;
+        continue;
+      }
+      case 'KSM_OVERCOMMIT': {
+        const n = /^[+]?(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
+        if (!(n >= 0 && n <= 1)) {
+          errors.push(
+            `${where}: KSM_OVERCOMMIT='${value}' is not a number between 0 and 1; set e.g. KSM_OVERCOMMIT=0 (offer none of what KSM saves, the default) or 0.5`,
+          );
+        } else config.ksmOvercommit = n;
         continue;
       }
       case 'LIBVIRT_URI':

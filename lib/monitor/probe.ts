@@ -13,11 +13,11 @@ export type OutputFormat = 'one' | 'json';
 
 const NEEDS: Record<Exclude<ProbeKind, 'host-beacon'>, CollectNeeds> = {
   // nodeMemory: physical memory is MemTotal (see physicalMemoryKiB)
-  'host-system': { node: true, nodeMemory: true, hostname: true, domains: true, cpuModel: true },
+  'host-system': { node: true, nodeMemory: true, hostname: true, domains: true, cpuModel: true, onedSizes: true, sharing: true },
   'host-monitor': { node: true, nodeMemory: true, nodeCpu: true, net: true },
   'vm-status': { domains: true },
-  'vm-monitor': { domains: true },
-  legacy: { node: true, hostname: true, domains: true, cpuModel: true, nodeMemory: true, nodeCpu: true, net: true },
+  'vm-monitor': { domains: true, onedSizes: true, vcpu: true, sharing: true },
+  legacy: { node: true, hostname: true, domains: true, cpuModel: true, nodeMemory: true, nodeCpu: true, net: true, onedSizes: true, sharing: true },
 };
 
 /** Kinds whose figures are deltas over the previous run. */
@@ -73,7 +73,7 @@ export function runProbe(run: ProbeRun): string {
     });
     const samples = KEEPS_CPU_SAMPLE.has(kind) ? run.cpuSamples : undefined;
     const prev = samples?.load(kind, uri);
-    const opts = { overcommit: run.config.overcommit };
+    const opts = { overcommit: run.config.overcommit, ksmOvercommit: run.config.ksmOvercommit };
     const report =
       kind === 'host-system'
         ? hostSystemReport(snap, opts)

@@ -57,7 +57,8 @@ export function isRunning(state: DomainState): boolean {
   return state !== DomainState.Shutoff && state !== DomainState.Crashed && state !== DomainState.NoState;
 }
 
-export const domainMemory = (d: DomainStats): VmMemory => vmMemory(d.balloon);
+/** The VM's memory figures, against the size oned believes it has where the VMM actions recorded it (snap.onedSizes). */
+export const domainMemory = (d: DomainStats, snap: Pick<HostSnapshot, 'onedSizes'>): VmMemory => vmMemory(d.balloon, snap.onedSizes?.[d.uuid]);
 
 // ---------------------------------------------------------------- CPU
 
@@ -69,9 +70,26 @@ const nodeCounters = (cpu: NodeCpuStats | undefined) => {
 /** The cumulative counters the next run needs. */
 export function cpuSample(snap: HostSnapshot): CpuSample {
   const domains: Record<string, number> = {};
-  for (const d of snap.domains) if (d.cpuTimeNs !== undefined && d.uuid) domains[d.uuid] = d.cpuTimeNs;
+  const delays: Record<string, number> = {};
+  for (const d of snap.domains) {
+    if (d.cpuTimeNs !== undefined && d.uuid) domains[d.uuid] = d.cpuTimeNs;
+    if (d.vcpuDelayNs !== undefined && d.uuid) delays[d.uuid] = d.vcpuDelayNs;
+  }
   const node = nodeCounters(snap.nodeCpu);
-  return { atMs: snap.takenAtMs, ...(node ? { node } : {}), domains };
+  return { atMs: snap.takenAtMs, ...(node ? { node } : {}), domains, ...(Object.keys(delays).length > 0 ? { delays } : {}) };
+}
+
+/**
+ * CPU_DELAY: percent of its vCPUs' time a domain spent waiting in the host's
+ * run queue since the previous run (Σ vcpu.<n>.delay over wall time × vCPUs);
+ * undefined on its first run or without the counters.
+ */
+export function domainCpuDelay(d: DomainStats, atMs: number, prev: CpuSample | undefined): number | undefined {
+  const before = prev?.delays?.[d.uuid];
+  if (d.vcpuDelayNs === undefined || before === undefined || prev === undefined || !d.vcpus) return undefined;
+  const wallNs = (atMs - prev.atMs) * 1e6;
+  if (wallNs <= 0 || d.vcpuDelayNs < before) return undefined;
+  return Math.min(100, ((d.vcpuDelayNs - before) / (wallNs * d.vcpus)) * 100);
 }
 
 /**
@@ -128,20 +146,32 @@ export function physicalMemoryKiB(snap: HostSnapshot): number {
   return snap.nodeMemory?.totalKiB ?? snap.node?.memoryKiB ?? 0;
 }
 
-export function borrowed(snap: HostSnapshot, overcommit: number) {
+/** Bytes per page for KSM's page counts (x86_64 and most arm64 kernels use 4 KiB pages). */
+const PAGE_KIB = 4;
+
+/** Memory KSM saves on the host: every page sharing a merged one is a page not backed twice. */
+export const ksmSavedKiB = (snap: HostSnapshot): number | undefined => (snap.ksm ? snap.ksm.pagesSharing * PAGE_KIB : undefined);
+
+export function borrowed(snap: HostSnapshot, opts: ReportOptions) {
   const physicalKiB = physicalMemoryKiB(snap);
-  const vms = snap.domains.map((d) => ({ running: isRunning(d.state), memory: domainMemory(d) }));
-  return { physicalKiB, ...hostMemory({ physicalKiB, vms, overcommit }) };
+  const vms = snap.domains.map((d) => ({ running: isRunning(d.state), memory: domainMemory(d, snap) }));
+  return {
+    physicalKiB,
+    ...hostMemory({ physicalKiB, vms, overcommit: opts.overcommit, ksmSavedKiB: ksmSavedKiB(snap) ?? 0, ksmOvercommit: opts.ksmOvercommit ?? 0 }),
+  };
 }
 
 // ---------------------------------------------------------------- reports
 
 export interface ReportOptions {
   overcommit: number;
+  /** O_KSM (KSM_OVERCOMMIT); 0 when absent */
+  ksmOvercommit?: number;
 }
 
 function hostSystemEntries(snap: HostSnapshot, opts: ReportOptions): Template {
-  const mem = borrowed(snap, opts.overcommit);
+  const mem = borrowed(snap, opts);
+  const ksm = snap.ksm;
   return template([
     ['HYPERVISOR', 'kvm'],
     ['HOSTNAME', snap.hostname],
@@ -153,6 +183,17 @@ function hostSystemEntries(snap: HostSnapshot, opts: ReportOptions): Template {
     ['PACKEDMEMORY', mem.borrowedKiB],
     ['CLOUDVAMP_PHYSICALMEMORY', mem.physicalKiB],
     ['CLOUDVAMP_OVERCOMMIT', opts.overcommit],
+    // page sharing (KSM): what it saves, offered only at KSM_OVERCOMMIT > 0
+    ['KSM_RUN', ksm?.run],
+    ['KSM_SAVED_MEMORY', ksmSavedKiB(snap)],
+    ['KSM_PAGES_SHARING', ksm?.pagesSharing],
+    ['KSM_PAGES_SHARED', ksm?.pagesShared],
+    ['KSM_GENERAL_PROFIT', ksm?.generalProfitBytes === undefined ? undefined : Math.floor(ksm.generalProfitBytes / 1024)],
+    ['CLOUDVAMP_KSM_OVERCOMMIT', ksm ? (opts.ksmOvercommit ?? 0) : undefined],
+    // contention: pressure stall information, percent of the last 60 s some task waited (SCHED_RANK = "- CPU_PRESSURE")
+    ['CPU_PRESSURE', snap.psi?.cpu],
+    ['MEMORY_PRESSURE', snap.psi?.memory],
+    ['IO_PRESSURE', snap.psi?.io],
   ]);
 }
 
@@ -189,8 +230,10 @@ export function vmStatusReport(snap: HostSnapshot): Template {
 }
 
 /** The per-VM keys, shared by the modern MONITOR and the legacy POLL. */
-function vmKeys(d: DomainStats, cpu: number | undefined, legacy: boolean): Template {
-  const m = domainMemory(d);
+function vmKeys(d: DomainStats, snap: HostSnapshot, prev: CpuSample | undefined, legacy: boolean): Template {
+  const cpu = domainCpu(d, snap.takenAtMs, prev);
+  const ksm = snap.vmKsm?.[d.uuid];
+  const m = domainMemory(d, snap);
   const mem = (n: number) => (m.known ? n : undefined);
   return template([
     legacy ? ['STATE', LEGACY_STATE[oneState(d.state, d.stateReason)]] : undefined,
@@ -208,6 +251,12 @@ function vmKeys(d: DomainStats, cpu: number | undefined, legacy: boolean): Templ
     ['GUEST_MEMAVAILABLE', m.guest.usableKiB],
     ['GUEST_DISKCACHES', m.guest.diskCachesKiB],
     ['BALLOON_LAST_UPDATE', d.balloon.lastUpdate],
+    // for the manager: the guest's own paging (cumulative), a sign of starvation before MemFree says so
+    ['GUEST_SWAP_IN', d.balloon.swapInKiB],
+    ['GUEST_MAJOR_FAULTS', d.balloon.majorFaults],
+    ['CPU_DELAY', domainCpuDelay(d, snap.takenAtMs, prev)],
+    ['KSM_MERGED_MEMORY', ksm ? ksm.mergingPages * PAGE_KIB : undefined],
+    ['KSM_PROFIT', ksm?.profitBytes === undefined ? undefined : Math.floor(ksm.profitBytes / 1024)],
   ].filter((e): e is [string, number | string | undefined] => e !== undefined));
 }
 
@@ -220,7 +269,7 @@ export function vmMonitorReport(snap: HostSnapshot, prev: CpuSample | undefined)
       vector([
         ['ID', vmIdOf(d.name)],
         ['DEPLOY_ID', d.uuid],
-        ['MONITOR', { kind: 'base64', template: vmKeys(d, domainCpu(d, snap.takenAtMs, prev), false) }],
+        ['MONITOR', { kind: 'base64', template: vmKeys(d, snap, prev, false) }],
       ]),
     ]);
 }
@@ -242,7 +291,7 @@ export function legacyReport(snap: HostSnapshot, prev: CpuSample | undefined, op
           ['ID', id],
           ['DEPLOY_ID', d.name],
           ['VM_NAME', id < 0 ? d.name : undefined],
-          ['POLL', { kind: 'poll', template: vmKeys(d, domainCpu(d, snap.takenAtMs, prev), true) }],
+          ['POLL', { kind: 'poll', template: vmKeys(d, snap, prev, true) }],
         ],
         true,
       ),

@@ -1,6 +1,8 @@
 // OpenNebula template text, as probes print it, from a small typed model.
 // The same model renders as JSON for `--format json`.
 
+import { carriable, quote } from '../one-grammar';
+
 export type Scalar = string | number;
 
 /** A template carried inside a vector value: base64 of its text (modern MONITOR) or the 4.x POLL string. */
@@ -39,29 +41,8 @@ export function formatNumber(n: number): string {
 
 const scalarText = (v: Scalar): string => (typeof v === 'number' ? formatNumber(v) : v);
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/**
- * Whether oned's template parser (template_parser.l, template_syntax.y) can
- * read `text` back byte for byte from `quote(text)`. It cannot when the text
- * - ends in a backslash: the closing `"` would read as an escaped quote and the
- *   string would run into the next line, losing the whole document;
- * - contains `]]>`: the lexer's CDATA rule matches the line and the grammar aborts;
- * - contains a NUL: oned parses a C string;
- * - is not Unicode (a lone UTF-16 surrogate; libvirt's names are UTF-8, so never from it).
- * Such a value is left out of the document (a wild VM's name is only informative).
- */
-export function carriable(text: string): boolean {
-  return !text.endsWith('\\') && !text.includes(']]>') && !text.includes('\0') && !LONE_SURROGATE.test(text);
-}
-
-/**
- * Double-quoted the way oned's parser reads it back: its unescape() turns only
- * `\"` into `"`, so quotes are escaped and nothing else is (a doubled backslash
- * would stay doubled); newlines and control characters are carried as they are,
- * since a quoted string may span lines. Only for carriable() text.
- */
-export const quote = (text: string): string => `"${text.replace(/"/g, '\\"')}"`;
+// What oned's grammar can carry, and its quoting: shared with the templates lib/oned sends.
+export { carriable, quote };
 
 const SAFE = /^[A-Za-z0-9_.:/+@-]+$/;
 /** Quoted only when needed (spaces, quotes, brackets, empty): the lexer's unquoted STRING reads SAFE text as it is. */

@@ -13,9 +13,11 @@ import {
   parseHostPool,
   parseMonitoringData,
   parseVm,
+  parseVmGroupPool,
   parseVmPool,
   type OneHost,
   type OneVm,
+  type OneVmGroup,
   type VmMonitoringRecord,
 } from './models';
 import { formatTemplate, type TemplateValue } from './template';
@@ -59,6 +61,8 @@ export interface OneClient {
   vmPoolMonitoring(seconds?: number, filter?: number): Promise<VmMonitoringRecord[]>;
   /** `one.hostpool.info`: HOST_SHARE and TEMPLATE are reliable, MONITORING may be stale or empty. */
   hostPoolInfo(): Promise<OneHost[]>;
+  /** `one.vmgrouppool.info(filter −2 = all, −1, −1)`: VM groups, their roles and placement rules. */
+  vmGroupPoolInfo(): Promise<OneVmGroup[]>;
   /** `one.host.info`: with fresh MONITORING. */
   hostInfo(id: number): Promise<OneHost>;
   /** `one.vm.info`: with fresh MONITORING. */
@@ -158,6 +162,10 @@ export class XmlRpcOneClient implements OneClient {
 
   async hostPoolInfo(): Promise<OneHost[]> {
     return parseHostPool(await this.document('one.hostpool.info', []));
+  }
+
+  async vmGroupPoolInfo(): Promise<OneVmGroup[]> {
+    return parseVmGroupPool(await this.document('one.vmgrouppool.info', [-2, -1, -1]));
   }
 
   async hostInfo(id: number): Promise<OneHost> {

@@ -5,8 +5,10 @@
 import { execa } from 'execa';
 import { CloudvampError } from '../errors';
 import type { OneClient } from './client';
+import { isPinned, receivesVms } from './cloud';
+import { OnedError } from './errors';
 import { waitForLiveMigration } from './live-migration';
-import { HostState, LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from './models';
+import { LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from './models';
 import type { ElasticityConfig } from '../elasticity/config';
 import { parseOneGate, parseOverrides, templateNumber } from '../elasticity/guest-figures';
 import type { ClusterSource, ClusterView, HostReservePublisher, HostView, Logger, MemoryApplier, Migrator, PublishedFigures, Publisher, VmView } from '../elasticity/ports';
@@ -27,10 +29,17 @@ export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMo
   const currentKiB = config.applyMode === 'resize' || real === undefined || real <= 0 ? templateMemoryKiB : real;
   const available = num(m.GUEST_MEMTOTAL);
   const usable = num(m.GUEST_MEMAVAILABLE);
-  const stamp = num(m.TIMESTAMP);
+  // When the guest last refreshed its balloon stats: libvirt's balloon.last-update
+  // (BALLOON_LAST_UPDATE, epoch s) where the probe reports it. monitord's TIMESTAMP
+  // is only when the record was taken: without a stats period libvirt serves the
+  // figures of boot time in every fresh record (#9 defect 3).
+  const lastUpdate = num(m.BALLOON_LAST_UPDATE);
+  const stamp = lastUpdate ?? num(m.TIMESTAMP);
   const { overrides, problems: overrideProblems } = parseOverrides(vm.userTemplate);
   problems.push(...overrideProblems.map((p) => `VM ${vm.id}: ${p}`));
   const onegate = parseOneGate(vm.userTemplate);
+  const recordedOriginal = num(vm.userTemplate.CLOUDVAMP_ORIGINAL_MEMORY);
+  const cloudvampSet = num(vm.userTemplate.CLOUDVAMP_MEMORY);
   return {
     id: vm.id,
     name: vm.name,
@@ -40,8 +49,12 @@ export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMo
     hostName: active && vm.hostname !== undefined ? vm.hostname : null,
     deployId: vm.deployId,
     running: active && vm.lcmState === LcmState.RUNNING && vm.deployId !== '',
+    pinned: isPinned(vm),
+    cpu: Math.round(vm.cpu * 100),
     templateMemoryKiB,
     currentKiB,
+    ...(recordedOriginal !== undefined && recordedOriginal > 0 ? { recordedOriginalKiB: recordedOriginal } : {}),
+    ...(cloudvampSet !== undefined && cloudvampSet > 0 ? { cloudvampSetKiB: cloudvampSet } : {}),
     ...(available !== undefined && usable !== undefined
       ? { balloon: { availableKiB: available, usableKiB: usable, ...(stamp !== undefined ? { updatedAt: stamp * 1000 } : {}) } }
       : {}),
@@ -57,7 +70,9 @@ export function hostViewFromOne(host: OneHost): HostView {
     id: host.id,
     name: host.name,
     clusterId: host.clusterId,
-    enabled: host.state === HostState.MONITORED,
+    enabled: receivesVms(host),
+    drivers: { im: host.imMad, vm: host.vmMad },
+    cpu: host.hostShare.totalCpu,
     totalKiB: physical ?? host.hostShare.totalMemKiB,
     ...(host.monitoring.freeMemoryKiB !== undefined ? { freeKiB: host.monitoring.freeMemoryKiB } : {}),
     ...(host.monitoring.freeMemoryKiB !== undefined && host.monitoring.timestamp !== undefined ? { freeAt: host.monitoring.timestamp * 1000 } : {}),
@@ -89,6 +104,26 @@ export class OnedClusterSource implements ClusterSource {
     for (const p of problems) this.log({ level: 'warn', msg: p, event: 'override' });
     return { vms: views, hosts: hosts.map(hostViewFromOne) };
   }
+
+  async refresh(base: ClusterView, vmIds: readonly number[], hostIds: readonly number[]): Promise<ClusterView> {
+    const gone = (error: unknown) => {
+      if (error instanceof OnedError && error.codeName === 'NO_EXISTS') return undefined;
+      throw error;
+    };
+    const [vms, hosts] = await Promise.all([
+      Promise.all(vmIds.map((id) => this.client.vmInfo(id).catch(gone))),
+      Promise.all(hostIds.map((id) => this.client.hostInfo(id).catch(gone))),
+    ]);
+    const vmById = new Map<number, VmView | undefined>(vmIds.map((id, i) => {
+      const vm = vms[i];
+      return [id, vm && (this.config.userFilter === undefined || vm.uid === this.config.userFilter) ? vmViewFromOne(vm, this.config) : undefined];
+    }));
+    const hostById = new Map(hostIds.map((id, i) => [id, hosts[i] && hostViewFromOne(hosts[i]!)]));
+    return {
+      vms: base.vms.flatMap((v) => (vmById.has(v.id) ? (vmById.get(v.id) ? [vmById.get(v.id)!] : []) : [v])),
+      hosts: base.hosts.flatMap((h) => (hostById.has(h.id) ? (hostById.get(h.id) ? [hostById.get(h.id)!] : []) : [h])),
+    };
+  }
 }
 
 export interface Waiting {
@@ -108,8 +143,10 @@ export class OnedMigrator implements Migrator {
   async migrateLive(vmId: number, hostId: number): Promise<void> {
     // enforce=false: oned's admission counts TEMPLATE/MEMORY, which is exactly
     // the memory oversubscription gives out; the policy checked real headroom.
+    // Read first: the wait tells the migration's own HISTORY record and ERROR from older ones.
+    const before = await this.client.vmInfo(vmId);
     await this.client.vmMigrate(vmId, hostId, { live: true, enforce: false });
-    await waitForLiveMigration(this.client, vmId, hostId, { ...this.wait, timeoutMs: this.timeoutMs, timeoutSetting: 'MIGRATION_TIMEOUT' });
+    await waitForLiveMigration(this.client, vmId, hostId, { ...this.wait, timeoutMs: this.timeoutMs, timeoutSetting: 'MIGRATION_TIMEOUT', before });
   }
 }
 
@@ -177,6 +214,14 @@ export class OnedPublisher implements Publisher {
     const template: Record<string, string | number> = {};
     for (const [k, v] of Object.entries(figures)) if (v !== '') template[k] = v;
     await this.client.vmUpdate(vmId, template, 'merge');
+  }
+
+  async recordOriginal(vmId: number, kib: number): Promise<void> {
+    await this.client.vmUpdate(vmId, { CLOUDVAMP_ORIGINAL_MEMORY: kib }, 'merge');
+    // Read back: a write oned did not keep is no record, and the change must not happen without one.
+    const back = (await this.client.vmInfo(vmId)).userTemplate.CLOUDVAMP_ORIGINAL_MEMORY;
+    if (num(back) !== kib)
+      throw new CloudvampError('oned', `VM ${vmId}: oned did not keep CLOUDVAMP_ORIGINAL_MEMORY=${kib} (reads ${back ?? 'nothing'}); its size is left unchanged`);
   }
 }
 

@@ -52,6 +52,13 @@ export interface OneVm {
   hostId?: number;
   hostname?: string;
   vmMad?: string;
+  /** the last HISTORY's SEQ: one.vm.migrate adds a record, a failed live migration another (back on the source) */
+  historySeq?: number;
+  /**
+   * the last HISTORY's RSTIME (epoch s): 0 while oned has not yet seen the VM
+   * run on that record's host (a migration in flight), set once it does
+   */
+  runningSince?: number;
   /** TEMPLATE/MEMORY: the allocated size oned accounts in the host's MEM_USAGE. */
   templateMemoryMiB: number;
   /** TEMPLATE/MEMORY_MAX: the ceiling the balloon can grow back to. */
@@ -62,6 +69,8 @@ export interface OneVm {
   vcpu?: number;
   /** OneGate values (MEM_TOTAL, MEM_FREE…) and whatever cloudvamp published. */
   userTemplate: Record<string, string>;
+  /** SCHED_REQUIREMENTS from TEMPLATE, else USER_TEMPLATE: the hosts the scheduler may use for it. */
+  schedRequirements?: string;
   /** Monitoring keys, custom ones (PACKEDMEMORY, REALMEMORY…) included. Values are as oned stored them. */
   monitoring: Record<string, string>;
 }
@@ -217,9 +226,12 @@ function vmFromNode(node: Node): OneVm {
     hostId: last?.optionalNumber('HID'),
     hostname: last?.optionalText('HOSTNAME'),
     vmMad: last?.optionalText('VM_MAD'),
+    historySeq: last?.optionalNumber('SEQ'),
+    runningSince: last?.optionalNumber('RSTIME'),
     memoryMaxMiB: read.optionalNumber('TEMPLATE/MEMORY_MAX'),
     memoryResizeMode: read.optionalText('TEMPLATE/MEMORY_RESIZE_MODE') || undefined,
     vcpu: read.optionalNumber('TEMPLATE/VCPU'),
+    schedRequirements: read.optionalText('TEMPLATE/SCHED_REQUIREMENTS') || read.optionalText('USER_TEMPLATE/SCHED_REQUIREMENTS') || undefined,
   };
   // Leave absent fields out rather than present-and-undefined, so equality checks and spreads behave.
   for (const [key, value] of Object.entries(optional)) if (value !== undefined) (vm as unknown as Record<string, unknown>)[key] = value;
@@ -286,6 +298,60 @@ export const parseVmPool = (xml: string): OneVm[] => asList(asObject(parseDocume
 export const parseHost = (xml: string): OneHost => hostFromNode(parseDocument(xml, 'HOST'));
 /** `one.hostpool.info` */
 export const parseHostPool = (xml: string): OneHost[] => asList(asObject(parseDocument(xml, 'HOST_POOL'))['HOST']).map(hostFromNode);
+/** A VM group role: its VMs, its own policy, and the hosts it is kept on or off. */
+export interface OneVmGroupRole {
+  id: number;
+  name: string;
+  /** AFFINED, ANTI_AFFINED or NONE */
+  policy: string;
+  vms: number[];
+  hostAffined: number[];
+  hostAntiAffined: number[];
+}
+
+export interface OneVmGroup {
+  id: number;
+  name: string;
+  roles: OneVmGroupRole[];
+  /** TEMPLATE/AFFINED rules, each a list of role names whose VMs share a host. */
+  affined: string[][];
+  /** TEMPLATE/ANTI_AFFINED rules, each a list of role names whose VMs never share one. */
+  antiAffined: string[][];
+}
+
+function idList(text: string | undefined, what: string): number[] {
+  if (text === undefined || text.trim() === '') return [];
+  return text.split(',').map((part) => {
+    const value = Number(part.trim());
+    if (!Number.isInteger(value)) throw onedFormatError(`oned's ${what} lists '${part.trim()}', not an id`);
+    return value;
+  });
+}
+
+function vmGroupFromNode(node: Node): OneVmGroup {
+  const object = asObject(node);
+  const read = new FieldReader(`VM_GROUP ${scalar(object['ID']) ?? '?'}`, object);
+  const id = read.number('ID');
+  const roles = asList(asObject(object['ROLES'])['ROLE']).map((roleNode) => {
+    const role = new FieldReader(`VM_GROUP ${id} ROLE`, asObject(roleNode));
+    const what = `VM_GROUP ${id} role ${role.optionalText('NAME') ?? '?'}`;
+    return {
+      id: role.number('ID'),
+      name: role.text('NAME'),
+      policy: (role.optionalText('POLICY') ?? 'NONE').toUpperCase(),
+      vms: idList(role.optionalText('VMS'), `${what} VMS`),
+      hostAffined: idList(role.optionalText('HOST_AFFINED'), `${what} HOST_AFFINED`),
+      hostAntiAffined: idList(role.optionalText('HOST_ANTI_AFFINED'), `${what} HOST_ANTI_AFFINED`),
+    };
+  });
+  const template = asObject(object['TEMPLATE']);
+  const rules = (key: string) => asList(template[key]).map((rule) => (scalar(rule) ?? '').split(',').map((name) => name.trim()).filter((name) => name !== ''));
+  return { id, name: read.text('NAME'), roles, affined: rules('AFFINED'), antiAffined: rules('ANTI_AFFINED') };
+}
+
+/** `one.vmgrouppool.info` */
+export const parseVmGroupPool = (xml: string): OneVmGroup[] => asList(asObject(parseDocument(xml, 'VM_GROUP_POOL'))['VM_GROUP']).map(vmGroupFromNode);
+
 /** `one.vmpool.monitoring` / `one.vm.monitoring` */
 export const parseMonitoringData = (xml: string): VmMonitoringRecord[] =>
   asList(asObject(parseDocument(xml, 'MONITORING_DATA'))['MONITORING']).map(monitoringFromNode);

@@ -1,12 +1,13 @@
 // OpenNebula template text, the `KEY = "value"` syntax `one.vm.update` and
 // `one.vm.resize` take. Pure.
 //
-// Values are always written double-quoted with `\` and `"` escaped, which is
-// what oned's template parser (template_syntax.y) undoes; unquoted values would
-// stop at spaces and commas. oned upper-cases attribute names, so only
+// Values are always written double-quoted the way oned's template parser reads
+// them back (lib/one-grammar.ts: only `"` is escaped); unquoted values would
+// stop at spaces and commas. A value oned cannot carry is refused. oned upper-cases attribute names, so only
 // [A-Za-z0-9_] names are accepted and are written upper-case.
 
 import { usageError } from '../errors';
+import { carriable, quote } from '../one-grammar';
 
 export type TemplateValue = string | number;
 export interface TemplateAttribute {
@@ -17,7 +18,6 @@ export interface TemplateAttribute {
 
 const KEY = /^[A-Za-z0-9_]+$/;
 
-const quote = (value: TemplateValue) => `"${String(value).replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 
 function checkedKey(key: string): string {
   if (!KEY.test(key)) throw usageError(`'${key}' is not a valid OpenNebula template attribute name (letters, digits and _ only)`);
@@ -29,7 +29,10 @@ export function formatTemplate(attributes: Readonly<Record<string, TemplateValue
   return Object.entries(attributes)
     .map(([key, value]) => {
       if (typeof value === 'number' && !Number.isFinite(value)) throw usageError(`template attribute ${key} must be a finite number, not ${value}`);
-      return `${checkedKey(key)} = ${quote(value)}\n`;
+      const text = String(value);
+      if (!carriable(text))
+        throw usageError(`template attribute ${key}: oned's template parser cannot carry this value (it ends in a backslash, or holds "]]>" or a NUL)`);
+      return `${checkedKey(key)} = ${quote(text)}\n`;
     })
     .join('');
 }
@@ -73,7 +76,7 @@ export function parseTemplate(text: string): TemplateAttribute[] {
       pos++;
       let value = '';
       while (pos < text.length && text[pos] !== '"') {
-        if (text[pos] === '\\' && pos + 1 < text.length) pos++;
+        if (text[pos] === '\\' && text[pos + 1] === '"') pos++; // oned's unescape(): only \" is an escape
         value += text[pos++];
       }
       if (text[pos] !== '"') throw new TemplateSyntaxError('unterminated quoted value');

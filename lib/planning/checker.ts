@@ -2,7 +2,7 @@
 // nothing of how they were made: it shares no code with the planners (no
 // index, no typed arrays), so a planner bug cannot hide behind the same bug
 // here. Slow and plain on purpose.
-import type { Cluster, Constraints, Host, HostId, Placement, Vm, VmId, Wave } from './model';
+import type { Cluster, Constraints, Host, HostId, Placement, PlacementRule, Vm, VmId, Wave } from './model';
 
 export interface Violation {
   rule:
@@ -16,7 +16,8 @@ export interface Violation {
     | 'in-flight-per-host'
     | 'in-flight-per-cluster'
     | 'target-not-reached'
-    | 'no-op-move';
+    | 'no-op-move'
+    | 'rule-broken';
   message: string;
   /** 1-based wave number, for plan violations. */
   wave?: number;
@@ -62,6 +63,44 @@ class View {
   }
 }
 
+/** Hosts each VM occupies: one, or two while it migrates. */
+type Occupancy = Map<VmId, Set<HostId>>;
+
+function occupancyOf(placement: ReadonlyMap<VmId, HostId>): Occupancy {
+  return new Map([...placement].map(([vm, host]) => [vm, new Set([host])]));
+}
+
+function ruleHolds(rule: PlacementRule, occupancy: Occupancy): boolean {
+  const hostsOf = rule.vms.map((vm) => occupancy.get(vm)).filter((hosts): hosts is Set<HostId> => hosts !== undefined);
+  switch (rule.kind) {
+    case 'affined':
+      // Some host holds all of them (a migrating VM is on both of its hosts).
+      return hostsOf.length === 0 || [...hostsOf[0]!].some((h) => hostsOf.every((hosts) => hosts.has(h)));
+    case 'anti-affined': {
+      const seen = new Set<HostId>();
+      for (const hosts of hostsOf) {
+        for (const h of hosts) {
+          if (seen.has(h)) return false;
+        }
+        for (const h of hosts) seen.add(h);
+      }
+      return true;
+    }
+    case 'host-affined':
+      return hostsOf.every((hosts) => [...hosts].every((h) => rule.hosts.includes(h)));
+    case 'host-anti-affined':
+      return hostsOf.every((hosts) => [...hosts].every((h) => !rule.hosts.includes(h)));
+  }
+}
+
+/** The rules that held in A and do not in this state. */
+function brokenRules(cluster: Cluster, occupancy: Occupancy): PlacementRule[] {
+  const before = occupancyOf(cluster.placement);
+  return (cluster.rules ?? []).filter((rule) => ruleHolds(rule, before) && !ruleHolds(rule, occupancy));
+}
+
+const ruleText = (rule: PlacementRule) => `${rule.name} (${rule.kind}, VMs ${rule.vms.join(', ')}${'hosts' in rule ? `, hosts ${rule.hosts.join(', ')}` : ''})`;
+
 // Capacities and demands are whole MiB and hundredths of a core; the
 // tolerance only absorbs floating-point sums of fractional inputs.
 const fits = (load: number, capacity: number) => load <= capacity + 1e-6;
@@ -90,6 +129,9 @@ export function checkPlacement(cluster: Cluster, target: Placement, constraints:
     if (host && !view.receives(host)) {
       violations.push({ rule: 'excluded-destination', message: `VM ${vmId} goes to host ${hostId}, which is excluded or disabled` });
     }
+  }
+  for (const rule of brokenRules(cluster, occupancyOf(full))) {
+    violations.push({ rule: 'rule-broken', message: `the target breaks ${ruleText(rule)}, which holds now` });
   }
   const before = view.loads(cluster.placement);
   for (const [hostId, load] of view.loads(full)) {
@@ -162,6 +204,10 @@ export function checkPlan(
         add('over-capacity', `host ${hostId} holds ${load.mem} MiB / ${load.cpu} CPU during the wave, capacity after reserve ${capacity.mem} MiB / ${capacity.cpu} CPU`);
       }
     }
+    // While the wave runs each migrating VM is on both of its hosts.
+    const during = occupancyOf(current);
+    for (const move of wave) during.get(move.vm)?.add(move.to);
+    for (const rule of brokenRules(cluster, during)) add('rule-broken', `${ruleText(rule)} is broken while the wave runs`);
     for (const move of wave) current.set(move.vm, move.to);
   });
   if (target) {

@@ -7,6 +7,7 @@
 // in cost.ts.
 import type { IndexedCluster } from './indexed';
 import { EPSILON } from './indexed';
+import { mayArrive } from './rules';
 
 export interface SingleMove {
   vm: number;
@@ -73,6 +74,7 @@ export function exactSequence(
         if (to === from || !ix.receives[to]) continue;
         // The source still holds the VM during the move, so only the destination is checked.
         if (mem[to]! + ix.vmMem[v]! > ix.capMem[to]! + EPSILON || cpu[to]! + ix.vmCpu[v]! > ix.capCpu[to]! + EPSILON) continue;
+        if (!mayArrive(ix.rules, v, to, node.where)) continue;
         const where = Int32Array.from(node.where);
         where[v] = to;
         const cost = moveCost(v, from, to);

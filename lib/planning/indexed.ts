@@ -3,6 +3,7 @@
 // the inner loops cost more than the arithmetic. Built once per plan.
 import { notFoundError } from '../errors';
 import type { Cluster, Constraints, HostId, Placement, VmId } from './model';
+import { indexRules, type IndexedRules } from './rules';
 
 export interface IndexedCluster {
   readonly hostCount: number;
@@ -18,10 +19,12 @@ export interface IndexedCluster {
   readonly receives: Uint8Array;
   readonly vmMem: Float64Array;
   readonly vmCpu: Float64Array;
-  /** 1 when the VM may move (not pinned). */
+  /** 1 when the VM may move (not pinned, not held by an affined rule). */
   readonly movable: Uint8Array;
   /** Host index of each VM in the current placement A. */
   readonly home: Int32Array;
+  /** VM group rules and SCHED_REQUIREMENTS; check arrivals with mayArrive. */
+  readonly rules: IndexedRules;
 }
 
 export function indexCluster(cluster: Cluster, constraints: Constraints): IndexedCluster {
@@ -58,7 +61,9 @@ export function indexCluster(cluster: Cluster, constraints: Constraints): Indexe
     if (h === undefined) throw notFoundError(`VM ${vm.id} runs on host ${hostId}, which is not in the cluster; take a fresh snapshot`);
     home[i] = h;
   });
-  return { hostCount, vmCount, hostIds, vmIds, hostIndex, vmIndex, capMem, capCpu, receives, vmMem, vmCpu, movable, home };
+  const rules = indexRules(cluster.rules, hostIndex, vmIndex, home);
+  for (let v = 0; v < vmCount; v++) if (rules.held[v]) movable[v] = 0;
+  return { hostCount, vmCount, hostIds, vmIds, hostIndex, vmIndex, capMem, capCpu, receives, vmMem, vmCpu, movable, home, rules };
 }
 
 export interface Loads {

@@ -41,7 +41,26 @@ export interface Cluster {
   vms: readonly Vm[];
   /** The current placement A. */
   placement: Placement;
+  /** OpenNebula VM group rules and simple SCHED_REQUIREMENTS; a plan keeps every one that holds in A true at every step. */
+  rules?: readonly PlacementRule[];
 }
+
+/**
+ * A placement rule, as OpenNebula's VM groups state them (roles and their
+ * AFFINED / ANTI_AFFINED / HOST_AFFINED / HOST_ANTI_AFFINED rules) and as a
+ * simple SCHED_REQUIREMENTS names hosts. `name` says where it came from, for
+ * the operator.
+ * - affined: the VMs run on one host. Live migration moves one VM at a time,
+ *   so VMs that share a host under this rule do not move at all.
+ * - anti-affined: no two of the VMs on one host, counting a migrating VM on
+ *   both its hosts.
+ * - host-affined: the VMs run only on these hosts; host-anti-affined: never on them.
+ */
+export type PlacementRule =
+  | { kind: 'affined'; name: string; vms: VmId[] }
+  | { kind: 'anti-affined'; name: string; vms: VmId[] }
+  | { kind: 'host-affined'; name: string; vms: VmId[]; hosts: HostId[] }
+  | { kind: 'host-anti-affined'; name: string; vms: VmId[]; hosts: HostId[] };
 
 export interface Constraints {
   /** Held back on every host for the hypervisor and page cache; capacity = host − reserve. */
@@ -82,6 +101,7 @@ export type InfeasibleReason =
   | 'deadlock' // moves wait on each other and no host has room for a staging move
   | 'target-over-capacity' // the target itself puts more on a host than it holds
   | 'pinned' // the target moves a pinned VM
+  | 'rule' // the target breaks a VM group rule or SCHED_REQUIREMENTS that holds now
   | 'excluded-host' // the target puts a VM on an excluded or disabled host
   | 'unknown-reference' // a VM or host id that is not in the cluster
   | 'no-room' // a strategy found no destination with room for a VM

@@ -8,8 +8,9 @@
 // * host capacity: physical memory — CLOUDVAMP_PHYSICALMEMORY from the host
 //   TEMPLATE when cloudvamp's probe reports it (its TOTALMEMORY is inflated by
 //   the memory ballooning borrowed), else HOST_SHARE/TOTAL_MEM; CPU from
-//   HOST_SHARE/TOTAL_CPU. A host receives VMs only when MONITORED or INIT;
-//   DISABLED, OFFLINE and ERROR hosts keep their VMs but receive none.
+//   HOST_SHARE/TOTAL_CPU. A host receives VMs only when MONITORED
+//   (lib/oned/cloud.ts receivesVms says why); the others keep their VMs but
+//   receive none.
 // * VMs: the RUNNING ones (STATE 3 / LCM_STATE 3), on the HID of their last
 //   HISTORY. Demand is what the VM holds on its host after ballooning:
 //   monitoring USEDMEMORY (max of RSS and balloon size, from cloudvamp's
@@ -22,16 +23,26 @@
 //   merge, or Sunstone's attributes tab) keeps a VM where it is.
 // * Everything else (POWEROFF, UNDEPLOYED, PENDING…) holds no host memory and
 //   is left out.
+// * Placement rules (lib/planning/rules.ts) from `one.vmgrouppool.info`: a
+//   role's POLICY AFFINED / ANTI_AFFINED binds its own VMs; TEMPLATE/AFFINED
+//   binds the VMs of the named roles together; TEMPLATE/ANTI_AFFINED keeps
+//   each VM of one named role off the hosts of the others' VMs (VMs of the
+//   same role may still share, as oned's check allows); HOST_AFFINED /
+//   HOST_ANTI_AFFINED limit the role's VMs' hosts. A VM's SCHED_REQUIREMENTS
+//   becomes a host-affined rule when it is a simple alternative of ID, NAME
+//   or CLUSTER_ID equalities (`ID = 3 | NAME = "kvm-02"`); anything else
+//   (&, !=, >, other attributes) the planner cannot evaluate, so that VM is
+//   pinned, with a note.
 import { hostViewFromOne, vmViewFromOne } from '../oned/elasticity-ports';
 import { CloudvampError } from '../errors';
+import { isPinned, PIN_ATTRIBUTE, receivesVms } from '../oned/cloud';
 import type { OneClient } from '../oned/client';
 import { waitForLiveMigration } from '../oned/live-migration';
-import { HostState, LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from '../oned/models';
+import { LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm, type OneVmGroup } from '../oned/models';
 import type { ClusterGateway } from './apply';
-import type { Cluster, Host, HostId, Vm, VmId } from './model';
+import type { Cluster, Host, HostId, PlacementRule, Vm, VmId } from './model';
 
-/** USER_TEMPLATE key that keeps a VM out of every plan. */
-export const PIN_ATTRIBUTE = 'CLOUDVAMP_PINNED';
+export { isPinned, PIN_ATTRIBUTE };
 
 export interface OnedCluster {
   cluster: Cluster;
@@ -55,13 +66,10 @@ export function hostFromOne(host: OneHost): Host {
     // Round down: a capacity must never be larger than the host.
     memMiB: Math.floor(hostViewFromOne(host).totalKiB / 1024),
     cpu: host.hostShare.totalCpu,
-    enabled: host.state === HostState.MONITORED || host.state === HostState.INIT,
+    enabled: receivesVms(host),
   };
 }
 
-export function isPinned(vm: OneVm): boolean {
-  return (vm.userTemplate[PIN_ATTRIBUTE] ?? '').trim().toUpperCase() === 'YES';
-}
 
 /** Demand in MiB, rounded up: USEDMEMORY, else REALMEMORY, else TEMPLATE/MEMORY. */
 export function vmDemandMiB(vm: OneVm): number {
@@ -71,8 +79,67 @@ export function vmDemandMiB(vm: OneVm): number {
   return kibToMiBUp(currentKiB);
 }
 
+/**
+ * The hosts a simple SCHED_REQUIREMENTS allows: `ID = 3`, `NAME = "kvm-02"`,
+ * `CLUSTER_ID = 100`, joined by `|` or `||`, quotes and parentheses optional.
+ * Undefined when the expression is anything else.
+ */
+export function hostsForRequirements(expression: string, hosts: readonly OneHost[]): HostId[] | undefined {
+  const allowed = new Set<HostId>();
+  for (const raw of expression.split(/\|\|?/)) {
+    const term = raw.trim().replace(/^\((.*)\)$/, '$1').trim();
+    const match = /^(ID|HOST_ID|NAME|HOSTNAME|CLUSTER_ID)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'()|&!<>=]+))$/.exec(term);
+    if (!match) return undefined;
+    const value = (match[2] ?? match[3] ?? match[4] ?? '').trim();
+    for (const host of hosts) {
+      const matches =
+        match[1] === 'ID' || match[1] === 'HOST_ID' ? String(host.id) === value
+        : match[1] === 'CLUSTER_ID' ? String(host.clusterId) === value
+        : host.name === value;
+      if (matches) allowed.add(host.id);
+    }
+  }
+  return [...allowed].sort((a, b) => a - b);
+}
+
+/** VM group rules and SCHED_REQUIREMENTS as placement rules, and the VMs whose requirements cannot be read (to pin). */
+export function rulesFromOne(vms: readonly OneVm[], hosts: readonly OneHost[], groups: readonly OneVmGroup[]): { rules: PlacementRule[]; unreadable: VmId[] } {
+  const rules: PlacementRule[] = [];
+  for (const group of groups) {
+    const byName = new Map(group.roles.map((role) => [role.name, role]));
+    for (const role of group.roles) {
+      const name = `VM group ${group.id} (${group.name}) role ${role.name}`;
+      if (role.policy === 'AFFINED' && role.vms.length > 1) rules.push({ kind: 'affined', name, vms: role.vms });
+      if (role.policy === 'ANTI_AFFINED' && role.vms.length > 1) rules.push({ kind: 'anti-affined', name, vms: role.vms });
+      if (role.hostAffined.length > 0 && role.vms.length > 0) rules.push({ kind: 'host-affined', name, vms: role.vms, hosts: role.hostAffined });
+      if (role.hostAntiAffined.length > 0 && role.vms.length > 0) rules.push({ kind: 'host-anti-affined', name, vms: role.vms, hosts: role.hostAntiAffined });
+    }
+    const rolesOf = (names: string[]) => names.map((n) => byName.get(n)).filter((r) => r !== undefined);
+    for (const names of group.affined) {
+      const vms = rolesOf(names).flatMap((role) => role.vms);
+      if (vms.length > 1) rules.push({ kind: 'affined', name: `VM group ${group.id} (${group.name}) AFFINED ${names.join(',')}`, vms });
+    }
+    for (const names of group.antiAffined) {
+      const roles = rolesOf(names);
+      // Pairwise across roles: VMs of one role may share a host among themselves.
+      for (let i = 0; i < roles.length; i++)
+        for (let j = i + 1; j < roles.length; j++)
+          for (const a of roles[i]!.vms)
+            for (const b of roles[j]!.vms) rules.push({ kind: 'anti-affined', name: `VM group ${group.id} (${group.name}) ANTI_AFFINED ${names.join(',')}`, vms: [a, b] });
+    }
+  }
+  const unreadable: VmId[] = [];
+  for (const vm of vms) {
+    if (!vm.schedRequirements) continue;
+    const allowed = hostsForRequirements(vm.schedRequirements, hosts);
+    if (allowed) rules.push({ kind: 'host-affined', name: `VM ${vm.id} SCHED_REQUIREMENTS`, vms: [vm.id], hosts: allowed });
+    else unreadable.push(vm.id);
+  }
+  return { rules, unreadable };
+}
+
 /** The planning model of what oned returned; pure. */
-export function clusterFromOne(vms: readonly OneVm[], hosts: readonly OneHost[]): OnedCluster {
+export function clusterFromOne(vms: readonly OneVm[], hosts: readonly OneHost[], groups: readonly OneVmGroup[] = []): OnedCluster {
   const planHosts = hosts.map(hostFromOne);
   const hostIds = new Set(planHosts.map((h) => h.id));
   const planVms: Vm[] = [];
@@ -99,7 +166,14 @@ export function clusterFromOne(vms: readonly OneVm[], hosts: readonly OneHost[])
   }
   if (pinnedByUser.length > 0) notes.push(`pinned by ${PIN_ATTRIBUTE}=YES: VMs ${pinnedByUser.join(', ')}`);
   if (busy.length > 0) notes.push(`not RUNNING, counted but not moved: VMs ${busy.join(', ')}`);
-  return { cluster: { hosts: planHosts, vms: planVms, placement }, pinnedVms: pinned, notes };
+  const { rules, unreadable } = rulesFromOne(vms.filter((vm) => placement.has(vm.id)), hosts, groups);
+  const newlyPinned = unreadable.filter((id) => !pinned.includes(id));
+  if (newlyPinned.length > 0) {
+    pinned.push(...newlyPinned);
+    notes.push(`SCHED_REQUIREMENTS the planner cannot evaluate (only ID, NAME or CLUSTER_ID equalities joined by |), kept where they are: VMs ${newlyPinned.join(', ')}`);
+  }
+  const cluster: Cluster = { hosts: planHosts, vms: planVms, placement, ...(rules.length > 0 ? { rules } : {}) };
+  return { cluster, pinnedVms: pinned, notes };
 }
 
 export interface MigrationWaiting {
@@ -119,9 +193,14 @@ export class OnedClusterGateway implements ClusterGateway {
 
   /** The cluster with what the model's Cluster cannot carry: pinned VMs and notes. */
   async readCluster(): Promise<OnedCluster> {
-    const [vms, records, hosts] = await Promise.all([this.client.vmPoolInfoExtended(), this.client.vmPoolMonitoring(0), this.client.hostPoolInfo()]);
+    const [vms, records, hosts, groups] = await Promise.all([
+      this.client.vmPoolInfoExtended(),
+      this.client.vmPoolMonitoring(0),
+      this.client.hostPoolInfo(),
+      this.client.vmGroupPoolInfo(),
+    ]);
     // The pool bodies' MONITORING can be stale; the last monitoring record per VM is not (PROTOCOL.md §1.8).
-    return clusterFromOne(mergeVmMonitoring(vms, records), hosts);
+    return clusterFromOne(mergeVmMonitoring(vms, records), hosts, groups);
   }
 
   async fetchCluster(): Promise<Cluster> {
@@ -142,6 +221,6 @@ export class OnedClusterGateway implements ClusterGateway {
     if (isPinned(before)) throw new CloudvampError('unsafe', `VM ${vmId} was pinned (${PIN_ATTRIBUTE}=YES) since the plan; it was not migrated`);
     await this.client.vmMigrate(vmId, hostId, { live, enforce: false });
 
-    await waitForLiveMigration(this.client, vmId, hostId, { ...this.waiting, timeoutSetting: '--migration-timeout', errorBefore: { value: before.userTemplate.ERROR } });
+    await waitForLiveMigration(this.client, vmId, hostId, { ...this.waiting, timeoutSetting: '--migration-timeout', before });
   }
 }

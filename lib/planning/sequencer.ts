@@ -15,6 +15,7 @@ import { memoryMoved, type CostFunction } from './cost';
 import { exactSequence, smallEnoughForExactSearch, type SingleMove } from './exact-search';
 import { EPSILON, indexCluster, loadsOf, type IndexedCluster, type Loads, whereOf } from './indexed';
 import type { Cluster, Constraints, Infeasible, Move, Placement, Wave } from './model';
+import { describeRule, mayArrive, ruleAgainstMove } from './rules';
 
 export interface SequenceOptions {
   cost?: CostFunction;
@@ -74,6 +75,8 @@ function greedySequence(
   const arrivingMem = new Float64Array(ix.hostCount);
   const arrivingCpu = new Float64Array(ix.hostCount);
   const inFlight = new Int32Array(ix.hostCount);
+  // Host each VM is migrating to in the wave being built, -1 otherwise: a migrating VM counts on both hosts for the rules.
+  const arriving = new Int32Array(ix.vmCount).fill(-1);
   let pending: number[] = [];
   for (let v = 0; v < ix.vmCount; v++) if (cur[v] !== goal[v]) pending.push(v);
   // Each staging move parks one VM; more than two per misplaced VM means the detours chase each other.
@@ -93,6 +96,8 @@ function greedySequence(
       if (inFlight[from]! >= perHost || inFlight[to]! >= perHost) continue;
       if (loads.mem[to]! + arrivingMem[to]! + ix.vmMem[v]! > ix.capMem[to]! + EPSILON) continue;
       if (loads.cpu[to]! + arrivingCpu[to]! + ix.vmCpu[v]! > ix.capCpu[to]! + EPSILON) continue;
+      if (!mayArrive(ix.rules, v, to, cur, arriving)) continue;
+      arriving[v] = to;
       inFlight[from]!++;
       inFlight[to]!++;
       arrivingMem[to]! += ix.vmMem[v]!;
@@ -108,6 +113,7 @@ function greedySequence(
       stagingMoves++;
     }
     for (const move of wave) {
+      arriving[move.vm] = -1;
       loads.mem[move.from]! -= ix.vmMem[move.vm]!;
       loads.cpu[move.from]! -= ix.vmCpu[move.vm]!;
       loads.mem[move.to]! += ix.vmMem[move.vm]!;
@@ -178,7 +184,7 @@ function cheapestStaging(
       if (considered.has(u) || ix.vmMem[u]! < needMem - EPSILON || ix.vmCpu[u]! < needCpu - EPSILON) continue;
       considered.add(u);
       for (let h = 0; h < ix.hostCount; h++) {
-        if (h === d || !ix.receives[h]) continue;
+        if (h === d || !ix.receives[h] || !mayArrive(ix.rules, u, h, cur)) continue;
         if (loads.mem[h]! + ix.vmMem[u]! > ix.capMem[h]! + EPSILON || loads.cpu[h]! + ix.vmCpu[u]! > ix.capCpu[h]! + EPSILON) continue;
         const away = moveCost(u, d, h);
         const extra = goal[u] === d ? away + moveCost(u, h, d) : away + moveCost(u, h, goal[u]!) - moveCost(u, d, goal[u]!);
@@ -238,6 +244,15 @@ function checkTarget(cluster: Cluster, target: Placement, constraints: Constrain
     return { reason: 'unknown-reference', message: `the target names VMs or hosts not in the cluster: ${unknown.map(([vm, host]) => `VM ${vm} → host ${host}`).join(', ')}`, vms: unknown.map(([vm]) => vm), hosts: unknown.map(([, host]) => host) };
   }
   const moved = [...target].filter(([vm, host]) => cluster.placement.get(vm) !== host);
+  if (cluster.rules && cluster.rules.length > 0) {
+    // Each VM's arrival judged against the whole target: a rule that holds now must hold there too.
+    const final = new Map(cluster.placement);
+    for (const [vm, host] of target) final.set(vm, host);
+    for (const [vm, host] of moved) {
+      const rule = ruleAgainstMove(cluster, vm, host, final);
+      if (rule) return { reason: 'rule', message: `the target puts VM ${vm} on host ${host}, which breaks ${describeRule(rule)}; keep it elsewhere`, vms: [vm], hosts: [host] };
+    }
+  }
   const pinnedMoved = moved.filter(([vm]) => pinned.has(vm));
   if (pinnedMoved.length > 0) {
     return { reason: 'pinned', message: `the target moves pinned VMs ${pinnedMoved.map(([vm]) => vm).join(', ')}; unpin them or keep them in place`, vms: pinnedMoved.map(([vm]) => vm), hosts: [] };
@@ -293,6 +308,7 @@ function packIntoWaves(ix: IndexedCluster, goal: Int32Array, moves: readonly Sin
   let wave: IndexMove[] = [];
   const arriving = new Map<number, { mem: number; cpu: number }>();
   const inFlight = new Map<number, number>();
+  const movingTo = new Int32Array(ix.vmCount).fill(-1);
   const flush = () => {
     for (const m of wave) {
       loads.mem[m.from]! -= ix.vmMem[m.vm]!;
@@ -302,6 +318,7 @@ function packIntoWaves(ix: IndexedCluster, goal: Int32Array, moves: readonly Sin
       cur[m.vm] = m.to;
     }
     if (wave.length > 0) waves.push(wave);
+    for (const m of wave) movingTo[m.vm] = -1;
     wave = [];
     arriving.clear();
     inFlight.clear();
@@ -314,8 +331,11 @@ function packIntoWaves(ix: IndexedCluster, goal: Int32Array, moves: readonly Sin
       (inFlight.get(m.from) ?? 0) < constraints.maxInFlightPerHost &&
       (inFlight.get(m.to) ?? 0) < constraints.maxInFlightPerHost &&
       loads.mem[m.to]! + a.mem + ix.vmMem[m.vm]! <= ix.capMem[m.to]! + EPSILON &&
-      loads.cpu[m.to]! + a.cpu + ix.vmCpu[m.vm]! <= ix.capCpu[m.to]! + EPSILON;
+      loads.cpu[m.to]! + a.cpu + ix.vmCpu[m.vm]! <= ix.capCpu[m.to]! + EPSILON &&
+      // A VM still leaving m.to in this wave counts there (cur is the wave's start).
+      mayArrive(ix.rules, m.vm, m.to, cur, movingTo);
     if (!joins) flush();
+    movingTo[m.vm] = m.to;
     const b = arriving.get(m.to) ?? { mem: 0, cpu: 0 };
     b.mem += ix.vmMem[m.vm]!;
     b.cpu += ix.vmCpu[m.vm]!;

@@ -7,9 +7,12 @@
 //   "hosts": [{ "id": 0, "name": "kvm-01", "memMiB": 131072, "cpu": 3200, "enabled": true }],
 //   "vms":   [{ "id": 10, "name": "web-1", "host": 0, "usedMiB": 3500, "reservedMiB": 512, "cpu": 100, "dirtyMiBps": 20 }],
 //   "constraints": { "reserve": { "memMiB": 4096, "cpu": 0 }, "excludedHosts": [], "pinnedVms": [],
-//                    "maxInFlightPerHost": 2, "maxInFlightPerCluster": 16 }   // optional, each field optional
+//                    "maxInFlightPerHost": 2, "maxInFlightPerCluster": 16 },  // optional, each field optional
+//   "rules": [{ "kind": "anti-affined", "name": "vm group 3 db", "vms": [10, 11] },           // optional
+//             { "kind": "host-affined", "name": "VM 12 SCHED_REQUIREMENTS", "vms": [12], "hosts": [0, 1] }]
 // }
-import type { Cluster, Constraints, Host, HostId, Vm, VmId } from './model';
+// Rule kinds: affined, anti-affined (VMs), host-affined, host-anti-affined (VMs and hosts).
+import type { Cluster, Constraints, Host, HostId, PlacementRule, Vm, VmId } from './model';
 
 export type SnapshotResult =
   | { ok: true; cluster: Cluster; constraints: Partial<Constraints> }
@@ -86,8 +89,43 @@ export function parseSnapshot(input: unknown): SnapshotResult {
     });
 
   const constraints = parseConstraints(input.constraints, hostIds, vmIds, errors);
+  const rules = parseRules(input.rules, hostIds, vmIds, errors);
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, cluster: { hosts, vms, placement }, constraints };
+  return { ok: true, cluster: { hosts, vms, placement, ...(rules.length > 0 ? { rules } : {}) }, constraints };
+}
+
+const RULE_KINDS = ['affined', 'anti-affined', 'host-affined', 'host-anti-affined'] as const;
+
+function parseRules(raw: unknown, hostIds: Set<HostId>, vmIds: Set<VmId>, errors: string[]): PlacementRule[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) {
+    errors.push('rules: must be an array of { "kind", "name", "vms", "hosts" } objects');
+    return [];
+  }
+  const rules: PlacementRule[] = [];
+  raw.forEach((r, i) => {
+    const where = `rules[${i}]`;
+    if (!isObject(r)) return void errors.push(`${where}: must be an object`);
+    const kind = r.kind as (typeof RULE_KINDS)[number];
+    if (!RULE_KINDS.includes(kind)) return void errors.push(`${where}.kind: must be one of ${RULE_KINDS.join(', ')}, got ${JSON.stringify(r.kind)}`);
+    const name = typeof r.name === 'string' ? r.name : `rule ${i}`;
+    const ids = (key: 'vms' | 'hosts', known: Set<number>, what: string): number[] | undefined => {
+      const list = r[key];
+      if (!Array.isArray(list) || !list.every((x) => Number.isInteger(x))) return void errors.push(`${where}.${key}: must be an array of ${what} ids`);
+      const unknown = list.filter((x) => !known.has(x as number));
+      if (unknown.length > 0) errors.push(`${where}.${key}: ${what}s ${unknown.join(', ')} are not in the snapshot`);
+      return list as number[];
+    };
+    const vms = ids('vms', vmIds, 'VM');
+    if (kind === 'affined' || kind === 'anti-affined') {
+      if (r.hosts !== undefined) errors.push(`${where}.hosts: ${kind} rules name VMs only`);
+      if (vms) rules.push({ kind, name, vms });
+    } else {
+      const hosts = ids('hosts', hostIds, 'host');
+      if (vms && hosts) rules.push({ kind, name, vms, hosts });
+    }
+  });
+  return rules;
 }
 
 function parseConstraints(raw: unknown, hostIds: Set<HostId>, vmIds: Set<VmId>, errors: string[]): Partial<Constraints> {

@@ -4,7 +4,7 @@
 // which the elasticity manager calls itself. Pure: specs and validation only.
 import { usageError } from '../errors';
 
-export type ArgKind = 'deploy-id' | 'host' | 'path' | 'vmid' | 'kib';
+export type ArgKind = 'deploy-id' | 'host' | 'path' | 'vmid' | 'kib' | 'count';
 
 export interface ArgSpec {
   name: string;
@@ -33,7 +33,8 @@ export type ActionName =
   | 'migrate'
   | 'poll'
   | 'resize'
-  | 'memory';
+  | 'memory'
+  | 'ksm';
 
 const deployId: ArgSpec = { name: 'deploy_id', kind: 'deploy-id', description: 'libvirt domain: UUID (6.0+), name one-<id> or ID' };
 const host: ArgSpec = { name: 'host', kind: 'host', description: 'this host, as OpenNebula names it' };
@@ -134,6 +135,18 @@ export const ACTIONS: Record<ActionName, ActionSpec> = {
     stdin: 'ignored',
     stdout: 'ACTUAL_KIB=<reached> TARGET_KIB=<asked> SETTLE_MS=<time>',
   },
+  ksm: {
+    name: 'ksm',
+    summary: "tune the host's KSM (page sharing): scan rate, pause, and start (1) / stop (0) / stop and unmerge (2); needs root (elasticity manager, KSM_TUNING=yes)",
+    args: [
+      { name: 'run', kind: 'count', description: '0 stop, 1 run, 2 stop and unmerge every page' },
+      { name: 'pages_to_scan', kind: 'count', description: 'pages per scan (MOM: 64-1250)' },
+      { name: 'sleep_millisecs', kind: 'count', description: 'pause between scans, ms' },
+      host,
+    ],
+    stdin: 'ignored',
+    stdout: 'KSM_RUN=<run> KSM_PAGES_TO_SCAN=<n> KSM_SLEEP_MILLISECS=<ms>',
+  },
 };
 
 // Host names reach a URI (never a shell): letters, digits, dot, dash, underscore,
@@ -153,6 +166,8 @@ export function checkArg(spec: ArgSpec, value: string): string | undefined {
         : `${spec.name} '${value}' is not an absolute path`;
     case 'vmid':
       return /^\d+$/.test(value) ? undefined : `${spec.name} '${value}' is not a VM ID (a whole number)`;
+    case 'count':
+      return /^\d{1,9}$/.test(value) ? undefined : `${spec.name} '${value}' is not a whole number`;
     case 'kib':
       return /^[1-9]\d*$/.test(value) ? undefined : `${spec.name} '${value}' is not a size in KiB (a positive whole number)`;
   }

@@ -6,9 +6,7 @@
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import { usageError } from '../errors';
 
-/** Namespace of cloudvamp's element in <metadata> (virDomainGet/SetMetadata key `cloudvamp`). */
-export const METADATA_URI = 'https://cloudvamp.org/xmlns/libvirt/1.0';
-export const METADATA_KEY = 'cloudvamp';
+import { METADATA_URI, sizeMetadataXml } from '../memory/oned-size';
 
 export type FeatureSwitch = 'auto' | 'yes' | 'no';
 
@@ -111,21 +109,6 @@ function parseDomain(xml: string): { doc: Node[]; domain: Node } {
   const domain = find(doc, 'domain');
   if (!domain) throw usageError('the XML on stdin is not a libvirt <domain> document');
   return { doc, domain };
-}
-
-/** The cloudvamp metadata element recording the size oned believes the VM has. */
-export function sizeMetadataXml(onedKiB: number): string {
-  return builder.build([{ size: [], ':@': { '@_xmlns': METADATA_URI, '@_oned_kib': String(Math.floor(onedKiB)) } }]) as string;
-}
-
-/** The size recorded by sizeMetadataXml, from what virDomainGetMetadata returns; undefined when unreadable. */
-export function parseSizeMetadata(xml: string | undefined): number | undefined {
-  if (xml === undefined || XMLValidator.validate(xml) !== true) return undefined;
-  for (const n of parser.parse(xml) as Node[]) {
-    const v = tagOf(n) !== undefined ? (n[':@'] as Attrs | undefined)?.['@_oned_kib'] : undefined;
-    if (v !== undefined && /^\d+$/.test(v)) return Number(v);
-  }
-  return undefined;
 }
 
 /**

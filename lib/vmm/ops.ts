@@ -10,6 +10,7 @@ import { pollText } from '../monitor/template';
 import type { ActionArgs, ActionName } from './actions';
 import { changeBalloon, type Clock } from './balloon';
 import { destinationUri, type VmmConfig } from './config';
+import { METADATA_KEY, METADATA_URI, sizeMetadataXml } from '../memory/oned-size';
 import { balloonSupport, featureOn, prepareDomainXml, type BalloonOptions, type BalloonSupport } from './domain-xml';
 import { migrateDomain } from './migrate';
 import { GONE_TEMPLATE, pollTemplate } from './poll';
@@ -262,6 +263,10 @@ export const resize: Op = async (ctx, args) => {
       const change = await changeBalloon(dom, plan.balloonKiB, balloonContext(ctx));
       if (!change.unchanged)
         ctx.log(`INFO: resize: ${dom.name} balloon ${Math.round(change.previousKiB / 1024)} -> ${Math.round(change.reachedKiB / 1024)} MiB in ${change.settleMs} ms`);
+      // oned now counts the new MEMORY in the host's MEM_USAGE: record it, so
+      // the probes measure borrowed memory against it and do not offer the
+      // shrink a second time (docs/accounting.md)
+      dom.setMetadata(METADATA_URI, METADATA_KEY, sizeMetadataXml(plan.balloonKiB));
     }
   } finally {
     dom.free();
@@ -307,4 +312,35 @@ export const STDIN_CHECKS: Partial<Record<ActionName, (stdin: string) => void>> 
   resize: (xml) => void planResize(parseResizeAction(xml)),
 };
 
-export const OPS: Record<ActionName, Op> = { deploy, shutdown, cancel, reboot, reset, save, restore, migrate, poll, resize, memory };
+/** Host-wide KSM knobs (Documentation/admin-guide/mm/ksm.rst). */
+export const KSM_SYSFS = '/sys/kernel/mm/ksm';
+
+/**
+ * `ksm <run> <pages_to_scan> <sleep_millisecs> <host>`: the elasticity
+ * manager's KSM tuning (lib/memory/ksm-policy.ts decides the values). The
+ * scan settings are written before `run`, so a start scans at the new rate.
+ */
+export const ksm: Op = async (ctx, args) => {
+  const run = Number(args['run']);
+  if (run > 2) throw usageError(`run '${args['run']}' is not 0 (stop), 1 (run) or 2 (stop and unmerge)`);
+  const pages = Number(args['pages_to_scan']);
+  const sleep = Number(args['sleep_millisecs']);
+  if (pages < 1) throw usageError('pages_to_scan must be at least 1');
+  const write = (knob: string, value: number) => {
+    try {
+      ctx.files.writeText(`${KSM_SYSFS}/${knob}`, `${value}\n`);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new CloudvampError('config', `this host's kernel has no KSM (${KSM_SYSFS}/${knob} is missing); leave KSM_TUNING off for it`);
+      if (code === 'EACCES' || code === 'EPERM')
+        throw new CloudvampError('config', `cannot write ${KSM_SYSFS}/${knob} as this user: KSM tuning needs root (a sudoers rule for vmm/cloudvamp/ksm), or leave KSM_TUNING off`);
+      throw error;
+    }
+  };
+  write('pages_to_scan', pages);
+  write('sleep_millisecs', sleep);
+  write('run', run);
+  return `KSM_RUN=${run} KSM_PAGES_TO_SCAN=${pages} KSM_SLEEP_MILLISECS=${sleep}`;
+};
+
+export const OPS: Record<ActionName, Op> = { deploy, shutdown, cancel, reboot, reset, save, restore, migrate, poll, resize, memory, ksm };

@@ -78,6 +78,7 @@ describe('cloudvamp', () => {
   it('restore-all delegates to the elasticity manager; log lines are readable unless --json', async () => {
     const { e, lines, cloud } = env();
     cloud.vms.get(1)!.currentKiB = 2 * GiB;
+    cloud.vms.get(1)!.userTemplate.CLOUDVAMP_ORIGINAL_MEMORY = 4 * GiB;
     await runCloudvamp(['restore-all', '--dry-run'], e);
     expect(cloud.vms.get(1)!.currentKiB).toBe(2 * GiB);
     expect(lines.some((l) => /grow planned {2}VM 1 {2}2048 MiB → 4096 MiB/.test(l))).toBe(true);

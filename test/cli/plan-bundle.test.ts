@@ -12,7 +12,7 @@ import { PLANNING_HOST_FIXTURES, PLANNING_VM_FIXTURES } from '../lib/planning/on
 import { DEFAULT_SESSION, startOnedSimulator, type OnedSimulator } from '../support/oned-server';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const READS = new Set(['one.vmpool.infoextended', 'one.vmpool.monitoring', 'one.hostpool.info']);
+const READS = new Set(['one.vmgrouppool.info', 'one.vmpool.infoextended', 'one.vmpool.monitoring', 'one.hostpool.info']);
 
 let sim: OnedSimulator;
 let dir: string;

@@ -13,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openHypervisor } from '../../lib/libvirt/client.js';
 import type { Hypervisor } from '../../lib/libvirt/types.js';
 import { vmMemory } from '../../lib/memory/accounting.js';
+import { collectSnapshot } from '../../lib/monitor/collect.js';
+import { domainMemory } from '../../lib/monitor/reports.js';
 import { agent, destroyGuest, guestDomainXml, hostUri, virsh, waitFor } from '../harness/index.js';
 import { makeRemotes, runAction, type Remotes } from '../vmm/remotes';
 
@@ -150,6 +152,36 @@ describe('free page reporting: QEMU RSS falls after a burst without a balloon ch
     const { result } = await burst(OFF);
     expect(result.riseKiB).toBeGreaterThan(0.8 * BURST_MIB * MiB);
     expect(result.fallKiB).toBeLessThan(0.5 * BURST_MIB * MiB);
+  });
+});
+
+describe('resize accounting on a real guest (#9 defect 4)', () => {
+  const packedOf = (name: string) => {
+    const snap = collectSnapshot(hv, { domains: true, onedSizes: true }, { now: Date.now, readProc: () => undefined });
+    const d = snap.domains.find((x) => x.name === name);
+    if (!d) throw new Error(`${name} is not running on host 1`);
+    return { packedKiB: domainMemory(d, snap).packedKiB, onedKiB: snap.onedSizes?.[d.uuid] };
+  };
+
+  it('borrowed = the size oned believes − balloon: the memory action lends, a resize oned counts does not lend twice', async () => {
+    const dom = hv.domain(ON);
+    try {
+      dom.setMemoryLive(BALLOONED_MIB * MiB);
+    } finally {
+      dom.free();
+    }
+    await waitFor(() => bulk(ON).currentKiB === BALLOONED_MIB * MiB, { timeoutMs: 30_000, what: `${ON} at ${BALLOONED_MIB} MiB` });
+    // deploy recorded oned's MEMORY (512 MiB); ballooned without oned knowing (APPLY_MODE=memory): 128 MiB borrowed
+    const ballooned = packedOf(ON);
+    expect(ballooned).toEqual({ onedKiB: MAX_MIB * MiB, packedKiB: (MAX_MIB - BALLOONED_MIB) * MiB });
+    // oned resizes the VM to 384 MiB (its MEM_USAGE falls by 128 MiB): the resize action records it, nothing is borrowed any more
+    const conf = remotes.file(`${ON}.conf`);
+    const xml = `<VMM_DRIVER_ACTION_DATA><HOST>h1</HOST><VM><ID>1</ID><TEMPLATE><MEMORY>${BALLOONED_MIB}</MEMORY><MEMORY_RESIZE_MODE>BALLOONING</MEMORY_RESIZE_MODE><VCPU>1</VCPU><RESIZE><MEMORY>${MAX_MIB}</MEMORY><VCPU>1</VCPU></RESIZE></TEMPLATE></VM></VMM_DRIVER_ACTION_DATA>\n`;
+    const r = await runAction(remotes, 'resize', [ON, '1', 'h1'], { env: { CLOUDVAMP_VMM_CONFIG: conf }, input: xml, timeoutMs: 60_000 });
+    expect({ exit: r.exitCode, errors: r.errorLines }).toEqual({ exit: 0, errors: [] });
+    const resized = packedOf(ON);
+    expect(resized).toEqual({ onedKiB: BALLOONED_MIB * MiB, packedKiB: 0 });
+    figure('resize-accounting', { onedBeforeKiB: ballooned.onedKiB, packedMemoryModeKiB: ballooned.packedKiB, onedAfterResizeKiB: resized.onedKiB, packedAfterResizeKiB: resized.packedKiB });
   });
 });
 

@@ -109,8 +109,8 @@ describe('cloudvamp-cvem (built) against the oned simulator', () => {
     expect(r.stderr).toBe('');
     expect([r.exitCode, r.signal]).toEqual([0, undefined]);
 
-    // VM 100's shrink completed and was confirmed; VM 101's never started; nothing was published after the signal.
-    expect(methods(mutating(sim.calls))).toEqual(['one.vm.resize']);
+    // VM 100's original went to oned, its shrink completed and was confirmed; VM 101's never started; nothing was published after the signal.
+    expect(methods(mutating(sim.calls))).toEqual(['one.vm.update', 'one.vm.resize']);
     expect(sim.calls.at(-1)).toMatchObject({ method: 'one.vm.info', params: [100, false] });
     expect(parseVm(sim.vmXml(100)).templateMemoryMiB).toBe(1607);
     expect(parseVm(sim.vmXml(101)).templateMemoryMiB).toBe(1024);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCvem } from '../../lib/elasticity/command';
 import { runCycle, runDaemon, runRestore } from '../../lib/elasticity/cycle';
-import { OnedClusterSource } from '../../lib/oned/elasticity-ports';
+import { OnedClusterSource, OnedMigrator } from '../../lib/oned/elasticity-ports';
 import type { MemoryApplier } from '../../lib/elasticity/ports';
 import { lockFileOf, readStateFile } from '../../lib/io/state-file';
 import { emptyState, type ElasticityState } from '../../lib/elasticity/state';
@@ -65,16 +65,20 @@ describe('(a) an idle VM is shrunk and the figures are published', () => {
 
     const changes = mutating(s.sim.calls);
     expect(changes.map((c) => [c.method, c.params[0]])).toEqual([
+      ['one.vm.update', 100],
       ['one.vm.resize', 100],
+      ['one.vm.update', 101],
       ['one.vm.resize', 101],
       ['one.vm.update', 100],
       ['one.vm.update', 101],
     ]);
-    expect(changes[0]!.params).toEqual([100, 'MEMORY = "1607"\n', false]);
-    expect(changes[1]!.params).toEqual([101, 'MEMORY = "256"\n', false]);
-    expect(changes[2]!.params[2]).toBe(1); // merge: the owner's USER_TEMPLATE stays
-    expect(Object.fromEntries(parseTemplate(changes[2]!.params[1] as string).map((a) => [a.key, a.value]))).toEqual({
-      CLOUDVAMP_ORIGINAL_MEMORY: String(4 * GiB),
+    // each VM's original goes to oned (merge) before its first change
+    expect(changes[0]!.params).toEqual([100, `CLOUDVAMP_ORIGINAL_MEMORY = "${4 * GiB}"\n`, 1]);
+    expect(changes[1]!.params).toEqual([100, 'MEMORY = "1607"\n', false]);
+    expect(changes[2]!.params).toEqual([101, `CLOUDVAMP_ORIGINAL_MEMORY = "${GiB}"\n`, 1]);
+    expect(changes[3]!.params).toEqual([101, 'MEMORY = "256"\n', false]);
+    expect(changes[4]!.params[2]).toBe(1); // merge: the owner's USER_TEMPLATE stays
+    expect(Object.fromEntries(parseTemplate(changes[4]!.params[1] as string).map((a) => [a.key, a.value]))).toEqual({
       CLOUDVAMP_MEMORY: String(1607 * MiB),
       CLOUDVAMP_USED_MEMORY: String(GiB),
       CLOUDVAMP_FREE_MEMORY: String(4046844 - GiB),
@@ -89,7 +93,7 @@ describe('(a) an idle VM is shrunk and the figures are published', () => {
 
     const vm100 = s.vm(100);
     expect(vm100.templateMemoryMiB).toBe(1607);
-    expect(vm100.userTemplate).toMatchObject({ CLOUDVAMP_MEMORY: String(1607 * MiB), CLOUDVAMP_ACTION: 'shrink', HYPERVISOR: 'kvm', LOGO: 'images/logos/debian.png' });
+    expect(vm100.userTemplate).toMatchObject({ CLOUDVAMP_ORIGINAL_MEMORY: String(4 * GiB), CLOUDVAMP_MEMORY: String(1607 * MiB), CLOUDVAMP_ACTION: 'shrink', HYPERVISOR: 'kvm', LOGO: 'images/logos/debian.png' });
     const vm101 = s.vm(101);
     expect(vm101.templateMemoryMiB).toBe(256);
     expect(vm101.userTemplate).toMatchObject({ CLOUDVAMP_MEMORY: String(256 * MiB), CLOUDVAMP_MIN_FREE_MEM: '16384', MIN_FREE_MEM: '16384' });
@@ -98,6 +102,26 @@ describe('(a) an idle VM is shrunk and the figures are published', () => {
     const state = await readStateFile(s.stateFile);
     expect(state.vms['100']).toMatchObject({ originalKiB: 4 * GiB, lastAction: { action: 'shrink', toKiB: 1607 * MiB, result: 'ok' } });
     expect(state.vms['101']).toMatchObject({ originalKiB: GiB, lastAction: { action: 'shrink', toKiB: 256 * MiB, result: 'ok' } });
+  });
+});
+
+describe('(a2) guest figures frozen at boot are refused (#9 defect 3)', () => {
+  it("BALLOON_LAST_UPDATE older than FIGURES_MAX_AGE: no shrink on a fresh monitoring record, one warning per VM; acted on once libvirt refreshes them", async () => {
+    const s = await start({ vms: [fixtures.idle] });
+    // monitord's record is fresh (TIMESTAMP), but libvirt's stats were last refreshed at boot, an hour ago
+    s.sim.setVmMonitoring(100, { BALLOON_LAST_UPDATE: Math.floor(T0 / 1000) - 3600 });
+    const stop = new AbortController();
+    s.between = (cycle) => {
+      s.sim.setVmMonitoring(100, { TIMESTAMP: Math.floor(s.clock.ms / 1000) });
+      if (cycle === 2) s.sim.setVmMonitoring(100, { BALLOON_LAST_UPDATE: Math.floor(s.clock.ms / 1000) - 5 });
+      if (cycle === 3) stop.abort();
+    };
+    await runDaemon(s.deps, s.config, { signal: stop.signal });
+    const resizes = s.sim.callsTo('one.vm.resize');
+    // cycles 1 and 2 refused the frozen figures; cycle 3 shrank on fresh ones
+    expect(resizes).toHaveLength(1);
+    const warned = s.logs.filter((l) => l.event === 'stale-figures');
+    expect(warned).toEqual([expect.objectContaining({ level: 'warn', vmId: 100, msg: expect.stringMatching(/^VM 100: balloon stats last refreshed 3600 s ago, more than FIGURES_MAX_AGE 120 s: not acted on/) })]);
   });
 });
 
@@ -123,7 +147,8 @@ describe('(b) a guest running short is grown by the two-strike rule', () => {
       [102, 'MEMORY = "4048"\n', false],
       [102, 'MEMORY = "6144"\n', false],
     ]);
-    expect(methods(mutating(s.sim.calls))).toEqual(['one.vm.resize', 'one.vm.update', 'one.vm.resize', 'one.vm.update']);
+    // oned had no copy of the original the state file holds: written once, before the first grow
+    expect(methods(mutating(s.sim.calls))).toEqual(['one.vm.update', 'one.vm.resize', 'one.vm.update', 'one.vm.resize', 'one.vm.update']);
     const grows = s.logs.filter((l) => l.event === 'plan' && l.action === 'grow');
     expect(grows.map((l) => l.reason)).toEqual([expect.stringMatching(/^starving .*strike 1\/2: grow by half/), expect.stringMatching(/^starving .*strike 2\/2: back to the original size/)]);
     const state = await readStateFile(s.stateFile);
@@ -150,13 +175,13 @@ describe('(c) a grow that does not fit the host: relief migration first', () => 
     const r = await runCycle(cycleDeps(s), s.config, await readStateFile(s.stateFile));
     expect(r).toMatchObject({ applied: 2, failed: 0, skipped: 0 });
     const changes = mutating(s.sim.calls);
-    expect(changes.map((c) => c.method)).toEqual(['one.vm.migrate', 'one.vm.resize', 'one.vm.update']);
+    expect(changes.map((c) => c.method)).toEqual(['one.vm.migrate', 'one.vm.update', 'one.vm.resize', 'one.vm.update']);
     // live=true, enforce=false (oned's admission counts TEMPLATE/MEMORY), ds −1, type 0
     expect(changes[0]!.params).toEqual([103, 11, true, false, -1, 0]);
-    expect(changes[1]!.params).toEqual([102, 'MEMORY = "4048"\n', false]);
+    expect(changes[2]!.params).toEqual([102, 'MEMORY = "4048"\n', false]);
     // the migration completed (oned shows 103 RUNNING on cvamp-b) before the resize was sent
     const iMigrate = s.sim.calls.indexOf(changes[0]!);
-    const iResize = s.sim.calls.indexOf(changes[1]!);
+    const iResize = s.sim.calls.indexOf(changes[2]!);
     expect(s.sim.calls.slice(iMigrate, iResize).some((c) => c.method === 'one.vm.info' && c.params[0] === 103)).toBe(true);
 
     const vm103 = s.vm(103);
@@ -188,6 +213,47 @@ describe('(c) a grow that does not fit the host: relief migration first', () => 
     expect(s.logs).toContainEqual(expect.objectContaining({ event: 'grow', vmId: 102, result: 'skipped', skipReason: 'its relief migration did not happen' }));
     const state = await readStateFile(s.stateFile);
     expect(state.vms['102']).toMatchObject({ originalKiB: 6 * GiB, lastAction: { action: 'grow', result: 'skipped' } });
+  });
+
+  // oned 7.4's timing: one.vm.migrate only adds the destination's HISTORY and returns; the LCM switches to
+  // MIGRATE asynchronously, so the first poll sees RUNNING with the destination as last host before anything
+  // moved. The migrator's polls here let oned move on: MIGRATE at the 1st sleep, the end at the 5th.
+  const orderedMigration = async (end: 'success' | { fail: string }) => {
+    const s = await start({ vms: [fixtures.starving, fixtures.steady1g, fixtures.steady2g], hosts: [fixtures.hostA, fixtures.hostB, fixtures.hostC], state: shrunkBefore(), migrations: 'oned' });
+    s.sim.setHostCapacity(10, { freeMemoryKiB: 2.5 * GiB, usedMemoryKiB: 13.5 * GiB });
+    let sleeps = 0;
+    const migrator = new OnedMigrator(s.client, s.config.migrationTimeoutMs, {
+      now: () => s.clock.ms,
+      sleep: async (ms) => {
+        s.clock.ms += ms;
+        sleeps++;
+        if (sleeps === 1) s.sim.migrationStep(103, 'migrate');
+        if (sleeps === 5) s.sim.migrationStep(103, end);
+      },
+    });
+    const r = await runCycle({ ...cycleDeps(s), migrator }, s.config, await readStateFile(s.stateFile));
+    return { s, r, sleeps: () => sleeps };
+  };
+
+  it('a live migration that oned accepts and fails after a delay is not done, and the grow waiting for it is not done either', async () => {
+    const { s, r, sleeps } = await orderedMigration({ fail: 'virsh migrate: operation failed: domain is not running' });
+    expect(sleeps()).toBe(5); // never taken for done on the RUNNING-on-destination read before MIGRATE
+    expect(r).toMatchObject({ applied: 0, failed: 1, skipped: 1 });
+    expect(s.vm(103)).toMatchObject({ hostId: 10, lcmState: 3 });
+    expect(methods(mutating(s.sim.calls))).toEqual(['one.vm.migrate']);
+    expect(s.vm(102).templateMemoryMiB).toBe(2048);
+    expect(s.logs).toContainEqual(
+      expect.objectContaining({ event: 'migrate', vmId: 103, result: 'failed', error: expect.stringMatching(/failed: it runs on host 10 again \(Error live migrating VM: virsh migrate: operation failed/) }),
+    );
+    expect(s.logs).toContainEqual(expect.objectContaining({ event: 'grow', vmId: 102, result: 'skipped', skipReason: 'its relief migration did not happen' }));
+  });
+
+  it('a live migration that oned accepts and completes after a delay: the grow comes after oned shows it done', async () => {
+    const { s, r, sleeps } = await orderedMigration('success');
+    expect(sleeps()).toBe(5);
+    expect(r).toMatchObject({ applied: 2, failed: 0 });
+    expect(s.vm(103)).toMatchObject({ hostId: 11, lcmState: 3 });
+    expect(s.vm(102).templateMemoryMiB).toBe(4048);
   });
 
   it('the applier re-checks before acting: a host that filled up since the plan gets no grow', async () => {
@@ -303,7 +369,10 @@ describe('(f) restart', () => {
       {
         ...first.deps,
         applier,
-        publisher: { publish: async (id, f) => (dead ? Promise.reject(new Error('dead')) : first.deps.publisher.publish(id, f)) },
+        publisher: {
+          publish: async (id, f) => (dead ? Promise.reject(new Error('dead')) : first.deps.publisher.publish(id, f)),
+          recordOriginal: async (id, kib) => (dead ? Promise.reject(new Error('dead')) : first.deps.publisher.recordOriginal(id, kib)),
+        },
         store: { ...store, lock: store.lock!, load: () => store.load(), save: (st) => (dead ? Promise.reject(new Error('dead')) : store.save(st)) },
       },
       first.config,
@@ -311,7 +380,7 @@ describe('(f) restart', () => {
     );
     await expect(killed).rejects.toThrow('dead');
     expect(first.vm(100).templateMemoryMiB).toBe(1607);
-    expect(methods(mutating(first.sim.calls))).toEqual(['one.vm.resize']);
+    expect(methods(mutating(first.sim.calls))).toEqual(['one.vm.update', 'one.vm.resize', 'one.vm.update']);
     const onDisk = await readStateFile(first.stateFile);
     expect(onDisk.vms).toMatchObject({
       '100': { originalKiB: 4 * GiB, lastAction: { action: 'shrink', result: 'pending' } },

@@ -13,7 +13,7 @@ import { fileStateStore, writeStateFile } from '../../lib/io/state-file';
 import type { ElasticityState } from '../../lib/elasticity/state';
 import { createOneClient, type OneClient } from '../../lib/oned/client';
 import { parseVm, type OneVm } from '../../lib/oned/models';
-import { DEFAULT_SESSION, startOnedSimulator, type OnedSimulator, type RecordedCall } from '../support/oned-server';
+import { DEFAULT_SESSION, startOnedSimulator, type OnedSimulator, type OnedSimulatorOptions, type RecordedCall } from '../support/oned-server';
 
 export const MiB = 1024;
 export const GiB = 1024 * 1024;
@@ -63,6 +63,8 @@ export interface ScenarioOptions {
   /** a state file as a previous daemon left it */
   state?: ElasticityState;
   session?: string;
+  /** how the simulator runs live migrations (default: complete inside the call) */
+  migrations?: OnedSimulatorOptions['migrations'];
 }
 
 export async function scenario(opts: ScenarioOptions): Promise<Scenario> {
@@ -73,6 +75,7 @@ export async function scenario(opts: ScenarioOptions): Promise<Scenario> {
     strictSchemas: true,
     extraMonitoringKeys: GUEST_KEYS,
     now: () => Math.floor(clock.ms / 1000),
+    ...(opts.migrations ? { migrations: opts.migrations } : {}),
   });
   const dir = await mkdtemp(path.join(tmpdir(), 'cvem-scenario-'));
   const stateFile = path.join(dir, 'cvem-state.json');

@@ -11,7 +11,14 @@
 //   move; enforce checks MAX_MEM − MEM_USAGE ≥ MEMORY and MAX_CPU − CPU_USAGE ≥ CPU.
 //   With `onMigrate` (real-guest tests) the hook first does what oned's VMM
 //   driver would (the VM is in LCM MIGRATE meanwhile); the state changes and
-//   the call answers only once it resolved, and a rejection becomes a failure reply;
+//   the call answers only once it resolved, and a rejection becomes a failure reply.
+//   With `migrations: 'oned'`, a live migration of a RUNNING VM runs as in oned
+//   7.4 instead: the call only adds the destination's HISTORY (SEQ+1, STIME and
+//   RSTIME 0) and returns with the VM still RUNNING; the test then drives
+//   `migrationStep`: 'migrate' (LCM MIGRATE, as oned's async trigger),
+//   'success' (RSTIME set, source record closed, shares moved, RUNNING) or
+//   {fail} (revert_migrate_after_failure: a copy of the source's record,
+//   USER_TEMPLATE/ERROR, RUNNING on the source);
 // * one.vm.update replaces (0) or merges (1) USER_TEMPLATE;
 // * one.host.update replaces (0) or merges (1) the host TEMPLATE, then sets
 //   HOST_SHARE/MAX_MEM = TOTAL_MEM − RESERVED_MEM as oned does (RESERVED_MEM in
@@ -139,6 +146,7 @@ const SCHEMA_FOR_ROOT: Record<string, string> = {
   HOST: 'host.xsd',
   HOST_POOL: 'host_pool.xsd',
   MONITORING_DATA: 'monitoring_data.xsd',
+  VM_GROUP_POOL: 'vm_group_pool.xsd',
 };
 
 const declaredCache = new Map<string, Set<string>>();
@@ -237,6 +245,17 @@ export interface OnedSimulatorOptions {
    * call with ACTION and the VM stays RUNNING on the source.
    */
   onMigrate?: (vmId: number, fromHostId: number, toHostId: number, live: boolean) => Promise<void>;
+  /** 'instant' (default): a migration completes inside the call; 'oned': as oned does, driven by `migrationStep` */
+  migrations?: 'instant' | 'oned';
+}
+
+/** A VM group as `onevmgroup create` takes it: roles, and AFFINED / ANTI_AFFINED rules between roles (by name). */
+export interface VmGroupSpec {
+  id: number;
+  name: string;
+  roles: { name: string; policy?: 'AFFINED' | 'ANTI_AFFINED' | 'NONE'; vms?: number[]; hostAffined?: number[]; hostAntiAffined?: number[] }[];
+  affined?: string[][];
+  antiAffined?: string[][];
 }
 
 export interface HostCapacityUpdate {
@@ -263,6 +282,7 @@ const SIGNATURES: Record<string, { required: ParamType[]; optional: ParamType[] 
   'one.vmpool.infoextended': { required: ['i', 'i', 'i', 'i'], optional: ['s'] },
   'one.vmpool.monitoring': { required: ['i'], optional: ['i'] },
   'one.hostpool.info': { required: [], optional: [] },
+  'one.vmgrouppool.info': { required: ['i', 'i', 'i'], optional: [] },
   'one.host.info': { required: ['i'], optional: ['b'] },
   'one.vm.info': { required: ['i'], optional: ['b'] },
   'one.vm.migrate': { required: ['i', 'i', 'b'], optional: ['b', 'i', 'i'] },
@@ -287,6 +307,7 @@ export class OnedSimulator {
   readonly schemaViolations: { method: string; check: SchemaCheck }[] = [];
   private readonly vms = new Map<number, XmlElement>();
   private readonly hosts = new Map<number, XmlElement>();
+  private readonly vmGroups = new Map<number, XmlElement>();
   /** per VM, every monitoring record in order; the last equals VM/MONITORING */
   private readonly monitoringHistory = new Map<number, XmlElement[]>();
   private readonly failures = new Map<string, InjectedFailure[]>();
@@ -380,6 +401,33 @@ export class OnedSimulator {
   setHostTemplate(hostId: number, values: Readonly<Record<string, string | number>>): void {
     const template = at(this.host(hostId), 'TEMPLATE');
     for (const [key, value] of Object.entries(values)) setLeaf(template, key, value);
+  }
+
+  /**
+   * A VM group, written as oned's VMGroup::to_xml writes it: ROLE children in
+   * the XSD's order, VMS and host lists comma-separated, inter-role rules as
+   * TEMPLATE/AFFINED and TEMPLATE/ANTI_AFFINED ("role1,role2", one per rule).
+   */
+  addVmGroup(spec: VmGroupSpec): void {
+    const roles = element('ROLES');
+    spec.roles.forEach((role, id) => {
+      const node = element('ROLE');
+      if (role.hostAffined) node.children.push(element('HOST_AFFINED', role.hostAffined.join(',')));
+      if (role.hostAntiAffined) node.children.push(element('HOST_ANTI_AFFINED', role.hostAntiAffined.join(',')));
+      node.children.push(element('ID', String(id)), element('NAME', role.name), element('POLICY', role.policy ?? 'NONE'));
+      if (role.vms && role.vms.length > 0) node.children.push(element('VMS', role.vms.join(',')));
+      roles.children.push(node);
+    });
+    const template = element('TEMPLATE');
+    for (const rule of spec.affined ?? []) template.children.push(element('AFFINED', rule.join(',')));
+    for (const rule of spec.antiAffined ?? []) template.children.push(element('ANTI_AFFINED', rule.join(',')));
+    const permissions = element('PERMISSIONS');
+    for (const name of ['OWNER_U', 'OWNER_M', 'OWNER_A', 'GROUP_U', 'GROUP_M', 'GROUP_A', 'OTHER_U', 'OTHER_M', 'OTHER_A']) permissions.children.push(element(name, name.startsWith('OWNER') && name !== 'OWNER_A' ? '1' : '0'));
+    const group: XmlElement = {
+      name: 'VM_GROUP',
+      children: [element('ID', String(spec.id)), element('UID', '0'), element('GID', '0'), element('UNAME', 'oneadmin'), element('GNAME', 'oneadmin'), element('NAME', spec.name), permissions, roles, template],
+    };
+    this.vmGroups.set(spec.id, group);
   }
 
   vmXml(id: number): string {
@@ -510,6 +558,8 @@ export class OnedSimulator {
         return this.vmPoolMonitoring(int(1, -1));
       case 'one.hostpool.info':
         return `<HOST_POOL>${[...this.hosts.keys()].sort((a, b) => a - b).map((id) => this.hostXml(id)).join('')}</HOST_POOL>`;
+      case 'one.vmgrouppool.info':
+        return `<VM_GROUP_POOL>${[...this.vmGroups.keys()].sort((a, b) => a - b).map((id) => serializeXmlElement(this.vmGroups.get(id)!)).join('')}</VM_GROUP_POOL>`;
       case 'one.host.info':
         return serializeXmlElement(this.host(int(0)));
       case 'one.vm.info':
@@ -577,9 +627,63 @@ export class OnedSimulator {
     return { vm, destination, lcm, last, sourceId, memoryKiB, cpu };
   }
 
+  /** live migrations accepted in `migrations: 'oned'` mode and not yet ended, by VM */
+  private readonly inFlight = new Map<number, { sourceId: number; hostId: number }>();
+
+  /** Drives a live migration accepted in `migrations: 'oned'` mode (see the file comment). */
+  migrationStep(id: number, step: 'migrate' | 'success' | { fail: string }): void {
+    const flight = this.inFlight.get(id);
+    if (!flight) throw new Error(`simulator: VM ${id} has no live migration in flight`);
+    const vm = this.vm(id);
+    const records = childrenNamed(at(vm, 'HISTORY_RECORDS'), 'HISTORY');
+    const [previous, last] = [records[records.length - 2]!, records[records.length - 1]!];
+    const now = this.now();
+    if (step === 'migrate') {
+      setLeaf(vm, 'LCM_STATE', LCM_MIGRATE);
+      setLeaf(last, 'STIME', now);
+      return;
+    }
+    this.inFlight.delete(id);
+    setLeaf(vm, 'LCM_STATE', LCM_RUNNING);
+    setLeaf(previous, 'ETIME', now);
+    setLeaf(previous, 'RETIME', now);
+    if (step === 'success') {
+      setLeaf(last, 'RSTIME', now);
+      const memoryKiB = intAt(vm, 'TEMPLATE/MEMORY') * 1024;
+      const cpu = Math.round(Number(leaf(vm, 'TEMPLATE/CPU')) * 100);
+      const source = this.hosts.get(flight.sourceId);
+      if (source) this.moveShare(source, -memoryKiB, -cpu, id);
+      this.moveShare(this.host(flight.hostId), memoryKiB, cpu, id);
+      return;
+    }
+    setLeaf(last, 'ETIME', now);
+    const back = clone(previous);
+    const set = (name: string, value: string | number) => (findChild(back, name)!.children = [String(value)]);
+    set('SEQ', intAt(last, 'SEQ') + 1);
+    for (const name of ['STIME', 'RSTIME']) set(name, now);
+    for (const name of ['ETIME', 'RETIME', 'ACTION']) set(name, 0);
+    at(vm, 'HISTORY_RECORDS').children.push(back);
+    setLeaf(at(vm, 'USER_TEMPLATE'), 'ERROR', `Error live migrating VM: ${step.fail}`);
+  }
+
   private migrate(id: number, hostId: number, live: boolean, enforce: boolean): number {
     const { vm, destination, lcm, last, sourceId, memoryKiB, cpu } = this.checkMigration(id, hostId, enforce);
     const now = this.now();
+    if (this.options.migrations === 'oned' && live && lcm === LCM_RUNNING) {
+      if (this.inFlight.has(id)) throw new OnedFailure('ACTION', `Migrate action is not available for state ${VM_ACTIVE}/${LCM_MIGRATE}`);
+      setLeaf(last, 'ACTION', LIVE_MIGRATE_ACTION);
+      const next = clone(last);
+      const set = (name: string, value: string | number) => (findChild(next, name)!.children = [String(value)]);
+      set('SEQ', intAt(last, 'SEQ') + 1);
+      set('HOSTNAME', leaf(destination, 'NAME'));
+      set('HID', hostId);
+      set('CID', leaf(destination, 'CLUSTER_ID'));
+      set('VM_MAD', leaf(destination, 'VM_MAD'));
+      for (const name of ['STIME', 'RSTIME', 'ETIME', 'PSTIME', 'PETIME', 'RETIME', 'ESTIME', 'EETIME', 'ACTION']) set(name, 0);
+      at(vm, 'HISTORY_RECORDS').children.push(next);
+      this.inFlight.set(id, { sourceId, hostId });
+      return id;
+    }
     setLeaf(last, 'ETIME', now);
     setLeaf(last, 'RETIME', now);
     setLeaf(last, 'ACTION', live && lcm === LCM_RUNNING ? LIVE_MIGRATE_ACTION : MIGRATE_ACTION);

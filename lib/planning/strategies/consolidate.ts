@@ -17,6 +17,7 @@
 import { EPSILON, hostLowerBound, hostsUsed, indexCluster, loadsOf, type IndexedCluster, placementOf } from '../indexed';
 import type { Cluster, Constraints, Target } from '../model';
 import { FirstFitTree } from '../first-fit-tree';
+import { mayArrive } from '../rules';
 import { positiveInteger, type Strategy } from '../strategy';
 import { countMoves } from './best-fit';
 
@@ -52,7 +53,8 @@ function consolidateTarget(cluster: Cluster, args: ConsolidateArgs, constraints:
   for (const { order, mustKeep, repackAll } of keepOrders(ix)) {
     const packed = smallestPacking(ix, order, mustKeep, bound, sizeOrder, repackAll);
     if (!packed) continue;
-    const where = repackAll ? relabelled(ix, packed) : packed;
+    // Moving packed groups onto other hosts could cross a host rule; with host rules the fresh packing stands as packed.
+    const where = repackAll && ix.rules.hostMask.size === 0 ? relabelled(ix, packed) : packed;
     emptyLightHosts(ix, where, args.localSearch, sizeOrder);
     if (args.maxMigrations > 0) giveUpFreedHosts(ix, where, args.maxMigrations);
     const candidate = scored(ix, where);
@@ -254,14 +256,29 @@ function packKeepingFirst(ix: IndexedCluster, order: Int32Array, keep: number, s
     const h = order[p]!;
     tree.set(p, ix.capMem[h]! - loads.mem[h]!, ix.capCpu[h]! - loads.cpu[h]!);
   }
+  // VMs not yet placed wait on hosts that are not kept, so they block no kept host.
+  for (let v = 0; v < ix.vmCount; v++) if (toPlace[v] && position[where[v]!]! >= 0) where[v] = -1;
   for (const v of sizeOrder) {
     if (!toPlace[v]) continue;
-    const p = tree.firstFit(ix.vmMem[v]! - EPSILON, ix.vmCpu[v]! - EPSILON);
+    const p = fitFor(ix, tree, v, where, order, keep);
     if (p < 0) return undefined;
     tree.set(p, tree.freeMem(p) - ix.vmMem[v]!, tree.freeCpu(p) - ix.vmCpu[v]!);
     where[v] = order[p]!;
   }
   return where;
+}
+
+/**
+ * Position (in `hosts`, first `count`) of the first host with room for v where
+ * its rules let it arrive; the tree answers alone for VMs without rules.
+ */
+function fitFor(ix: IndexedCluster, tree: FirstFitTree, v: number, where: Int32Array, hosts: ArrayLike<number>, count: number): number {
+  if (!ix.rules.constrained[v]) return tree.firstFit(ix.vmMem[v]! - EPSILON, ix.vmCpu[v]! - EPSILON);
+  for (let p = 0; p < count; p++) {
+    if (tree.freeMem(p) < ix.vmMem[v]! - EPSILON || tree.freeCpu(p) < ix.vmCpu[v]! - EPSILON) continue;
+    if (mayArrive(ix.rules, v, hosts[p]!, where)) return p;
+  }
+  return -1;
 }
 
 /**
@@ -296,13 +313,17 @@ function emptyLightHosts(ix: IndexedCluster, where: Int32Array, attempts: number
     tree.set(p, -Infinity, -Infinity);
     const placed: Array<[number, number]> = [];
     for (const v of vms) {
-      const q = tree.firstFit(ix.vmMem[v]! - EPSILON, ix.vmCpu[v]! - EPSILON);
+      const q = fitFor(ix, tree, v, where, used, used.length);
       if (q < 0) break;
       tree.set(q, tree.freeMem(q) - ix.vmMem[v]!, tree.freeCpu(q) - ix.vmCpu[v]!);
       placed.push([v, q]);
+      where[v] = used[q]!;
     }
     if (placed.length < vms.length) {
-      for (const [v, q] of placed) tree.set(q, tree.freeMem(q) + ix.vmMem[v]!, tree.freeCpu(q) + ix.vmCpu[v]!);
+      for (const [v, q] of placed) {
+        tree.set(q, tree.freeMem(q) + ix.vmMem[v]!, tree.freeCpu(q) + ix.vmCpu[v]!);
+        where[v] = h;
+      }
       tree.set(p, saved[0], saved[1]);
       continue;
     }

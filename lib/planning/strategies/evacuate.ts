@@ -52,7 +52,7 @@ function evacuateTarget(cluster: Cluster, args: EvacuateArgs, constraints: Const
   const homeless: number[] = [];
   for (const v of leaving) {
     if (!ix.movable[v]) continue;
-    const to = bestFit(ix, loads, v, h);
+    const to = bestFit(ix, loads, v, h, where);
     if (to < 0) homeless.push(ix.vmIds[v]!);
     else moveVm(ix, loads, where, v, to);
   }

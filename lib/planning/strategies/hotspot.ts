@@ -94,7 +94,7 @@ function cheapestRelief(
   let partial: { v: number; to: number; gainPerCost: number } | undefined;
   for (let v = 0; v < ix.vmCount; v++) {
     if (where[v] !== h || !ix.movable[v]) continue;
-    const to = bestFit(ix, loads, v, h, limitMem, limitCpu);
+    const to = bestFit(ix, loads, v, h, where, limitMem, limitCpu);
     if (to < 0) continue;
     const cost = memoryMoved(cluster.vms[v]!, cluster.hosts[h]!, cluster.hosts[to]!);
     const enough = ix.vmMem[v]! >= excessMem - EPSILON && ix.vmCpu[v]! >= excessCpu - EPSILON;

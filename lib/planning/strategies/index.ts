@@ -6,8 +6,9 @@ import { balance } from './balance';
 import { consolidate } from './consolidate';
 import { evacuate } from './evacuate';
 import { hotspot } from './hotspot';
+import { relief } from './relief';
 
-export const strategies: readonly Strategy[] = [consolidate, balance, hotspot, evacuate];
+export const strategies: readonly Strategy[] = [consolidate, balance, hotspot, evacuate, relief];
 
 export function strategyByName(name: string): Strategy<StrategyArgs> {
   const found = strategies.find((s) => s.name === name);

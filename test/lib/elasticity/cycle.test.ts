@@ -39,12 +39,17 @@ describe('one cycle', () => {
     const cloud = new FakeCloud().addHost(0, 64 * GiB).addVm(1, 0, 4 * GiB, 1 * GiB);
     const store = new MemoryStore();
     let savedBeforeChange: string | undefined;
-    cloud.onStep = () => (savedBeforeChange ??= store.text);
+    let onedBeforeChange: unknown;
+    cloud.onStep = () => {
+      savedBeforeChange ??= store.text;
+      onedBeforeChange ??= cloud.vms.get(1)!.userTemplate.CLOUDVAMP_ORIGINAL_MEMORY;
+    };
     const { deps } = harness(cloud, store);
     await runCycle(deps, config(), emptyState());
     expect(JSON.parse(savedBeforeChange!).vms['1']).toMatchObject({ originalKiB: 4 * GiB, lastAction: { action: 'shrink', result: 'pending' } });
     expect(cloud.vms.get(1)!.currentKiB).toBe(Math.ceil(GiB / 0.7 / MiB) * MiB);
-    expect(cloud.calls).toEqual([`setMemory 1 ${Math.ceil(GiB / 0.7 / MiB) * MiB}`, 'publish 1']);
+    expect(onedBeforeChange).toBe(4 * GiB);
+    expect(cloud.calls).toEqual([`recordOriginal 1 ${4 * GiB}`, `setMemory 1 ${Math.ceil(GiB / 0.7 / MiB) * MiB}`, 'publish 1']);
     expect(cloud.vms.get(1)!.userTemplate).toMatchObject({ CLOUDVAMP_ORIGINAL_MEMORY: 4 * GiB, CLOUDVAMP_ACTION: 'shrink', CLOUDVAMP_FIGURES: 'balloon' });
     expect(JSON.parse(store.text!).vms['1'].lastAction.result).toBe('ok');
   });
@@ -57,16 +62,18 @@ describe('one cycle', () => {
       .addVm(2, 0, 2 * GiB, 1.4 * GiB)
       .addVm(3, 0, 4 * GiB, 1 * GiB); // shrinkable
     cloud.vms.get(1)!.currentKiB = 4 * GiB;
-    cloud.vms.get(3)!.currentKiB = 4 * GiB;
+    cloud.vms.get(1)!.userTemplate.CLOUDVAMP_ORIGINAL_MEMORY = 8 * GiB; // shrunk earlier: oned holds its original
     const { deps } = harness(cloud);
     await runCycle(deps, config(), emptyState());
-    expect(cloud.calls.map((c) => c.split(' ')[0])).toEqual(['migrate', 'setMemory', 'setMemory', 'publish', 'publish']);
-    expect(cloud.calls[0]).toBe('migrate 2 1');
-    expect(cloud.calls[1]).toMatch(/^setMemory 1 /);
-    expect(cloud.calls[2]).toMatch(/^setMemory 3 /);
+    const changes = cloud.calls.filter((c) => !c.startsWith('recordOriginal'));
+    expect(changes.map((c) => c.split(' ')[0])).toEqual(['migrate', 'setMemory', 'setMemory', 'publish', 'publish']);
+    expect(changes[0]).toBe('migrate 2 1');
+    expect(changes[1]).toMatch(/^setMemory 1 /);
+    expect(changes[2]).toMatch(/^setMemory 3 /);
 
     const failing = new FakeCloud().addHost(0, 6 * GiB + config().hostReserveKiB).addHost(1, 16 * GiB).addVm(1, 0, 8 * GiB, 4 * GiB).addVm(2, 0, 2 * GiB, 1.4 * GiB);
     failing.vms.get(1)!.currentKiB = 4 * GiB;
+    failing.vms.get(1)!.userTemplate.CLOUDVAMP_ORIGINAL_MEMORY = 8 * GiB;
     failing.failMigrations = true;
     const h = harness(failing);
     const r = await runCycle(h.deps, config(), emptyState());
@@ -139,7 +146,7 @@ describe('daemon over simulated time', () => {
     const { deps, logs, store } = harness(cloud);
     const r = await runDaemon({ ...deps, sleep: timerSleep }, cfg, { signal: stop.signal });
     expect(r.cycles).toBe(1);
-    expect(cloud.calls).toEqual([expect.stringMatching(/^setMemory 1 /)]);
+    expect(cloud.calls).toEqual([`recordOriginal 1 ${4 * GiB}`, expect.stringMatching(/^setMemory 1 /)]);
     expect(cloud.vms.get(2)!.currentKiB).toBe(4 * GiB);
     expect(logs).toContainEqual(expect.objectContaining({ event: 'shrink', vmId: 2, result: 'skipped' }));
     expect(JSON.parse(store.text!).vms['2']).toMatchObject({ originalKiB: 4 * GiB, lastAction: { result: 'skipped' } });

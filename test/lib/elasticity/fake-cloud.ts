@@ -18,6 +18,13 @@ export class FakeCloud implements ClusterSource, MemoryApplier, Migrator, Publis
   hosts = new Map<number, HostView>();
   calls: string[] = [];
   failMigrations = false;
+  /** oned refuses CLOUDVAMP_ORIGINAL_MEMORY writes (or does not keep them) */
+  failOriginalWrites = false;
+  /**
+   * APPLY_MODE=resize: oned's TEMPLATE/MEMORY is the size cloudvamp set, so
+   * a VM's template no longer tells its original (memory-action mode keeps it).
+   */
+  resizeMode = false;
   /** runs inside every step, e.g. to deliver SIGTERM mid-cycle */
   onStep: (what: string) => void = () => undefined;
 
@@ -40,8 +47,10 @@ export class FakeCloud implements ClusterSource, MemoryApplier, Migrator, Publis
         hostName: `host-${v.hostId}`,
         deployId: `one-${v.id}`,
         running: v.running,
-        templateMemoryKiB: v.originalKiB,
+        templateMemoryKiB: this.resizeMode ? v.currentKiB : v.originalKiB,
         currentKiB: v.currentKiB,
+        ...(v.userTemplate.CLOUDVAMP_ORIGINAL_MEMORY !== undefined ? { recordedOriginalKiB: Number(v.userTemplate.CLOUDVAMP_ORIGINAL_MEMORY) } : {}),
+        ...(v.userTemplate.CLOUDVAMP_MEMORY !== undefined ? { cloudvampSetKiB: Number(v.userTemplate.CLOUDVAMP_MEMORY) } : {}),
         balloon: { availableKiB: v.currentKiB, usableKiB: v.currentKiB - used },
         overrides: {},
       };
@@ -66,6 +75,12 @@ export class FakeCloud implements ClusterSource, MemoryApplier, Migrator, Publis
   async publish(vmId: number, figures: PublishedFigures): Promise<void> {
     this.calls.push(`publish ${vmId}`);
     Object.assign(this.vms.get(vmId)!.userTemplate, figures);
+  }
+
+  async recordOriginal(vmId: number, kib: number): Promise<void> {
+    this.calls.push(`recordOriginal ${vmId} ${kib}`);
+    if (this.failOriginalWrites) throw new Error(`VM ${vmId}: oned did not keep CLOUDVAMP_ORIGINAL_MEMORY`);
+    this.vms.get(vmId)!.userTemplate.CLOUDVAMP_ORIGINAL_MEMORY = kib;
   }
 
   /** Σ current on each host ≤ total − reserve? */

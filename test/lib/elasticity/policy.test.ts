@@ -473,6 +473,23 @@ describe('planCycle: properties', () => {
   });
 });
 
+describe('PEAK_FLOOR_WINDOW: the peak floor only for guests that starved lately', () => {
+  const v = vm(1, { originalKiB: 8 * GiB, currentKiB: 8 * GiB, usedKiB: 1 * GiB });
+  const st = (lastStrikeAt?: number): VmState => seen({ originalKiB: 8 * GiB, peak: { kib: 4 * GiB, at: NOW - 1000 }, ...(lastStrikeAt !== undefined ? { lastStrikeAt } : {}) });
+  const cfgW = config({ peakFloor: true, peakFloorWindowMs: 6 * 3_600_000 });
+  it('a guest that never starved is sized for its use of now; one that starved within the window keeps its peak room', () => {
+    const never = decideVm(v, st(), cfgW, NOW);
+    const lately = decideVm(v, st(NOW - 3_600_000), cfgW, NOW);
+    const long = decideVm(v, st(NOW - 7 * 3_600_000), cfgW, NOW);
+    expect(never.action).toBe('shrink');
+    expect(never.targetKiB).toBeLessThan(2 * GiB);
+    expect(lately.targetKiB).toBeGreaterThanOrEqual(4 * GiB / 0.7);
+    expect(long.targetKiB).toBe(never.targetKiB);
+    // PEAK_FLOOR_WINDOW=0: every guest keeps its peak room
+    expect(decideVm(v, st(), config({ peakFloor: true, peakFloorWindowMs: 0 }), NOW).targetKiB).toBe(lately.targetKiB);
+  });
+});
+
 describe('decideHost: relief migration', () => {
   const cfg = config({ hostReserveKiB: 0 });
   // host 0 is full; VM 1 is starving; VMs 2 and 3 could move; host 1 fits 2 GiB, host 2 fits 6 GiB.
@@ -494,6 +511,23 @@ describe('decideHost: relief migration', () => {
     const grow = plan.decisions.find((d) => d.vmId === 1)!;
     expect(grow).toMatchObject({ action: 'grow', afterMigrationOf: 2 });
     expect(grow.targetKiB - grow.fromKiB).toBeLessThanOrEqual(2 * GiB);
+  });
+
+  it('never moves a VM pinned by CLOUDVAMP_PINNED=YES: the next cheapest one goes instead', () => {
+    const pinned = { ...view, vms: view.vms.map((v) => (v.id === 2 ? { ...v, pinned: true } : v)) };
+    const plan = planCycle(pinned, reconcile(emptyState(), pinned, NOW).state, cfg, NOW);
+    expect(plan.migrations.map((m) => m.vmId)).not.toContain(2);
+    expect(plan.migrations).toEqual([expect.objectContaining({ vmId: 3, fromHostId: 0, toHostId: 2 })]);
+  });
+
+  it('honours CPU: a destination whose TOTAL_CPU the VM would overcommit is refused', () => {
+    // host 1 has the memory for VM 2 but only 1 core, already taken by VM 4
+    const cpu = {
+      vms: view.vms.map((v) => ({ ...v, cpu: 100 })),
+      hosts: [host(0, 12 * GiB, { cpu: 800 }), host(1, 8 * GiB, { cpu: 100 }), host(2, 8.5 * GiB, { cpu: 800 })],
+    };
+    const plan = planCycle(cpu, reconcile(emptyState(), cpu, NOW).state, cfg, NOW);
+    expect(plan.migrations).toEqual([expect.objectContaining({ vmId: 2, fromHostId: 0, toHostId: 2 })]);
   });
 
   it('in migration cooldown: grows only what fits, never blindly', () => {

@@ -60,11 +60,17 @@ describe('state file', () => {
     await expect(readStateFile(file)).rejects.toThrow(/state\.json: the CVEM state file is unreadable/);
   });
 
-  it('the store removes temp files left by a killed writer', async () => {
+  it('only the lock holder removes temp files left by a killed writer; a reader without the lock leaves them', async () => {
     const dir = await tmp();
     const file = path.join(dir, 'state.json');
     await writeFile(`${file}.tmp-123-abc`, 'half');
-    await fileStateStore(file).load();
+    const store = fileStateStore(file);
+    // status and the dry runs load without the lock: the temp may be a running daemon's write in flight.
+    await store.load();
+    expect(await readdir(dir)).toEqual(['state.json.tmp-123-abc']);
+    const release = await store.lock!();
+    expect(await readdir(dir)).toEqual(['state.json.lock']);
+    await release();
     expect(await readdir(dir)).toEqual([]);
   });
 });

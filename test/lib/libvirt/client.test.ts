@@ -76,6 +76,8 @@ describe('connection', () => {
     expect(hv.hostname()).toBe(virsh(hv.uri, 'hostname').trim());
     const using = /Using library: libvirt (\S+)/.exec(virsh(hv.uri, 'version'))?.[1];
     expect(hv.libVersion()).toBe(using);
+    const running = /Running hypervisor: \S+ (\S+)/.exec(virsh(hv.uri, 'version'))?.[1];
+    expect(hv.hypervisorVersion()).toBe(running);
   });
 
   it('refuses calls after close() and tolerates a second close()', () => {
@@ -210,6 +212,20 @@ describe('lifecycle', () => {
       dom.free();
     }
     expect(thrown(() => hv.domain('life'))).toMatchObject({ code: 42 });
+  });
+
+  it("reads and replaces cloudvamp's metadata element; a domain without one reads as undefined", () => {
+    const { hv } = freshNode();
+    const uri = 'https://cloudvamp.org/xmlns/libvirt/1.0';
+    const dom = hv.createDomain(xml('meta').replace('</name>', `</name><metadata><size xmlns="${uri}" oned_kib="262144"/></metadata>`));
+    try {
+      expect(dom.metadata(uri)).toBe('<size oned_kib="262144"/>');
+      dom.setMetadata(uri, 'cloudvamp', `<size xmlns="${uri}" oned_kib="1024"/>`);
+      expect(dom.metadata(uri)).toMatch(/^<size [^>]*oned_kib="1024"\/>$/);
+      expect(dom.metadata('https://example.org/other')).toBeUndefined();
+    } finally {
+      dom.free();
+    }
   });
 
   it('creates a transient domain that disappears when destroyed', () => {

@@ -144,3 +144,55 @@ describe('exact KiB arithmetic (no double rounding)', () => {
     expect(vmMemory({ currentKiB: 2 ** 60, maximumKiB: 2 ** 60 }).known).toBe(false);
   });
 });
+
+describe("borrowed memory against the size oned believes (#9 defect 4: resize offered the freed memory twice)", () => {
+  // A host as oned and the probe see it. Each VM: template MEMORY `size`,
+  // libvirt maximum `max` ≥ size (MEMORY_MAX), QEMU RSS below the balloon
+  // (an idle guest), and a shrink by `d` applied in one of the two modes.
+  const vmArb = fc
+    .record({ size: fc.integer({ min: 1, max: 2 ** 24 }), headroom: fc.integer({ min: 0, max: 2 ** 24 }), shrinkShare: fc.double({ min: 0, max: 1, noNaN: true }), rssShare: fc.double({ min: 0, max: 1, noNaN: true }), mode: fc.constantFrom('memory' as const, 'resize' as const) })
+    .map(({ size, headroom, shrinkShare, rssShare, mode }) => {
+      const d = Math.floor(size * shrinkShare);
+      const actual = size - d;
+      return { size, max: size + headroom, d, actual, rss: Math.floor(actual * rssShare), mode };
+    });
+
+  /** oned's free memory for the scheduler: TOTAL_MEM (the probe's) − MEM_USAGE (Σ MEMORY oned holds). */
+  const onedFree = (physical: number, o: number, vms: Array<{ running: boolean; memory: VmMemory; onedMemory: number }>) =>
+    hostMemory({ physicalKiB: physical, vms, overcommit: o }).totalKiB - vms.reduce((s, v) => s + v.onedMemory, 0);
+
+  it('TOTAL_MEM − MEM_USAGE grows by exactly what the balloon took, in APPLY_MODE=memory and resize alike (O = 1)', () => {
+    fc.assert(
+      fc.property(fc.array(vmArb, { minLength: 1, maxLength: 20 }), (vms) => {
+        const physical = 2 ** 40;
+        // before: every VM at its deployed size, which deploy recorded
+        const before = vms.map((v) => ({ running: true, memory: vmMemory({ maximumKiB: v.max, currentKiB: v.size, rssKiB: Math.min(v.rss, v.size) }, v.size), onedMemory: v.size }));
+        // after: memory mode leaves oned's MEMORY (and the record) alone; resize changes both (oned, and the resize action's record)
+        const after = vms.map((v) => {
+          const onedMemory = v.mode === 'resize' ? v.actual : v.size;
+          return { running: true, memory: vmMemory({ maximumKiB: v.max, currentKiB: v.actual, rssKiB: v.rss }, onedMemory), onedMemory };
+        });
+        const took = vms.reduce((s, v) => s + v.d, 0);
+        expect(onedFree(physical, 1, after) - onedFree(physical, 1, before)).toBe(took);
+      }),
+    );
+  });
+
+  it('the old definition (max − balloon) offers a resize twice: the defect this fixes', () => {
+    const v = { size: 512 * 1024, max: 1024 * 1024, actual: 256 * 1024 };
+    const oldPacked = vmMemory({ maximumKiB: v.max, currentKiB: v.actual, rssKiB: 0 }).packedKiB;
+    // resize 512 → 256 MiB with MEMORY_MAX 1 GiB: oned frees 256 MiB itself and the probe added 768 MiB more
+    expect(oldPacked + (v.size - v.actual)).toBe(1024 * 1024);
+    expect(vmMemory({ maximumKiB: v.max, currentKiB: v.actual, rssKiB: 0 }, v.actual).packedKiB + (v.size - v.actual)).toBe(256 * 1024);
+  });
+
+  it('a record never raises the figure above max − balloon, and a VM grown past oned\'s size borrows nothing', () => {
+    fc.assert(
+      fc.property(balloon, kib, (b, oned) => {
+        expect(vmMemory(b, oned).packedKiB).toBeLessThanOrEqual(vmMemory(b).packedKiB);
+        expect(vmMemory(b, oned).packedKiB).toBeGreaterThanOrEqual(0);
+        if (oned <= b.currentKiB) expect(vmMemory(b, oned).packedKiB).toBe(0);
+      }),
+    );
+  });
+});

@@ -9,13 +9,13 @@ import { defaultConfigPath, defaultProbeConfig, parseProbeConfig } from '../../.
 describe('parseProbeConfig', () => {
   it('gives the defaults for an empty file', () => {
     expect(parseProbeConfig('')).toEqual({ config: defaultProbeConfig, errors: [], warnings: [] });
-    expect(defaultProbeConfig).toEqual({ overcommit: 1, libvirtUri: 'qemu:///system', probeFormat: 'modern' });
+    expect(defaultProbeConfig).toEqual({ overcommit: 1, libvirtUri: 'qemu:///system', probeFormat: 'modern', ksmOvercommit: 0 });
   });
 
   it('reads kvmrc-style lines: comments, quotes, export, trailing comments', () => {
-    const text = ['# CloudVAMP probes', '', 'OVERCOMMIT=0.75  # three quarters', 'export LIBVIRT_URI="qemu+unix:///system?socket=/run/x sock"', "PROBE_FORMAT='legacy'"].join('\n');
+    const text = ['# CloudVAMP probes', '', 'OVERCOMMIT=0.75  # three quarters', 'export LIBVIRT_URI="qemu+unix:///system?socket=/run/x sock"', "PROBE_FORMAT='legacy'", 'KSM_OVERCOMMIT=0.5'].join('\n');
     expect(parseProbeConfig(text)).toEqual({
-      config: { overcommit: 0.75, libvirtUri: 'qemu+unix:///system?socket=/run/x sock', probeFormat: 'legacy' },
+      config: { overcommit: 0.75, libvirtUri: 'qemu+unix:///system?socket=/run/x sock', probeFormat: 'legacy', ksmOvercommit: 0.5 },
       errors: [],
       warnings: [],
     });
@@ -37,9 +37,15 @@ describe('parseProbeConfig', () => {
     expect(r.errors[0]).toMatch(/^\/etc\/cloudvamp\.conf:2: OVERCOMMIT=.* is not a number between 0 and 1; set e\.g\. OVERCOMMIT=1\.0/);
   });
 
+  it.each(['1.5', '-0.1', 'yes'])('rejects KSM_OVERCOMMIT=%s', (v) => {
+    expect(parseProbeConfig(`KSM_OVERCOMMIT=${v}`, 'c.conf').errors).toEqual([
+      `c.conf:1: KSM_OVERCOMMIT='${v}' is not a number between 0 and 1; set e.g. KSM_OVERCOMMIT=0 (offer none of what KSM saves, the default) or 0.5`,
+    ]);
+  });
+
   it('collects every error and warns about unknown keys', () => {
     const r = parseProbeConfig('FOO=1\nPROBE_FORMAT=old\nnot a line\nLIBVIRT_URI="open\n', 'c.conf');
-    expect(r.warnings).toEqual(['c.conf:1: unknown key FOO ignored (known: OVERCOMMIT, LIBVIRT_URI, PROBE_FORMAT)']);
+    expect(r.warnings).toEqual(['c.conf:1: unknown key FOO ignored (known: OVERCOMMIT, KSM_OVERCOMMIT, LIBVIRT_URI, PROBE_FORMAT)']);
     expect([...r.errors].sort()).toEqual([
       "c.conf:2: PROBE_FORMAT='old' is not 'modern' or 'legacy'; modern is for OpenNebula 5.12 and later",
       'c.conf:3: is not a KEY=VALUE line; write e.g. KEY=value, or comment it out with #',

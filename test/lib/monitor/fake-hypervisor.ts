@@ -20,6 +20,8 @@ export interface FakeHost {
   nodeMemory?: NodeMemoryStats | 'unsupported';
   nodeCpu?: NodeCpuStats;
   domains?: DomainStats[];
+  /** domain UUID → what virDomainGetMetadata returns for cloudvamp's namespace */
+  metadata?: Record<string, string>;
 }
 
 export const libvirtError = (code: number, text: string) =>
@@ -83,10 +85,19 @@ export class FakeHypervisor implements Hypervisor {
     this.call('hypervisorVersion');
     return '7.2.0';
   }
-  domain(): DomainHandle {
-    // the probes never look a domain up: everything comes from the bulk call
+  /** the probes look a domain up only to read its cloudvamp metadata */
+  domain(uuid: string): DomainHandle {
     this.call('domain');
-    throw new Error('not used by the probes');
+    if (!(this.host.domains ?? []).some((d) => d.uuid === uuid)) throw libvirtError(VirErrorCode.NoDomain, `no domain with UUID ${uuid}`);
+    const metadata = this.host.metadata?.[uuid];
+    const call = (name: string) => this.call(name);
+    return {
+      metadata: () => {
+        call('metadata');
+        return metadata;
+      },
+      free: () => undefined,
+    } as unknown as DomainHandle;
   }
   createDomain(): DomainHandle {
     throw new Error('not used by the probes');

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { DomainState, type DomainStats } from '../../../lib/libvirt/types';
 import { fileCpuSampleStore } from '../../../lib/io/probe-state';
 import { defaultProbeConfig } from '../../../lib/monitor/config';
+import { METADATA_URI } from '../../../lib/memory/oned-size';
 import { probeMain } from '../../../lib/monitor/command';
 import { collectSnapshot } from '../../../lib/monitor/collect';
 import { runProbe, type ProbeKind } from '../../../lib/monitor/probe';
@@ -31,12 +32,18 @@ function run(kind: ProbeKind, host: FakeHost, extra: { stateDir?: string; now?: 
 const many = (n: number): DomainStats[] => Array.from({ length: n }, (_, i) => domain(i));
 
 describe('libvirt calls per probe run', () => {
-  it.each(KINDS)('%s makes the same calls for 1 and 300 domains, on one connection it closes', (kind) => {
-    const one = run(kind, { domains: many(1) });
-    const lots = run(kind, { domains: many(300) });
+  const untouched = (n: number): DomainStats[] => Array.from({ length: n }, (_, i) => domain(i, { balloon: { currentKiB: 2097152, maximumKiB: 2097152, rssKiB: 524288 } }));
+  it.each(KINDS)('%s makes the same calls for 1 and 300 domains whose balloon is untouched, on one connection it closes', (kind) => {
+    const one = run(kind, { domains: untouched(1) });
+    const lots = run(kind, { domains: untouched(300) });
     expect(lots.hv.calls).toEqual(one.hv.calls);
     expect(lots.hv.calls.length).toBeLessThanOrEqual(5);
     expect(lots.hv.closed).toBe(true);
+  });
+
+  it.each(KINDS)('%s reads the recorded oned size of ballooned domains only where it prints memory: two calls each', (kind) => {
+    const extra = run(kind, { domains: [...untouched(10), ...many(3).map((d, i) => ({ ...d, name: `one-${100 + i}`, uuid: `u-${i}` }))] }).hv.calls.length - run(kind, { domains: untouched(10) }).hv.calls.length;
+    expect(extra).toBe(kind === 'host-monitor' || kind === 'vm-status' ? 0 : 6);
   });
 
   it('host/beacon never opens libvirt', () => {
@@ -54,8 +61,7 @@ describe('libvirt calls per probe run', () => {
   });
 
   it('makes one bulk stats call for all VMs, however many (the client fills in what a driver leaves out)', () => {
-    const many = Array.from({ length: 300 }, (_, i) => domain(i));
-    const { hv } = run('vm-monitor', { domains: many });
+    const { hv } = run('vm-monitor', { domains: untouched(300) });
     expect(hv.calls).toEqual(['getAllDomainStats']);
   });
 });
@@ -95,6 +101,23 @@ describe('host figures', () => {
     const out = run('host-system', { node: { memoryKiB: 10_456_000 }, nodeMemory: { totalKiB: 24_684_084, freeKiB: 1 } }).output;
     expect(out).toContain('CLOUDVAMP_PHYSICALMEMORY=24684084\n');
     expect(out).toContain('TOTALMEMORY=24684084\n');
+  });
+
+  it('borrowed memory is measured against the size oned believes (the deploy/resize record), so a resize is not offered twice (#9 defect 4)', () => {
+    const d = domain(1); // 2 GiB max, balloon at 1 GiB
+    const record = (kib: number) => ({ [d.uuid]: `<cloudvamp:size xmlns:cloudvamp="${METADATA_URI}" oned_kib="${kib}"/>` });
+    const packed = (metadata?: Record<string, string>) => ({
+      host: /^PACKEDMEMORY=(\d+)$/m.exec(run('host-system', { domains: [d], ...(metadata ? { metadata } : {}) }).output)?.[1],
+      vm: /PACKEDMEMORY="(\d+)"/.exec(Buffer.from(/MONITOR="([^"]+)"/.exec(run('vm-monitor', { domains: [d], ...(metadata ? { metadata } : {}) }).output)?.[1] ?? '', 'base64').toString())?.[1],
+    });
+    // resized in oned to 1 GiB: oned's MEM_USAGE already fell by 1 GiB, nothing more to offer
+    expect(packed(record(1048576))).toEqual({ host: '0', vm: '0' });
+    // ballooned by the manager (APPLY_MODE=memory): oned still counts 2 GiB
+    expect(packed(record(2097152))).toEqual({ host: '1048576', vm: '1048576' });
+    // MEMORY 1.5 GiB with MEMORY_MAX 2 GiB: only what the balloon took below oned's 1.5 GiB
+    expect(packed(record(1572864))).toEqual({ host: '524288', vm: '524288' });
+    // no record (deployed before cloudvamp recorded sizes): max − balloon, as before
+    expect(packed()).toEqual({ host: '1048576', vm: '1048576' });
   });
 
   it('O from the config scales TOTALMEMORY', () => {

@@ -17,13 +17,29 @@ describe('oned → elasticity views', () => {
   it('maps a running VM: balloon size, probe keys, OneGate figures, overrides', () => {
     const problems: string[] = [];
     expect(vmViewFromOne(oneVm(), { applyMode: 'memory-action' }, problems)).toEqual({
-      id: 7, name: 'web', uid: 0, hostId: 2, hostName: 'kvm2', deployId: 'one-7', running: true,
+      id: 7, name: 'web', uid: 0, hostId: 2, hostName: 'kvm2', deployId: 'one-7', running: true, pinned: false, cpu: 100,
       templateMemoryKiB: 4096 * 1024, currentKiB: 2097152,
       balloon: { availableKiB: 2000000, usableKiB: 1500000, updatedAt: 1700000005000 },
       onegate: { memTotalKiB: 4000000, memFreeKiB: 3000000, updatedAt: 1700000000000 },
       overrides: { memOverPercent: 40 },
     });
     expect(problems).toEqual(['VM 7: MIN_FREE_MEM=lots ignored: use a whole number of KiB']);
+  });
+
+  it("balloon figures are as old as libvirt's last refresh (BALLOON_LAST_UPDATE), not monitord's record time", () => {
+    const frozen = oneVm({ monitoring: { ...oneVm().monitoring, BALLOON_LAST_UPDATE: '1699990000' } });
+    expect(vmViewFromOne(frozen, { applyMode: 'memory-action' }).balloon?.updatedAt).toBe(1699990000000);
+  });
+
+  it('CLOUDVAMP_PINNED=YES marks the VM pinned, as the planner reads it; only a MONITORED host is enabled (not INIT)', () => {
+    expect(vmViewFromOne(oneVm({ userTemplate: { CLOUDVAMP_PINNED: ' yes ' } }), { applyMode: 'memory-action' }).pinned).toBe(true);
+    const host = (state: number) =>
+      hostViewFromOne({
+        id: 2, name: 'kvm2', state, imMad: 'cloudvamp', vmMad: 'cloudvamp', clusterId: 0, cluster: 'default',
+        hostShare: { memUsageKiB: 0, cpuUsage: 0, totalMemKiB: 20_000_000, totalCpu: 400, maxMemKiB: 20_000_000, maxCpu: 400, runningVms: 0 },
+        vmIds: [], template: {}, monitoring: {},
+      }).enabled;
+    expect([0, 2, 3, 4, 8].map(host)).toEqual([false, true, false, false, false]);
   });
 
   it('resize mode takes TEMPLATE/MEMORY as the size; a powered-off VM holds no host memory', () => {
@@ -37,7 +53,7 @@ describe('oned → elasticity views', () => {
       hostShare: { memUsageKiB: 0, cpuUsage: 0, totalMemKiB: 20_000_000, totalCpu: 400, maxMemKiB: 20_000_000, maxCpu: 400, runningVms: 0 },
       vmIds: [], template: { CLOUDVAMP_PHYSICALMEMORY: '16000000', RESERVED_MEM: '' }, monitoring: { freeMemoryKiB: 5_000_000 },
     });
-    expect(h).toEqual({ id: 2, name: 'kvm2', clusterId: 0, enabled: true, totalKiB: 16_000_000, freeKiB: 5_000_000, reserve: { reservedMem: '' } });
+    expect(h).toEqual({ id: 2, name: 'kvm2', clusterId: 0, enabled: true, cpu: 400, totalKiB: 16_000_000, freeKiB: 5_000_000, reserve: { reservedMem: '' }, drivers: { im: 'cloudvamp', vm: 'cloudvamp' } });
   });
 
   it('hosts: the reserve keys as the TEMPLATE holds them', () => {
@@ -90,13 +106,14 @@ describe('OnedMigrator', () => {
   };
 
   it('migrates live without enforce and waits until RUNNING on the destination', async () => {
-    const { c, calls } = client([{ lcmState: 4, hostId: 2 }, { lcmState: 4, hostId: 5 }, { lcmState: 3, hostId: 5 }]);
+    // the read before the call, then oned's: MIGRATE, then RUNNING on the destination's new record
+    const { c, calls } = client([{ historySeq: 0 }, { lcmState: 4, hostId: 5, historySeq: 1 }, { lcmState: 3, hostId: 5, historySeq: 1, runningSince: 1 }]);
     await new OnedMigrator(c, 60_000, wait()).migrateLive(7, 5);
     expect(calls).toEqual([['migrate', 7, 5, { live: true, enforce: false }]]);
   });
 
   it('fails when the VM comes back RUNNING on the source, or on timeout', async () => {
-    await expect(new OnedMigrator(client([{ lcmState: 4 }, { lcmState: 3, hostId: 2 }]).c, 60_000, wait()).migrateLive(7, 5)).rejects.toThrow('live migration of VM 7 to host 5 failed: it runs on host 2 again; see `onevm show 7`');
-    await expect(new OnedMigrator(client([{ lcmState: 4 }]).c, 10_000, wait()).migrateLive(7, 5)).rejects.toThrow(/not done after 10 s \(LCM_STATE 4\); check `onevm show 7` or raise MIGRATION_TIMEOUT$/);
+    await expect(new OnedMigrator(client([{ historySeq: 0 }, { lcmState: 4, hostId: 5, historySeq: 1 }, { lcmState: 3, hostId: 2, historySeq: 2 }]).c, 60_000, wait()).migrateLive(7, 5)).rejects.toThrow('live migration of VM 7 to host 5 failed: it runs on host 2 again; see `onevm show 7`');
+    await expect(new OnedMigrator(client([{ historySeq: 0 }, { lcmState: 4 }]).c, 10_000, wait()).migrateLive(7, 5)).rejects.toThrow(/not done after 10 s \(LCM_STATE 4\); check `onevm show 7` or raise MIGRATION_TIMEOUT$/);
   });
 });

@@ -30,6 +30,8 @@ describe('parseVm', () => {
       hostId: 0,
       hostname: 'kvm-node-1',
       vmMad: 'kvm',
+      historySeq: 1,
+      runningSince: 1767182400,
       templateMemoryMiB: 2048,
       memoryMaxMiB: 4096,
       memoryResizeMode: 'BALLOONING',

@@ -71,10 +71,12 @@ describe('every simulator reply validates', () => {
       await client.vmPoolMonitoring();
       await client.vmPoolMonitoring(-1);
       await client.hostPoolInfo();
+      await client.vmGroupPoolInfo();
       for (const id of [0, 1]) await client.hostInfo(id);
       for (const id of [42, 43, 44]) await client.vmInfo(id);
     };
     await readAll();
+    sim.addVmGroup({ id: 3, name: 'shop', roles: [{ name: 'web', policy: 'ANTI_AFFINED', vms: [42, 43], hostAffined: [0, 1] }, { name: 'db', hostAntiAffined: [1] }], affined: [['web', 'db']] });
     sim.setVmMonitoring(42, { PACKEDMEMORY: 1, MEMORY: 2, CPU: '1.5' });
     sim.setHostCapacity(0, { freeMemoryKiB: 1, usedMemoryKiB: 2, freeCpu: 3, usedCpu: 4 });
     sim.setHostTemplate(0, { CLOUDVAMP_NEW_KEY: 'x' });
@@ -86,9 +88,9 @@ describe('every simulator reply validates', () => {
     await client.vmResize(42, 99999, { enforce: false });
     await readAll();
 
-    expect(sim.served.length).toBe(22);
+    expect(sim.served.length).toBe(24);
     const methods = new Set(sim.served.map((s) => s.method));
-    expect([...methods].sort()).toEqual(['one.host.info', 'one.hostpool.info', 'one.vm.info', 'one.vmpool.infoextended', 'one.vmpool.monitoring']);
+    expect([...methods].sort()).toEqual(['one.host.info', 'one.hostpool.info', 'one.vm.info', 'one.vmgrouppool.info', 'one.vmpool.infoextended', 'one.vmpool.monitoring']);
     for (const { method, xml } of sim.served) {
       const check = validateOneDocument(xml);
       expect(check.errors, method).toBe('');

@@ -1,7 +1,7 @@
 // Small builders for planning tests: clusters written as text-like data, and
 // fast-check arbitraries for the small instances the brute force can solve.
 import fc from 'fast-check';
-import { defaultConstraints, type Cluster, type Constraints, type Host, type Placement, type Vm } from '../../../lib/planning/model';
+import { defaultConstraints, type Cluster, type Constraints, type Host, type Placement, type PlacementRule, type Vm } from '../../../lib/planning/model';
 
 export const GiB = 1024;
 
@@ -192,5 +192,33 @@ export function packingInstance(maxHosts = 8, maxVms = 16, sizes: readonly numbe
         cluster: { hosts, vms: placed, placement: a },
         constraints: constraints({ reserve: { memMiB: reserve, cpu: 0 }, pinnedVms: r.pin !== null && placed[r.pin] ? [placed[r.pin]!.id] : [] }),
       };
+    });
+}
+
+/**
+ * mediumCluster with a few VM group rules drawn over its VMs and hosts: pairs
+ * and triples kept apart, pairs kept together, VMs limited to or kept off some
+ * hosts. Some hold in the current placement, some do not, as on a real cloud.
+ */
+export function clusterWithRules(fill = 0.8): fc.Arbitrary<{ cluster: Cluster; constraints: Constraints }> {
+  const pick = fc.array(fc.nat(), { minLength: 1, maxLength: 3 });
+  return fc
+    .record({
+      base: mediumCluster(fill),
+      rules: fc.array(fc.record({ kind: fc.constantFrom('affined', 'anti-affined', 'anti-affined', 'host-affined', 'host-anti-affined'), vms: pick, hosts: pick }), { maxLength: 5 }),
+    })
+    .map(({ base, rules }) => {
+      const { cluster: c } = base;
+      if (c.vms.length === 0) return base;
+      const vmIds = c.vms.map((v) => v.id);
+      const hostIds = c.hosts.map((h) => h.id);
+      const planned: PlacementRule[] = rules.map((r, i) => {
+        const vms = [...new Set(r.vms.map((n) => vmIds[n % vmIds.length]!))];
+        const hosts = [...new Set(r.hosts.map((n) => hostIds[n % hostIds.length]!))];
+        const name = `rule ${i}`;
+        if (r.kind === 'affined' || r.kind === 'anti-affined') return { kind: r.kind, name, vms };
+        return { kind: r.kind as 'host-affined' | 'host-anti-affined', name, vms, hosts };
+      });
+      return { ...base, cluster: { ...c, rules: planned } };
     });
 }

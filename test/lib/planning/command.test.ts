@@ -59,7 +59,7 @@ describe('cloudvamp-plan', () => {
 
   it('rejects an unknown strategy before reading anything', async () => {
     reads.length = 0;
-    expect(await failure('shuffle', '--snapshot', 'example.json')).toEqual({ kind: 'usage', message: 'unknown strategy "shuffle"; known strategies: consolidate, balance, hotspot, evacuate' });
+    expect(await failure('shuffle', '--snapshot', 'example.json')).toEqual({ kind: 'usage', message: 'unknown strategy "shuffle"; known strategies: consolidate, balance, hotspot, evacuate, relief' });
     expect(reads).toEqual([]);
   });
 

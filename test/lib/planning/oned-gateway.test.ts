@@ -5,8 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createOneClient, type OneClient } from '../../../lib/oned/client';
-import { parseVm, type OneVm } from '../../../lib/oned/models';
-import { clusterFromOne, OnedClusterGateway } from '../../../lib/planning/oned-gateway';
+import { parseVm, type OneHost, type OneVm } from '../../../lib/oned/models';
+import { checkPlan } from '../../../lib/planning/checker';
+import { makePlan } from '../../../lib/planning/make-plan';
+import { defaultConstraints } from '../../../lib/planning/model';
+import { clusterFromOne, hostsForRequirements, OnedClusterGateway } from '../../../lib/planning/oned-gateway';
+import { balance } from '../../../lib/planning/strategies/balance';
+import { consolidate } from '../../../lib/planning/strategies/consolidate';
 import { DEFAULT_SESSION, ONED_FIXTURE_DIR, startOnedSimulator, type OnedSimulator } from '../../support/oned-server';
 import { PLANNING_HOST_FIXTURES, PLANNING_VM_FIXTURES } from './oned-fixtures';
 
@@ -67,6 +72,40 @@ describe('OnedClusterGateway on the oned simulator', () => {
     expect(notes).toEqual(['pinned by CLOUDVAMP_PINNED=YES: VMs 43']);
   });
 
+  it('reads VM groups and simple SCHED_REQUIREMENTS as placement rules that every plan keeps', async () => {
+    sim.addVmGroup({
+      id: 0,
+      name: 'shop',
+      roles: [
+        { name: 'app', policy: 'ANTI_AFFINED', vms: [42, 45] },
+        { name: 'db', vms: [43], hostAntiAffined: [0] },
+        { name: 'idle' },
+      ],
+      antiAffined: [['db', 'app']],
+    });
+    await client.vmUpdate(47, { SCHED_REQUIREMENTS: 'ID = 2 | NAME = "kvm-node-2"' }, 'merge');
+    await client.vmUpdate(46, { SCHED_REQUIREMENTS: 'FREE_CPU > 50' }, 'merge');
+    const { cluster, pinnedVms, notes } = await gateway.readCluster();
+    expect(cluster.rules).toEqual([
+      { kind: 'anti-affined', name: 'VM group 0 (shop) role app', vms: [42, 45] },
+      { kind: 'host-anti-affined', name: 'VM group 0 (shop) role db', vms: [43], hosts: [0] },
+      { kind: 'anti-affined', name: 'VM group 0 (shop) ANTI_AFFINED db,app', vms: [43, 42] },
+      { kind: 'anti-affined', name: 'VM group 0 (shop) ANTI_AFFINED db,app', vms: [43, 45] },
+      { kind: 'host-affined', name: 'VM 47 SCHED_REQUIREMENTS', vms: [47], hosts: [1, 2] },
+    ]);
+    expect(pinnedVms).toEqual([46]);
+    expect(notes).toEqual(['SCHED_REQUIREMENTS the planner cannot evaluate (only ID, NAME or CLUSTER_ID equalities joined by |), kept where they are: VMs 46']);
+    const constraints = { ...defaultConstraints, pinnedVms };
+    for (const strategy of [consolidate, balance]) {
+      const plan = makePlan(cluster, strategy, strategy.defaults, constraints);
+      expect(plan.infeasible).toBeUndefined();
+      expect(checkPlan(cluster, plan, constraints, plan.target)).toEqual([]);
+      expect(plan.target.get(42)).not.toBe(plan.target.get(45));
+      expect(plan.target.get(43)).not.toBe(0);
+      expect([1, 2]).toContain(plan.target.get(47));
+    }
+  });
+
   it('migrates live with enforce=false and returns once the VM runs on the destination', async () => {
     await gateway.migrate(45, 0, true);
     expect(sim.calls.map((c) => c.method)).toEqual(['one.vm.info', 'one.vm.migrate', 'one.vm.info']);
@@ -98,6 +137,12 @@ describe('clusterFromOne', () => {
     expect(withHost.pinnedVms).toEqual([43]);
     expect(withHost.notes).toEqual(['not RUNNING, counted but not moved: VMs 43 (LCM_STATE 4)']);
     expect(pinnedVms).toEqual([]);
+  });
+
+  it('a host oned has not monitored yet (INIT) receives no VM, as in the elasticity manager', () => {
+    const host = (id: number, state: number) => ({ id, name: `h${id}`, state, imMad: 'kvm', vmMad: 'kvm', clusterId: 0, cluster: '', hostShare: { memUsageKiB: 0, cpuUsage: 0, totalMemKiB: 8 * 1024 * 1024, totalCpu: 400, maxMemKiB: 0, maxCpu: 0, runningVms: 0 }, vmIds: [], template: {}, monitoring: {} });
+    const { cluster } = clusterFromOne([], [host(1, 0), host(2, 2)]);
+    expect(cluster.hosts.map((h) => [h.id, h.enabled])).toEqual([[1, false], [2, true]]);
   });
 });
 
@@ -149,5 +194,25 @@ describe('OnedClusterGateway.migrate waiting', () => {
     const { gateway, elapsed } = scripted([onSource, migrating]);
     await expect(gateway.migrate(46, 0, true)).rejects.toThrow('live migration of VM 46 to host 0 not done after 10 s (LCM_STATE 4); check `onevm show 46` or raise --migration-timeout');
     expect(elapsed()).toBe(10_000);
+  });
+});
+
+describe('hostsForRequirements', () => {
+  const hosts = [
+    { id: 0, name: 'kvm-a', clusterId: 100 },
+    { id: 1, name: 'kvm-b', clusterId: 100 },
+    { id: 2, name: 'kvm-c', clusterId: 101 },
+  ] as OneHost[];
+  it.each([
+    ['ID = 1', [1]],
+    ['ID="2"', [2]],
+    ['(ID = 0) | (NAME = "kvm-c")', [0, 2]],
+    ['CLUSTER_ID = 100', [0, 1]],
+    ["NAME = 'kvm-b' || ID = 9", [1]],
+  ] as const)('%s allows hosts %o', (expression, expected) => {
+    expect(hostsForRequirements(expression, hosts)).toEqual(expected);
+  });
+  it.each(['ID = 1 & NAME = "kvm-b"', 'ID != 1', 'FREE_CPU > 50', 'HYPERVISOR = kvm', 'NAME = "a|b"'])('%s is not simple: undefined', (expression) => {
+    expect(hostsForRequirements(expression, hosts)).toBeUndefined();
   });
 });

@@ -40,6 +40,24 @@ describe('parseSnapshot', () => {
     });
   });
 
+  it('reads VM group rules and names what is wrong with them', () => {
+    const base = { hosts: [{ id: 1, memMiB: 1024, cpu: 100 }, { id: 2, memMiB: 1024, cpu: 100 }], vms: [{ id: 7, host: 1, usedMiB: 1, cpu: 1 }, { id: 8, host: 2, usedMiB: 1, cpu: 1 }] };
+    const rules = [
+      { kind: 'anti-affined', name: 'vm group 0 role db', vms: [7, 8] },
+      { kind: 'host-affined', name: 'VM 7 SCHED_REQUIREMENTS', vms: [7], hosts: [1] },
+    ];
+    expect(parseSnapshot({ ...base, rules })).toMatchObject({ ok: true, cluster: { rules } });
+    expect(parseSnapshot({ ...base, rules: [{ kind: 'near', vms: [7] }, { kind: 'host-anti-affined', vms: [9], hosts: [3] }, { kind: 'affined', vms: [7], hosts: [1] }] })).toEqual({
+      ok: false,
+      errors: [
+        'rules[0].kind: must be one of affined, anti-affined, host-affined, host-anti-affined, got "near"',
+        'rules[1].vms: VMs 9 are not in the snapshot',
+        'rules[1].hosts: hosts 3 are not in the snapshot',
+        'rules[2].hosts: affined rules name VMs only',
+      ],
+    });
+  });
+
   it('flags a VM on a host the snapshot does not list', () => {
     expect(parseSnapshot({ hosts: [], vms: [{ id: 2, host: 9, usedMiB: 1, cpu: 1 }] })).toEqual({ ok: false, errors: ['vms[0].host: host 9 is not in "hosts"'] });
   });

@@ -1,14 +1,8 @@
 import { XMLParser } from 'fast-xml-parser';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  balloonSupport,
-  featureOn,
-  METADATA_URI,
-  parseSizeMetadata,
-  prepareDomainXml,
-  sizeMetadataXml,
-} from '../../../lib/vmm/domain-xml';
+import { METADATA_URI, parseSizeMetadata, sizeMetadataXml } from '../../../lib/memory/oned-size';
+import { balloonSupport, featureOn, prepareDomainXml } from '../../../lib/vmm/domain-xml';
 
 // the shape of OpenNebula 7.4's deployment file (vmm/LibVirtDriverKVM.cc):
 // memory + currentMemory with MEMORY_MAX, its own metadata, memballoon without stats
@@ -100,6 +94,9 @@ describe("deploy records the size oned believes the VM has (cloudvamp metadata, 
     expect(parseSizeMetadata(sizeMetadataXml(524288))).toBe(524288);
     // as libvirt gives it back from virDomainGetMetadata (it re-prefixes the element)
     expect(parseSizeMetadata(`<cloudvamp:size xmlns:cloudvamp="${METADATA_URI}" oned_kib="1024"/>`)).toBe(1024);
+    // what libvirt 9.0 really returns for the element deploy wrote, and for one virDomainSetMetadata wrote
+    expect(parseSizeMetadata('<size oned_kib="262144"/>')).toBe(262144);
+    expect(parseSizeMetadata(`<size xmlns:cloudvamp="${METADATA_URI}" oned_kib="1234"/>`)).toBe(1234);
     expect(parseSizeMetadata(undefined)).toBeUndefined();
     expect(parseSizeMetadata('<size oned_kib="x"/>')).toBeUndefined();
   });

@@ -7,6 +7,7 @@ import { DomainState } from '../../../lib/libvirt/types';
 import { DEFAULT_CONFIG, type VmmConfig } from '../../../lib/vmm/config';
 import { localFiles } from '../../../lib/io/files';
 import { checkDomainXml, deployCheck, hasAcpi, OPS, type OpContext } from '../../../lib/vmm/ops';
+import { METADATA_URI, parseSizeMetadata } from '../../../lib/memory/oned-size';
 import { FakeHypervisor } from './fakes';
 
 const fixture = (name: string) => readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', name), 'utf8');
@@ -176,6 +177,8 @@ describe('memory and resize', () => {
     const { ctx, stock, lines } = context(hv, {}, fixture('resize-ballooning-shrink.xml'));
     await OPS.resize(ctx, { deploy_id: 'one-42', vm_id: '42', vm_host: 'node1' });
     expect(d.currentKiB).toBe(1536 * MiB);
+    // the size oned now counts, for the probes (#9 defect 4)
+    expect(parseSizeMetadata(d.metadata(METADATA_URI))).toBe(1536 * MiB);
     expect(stock).toEqual([]);
     expect(lines).toEqual([expect.stringMatching(/^INFO: resize: one-42 balloon 2048 -> 1536 MiB in \d+ ms$/)]);
   });
@@ -208,5 +211,38 @@ describe('poll (legacy)', () => {
   });
   it('reports a domain that is gone as STATE=d rather than failing', async () => {
     expect(await OPS.poll(context(new FakeHypervisor()).ctx, hostArgs('one-1'))).toBe('STATE=d');
+  });
+});
+
+describe('ksm (host-side KSM tuning)', () => {
+  const recording = (fail?: string) => {
+    const writes: Array<[string, string]> = [];
+    const files = {
+      makeDir: () => undefined,
+      writeText: (file: string, text: string) => {
+        if (fail) throw Object.assign(new Error(fail), { code: fail });
+        writes.push([file, text]);
+      },
+    };
+    return { files, writes };
+  };
+  it('writes the scan settings, then run, and prints what it set', async () => {
+    const { files, writes } = recording();
+    const { ctx } = context(new FakeHypervisor());
+    const out = await OPS.ksm({ ...ctx, files }, { run: '1', pages_to_scan: '364', sleep_millisecs: '10', host: 'node1' });
+    expect(out).toBe('KSM_RUN=1 KSM_PAGES_TO_SCAN=364 KSM_SLEEP_MILLISECS=10');
+    expect(writes).toEqual([
+      ['/sys/kernel/mm/ksm/pages_to_scan', '364\n'],
+      ['/sys/kernel/mm/ksm/sleep_millisecs', '10\n'],
+      ['/sys/kernel/mm/ksm/run', '1\n'],
+    ]);
+  });
+  it('refuses a bad run value before writing; names the fix when it may not write', async () => {
+    const { files, writes } = recording();
+    const { ctx } = context(new FakeHypervisor());
+    await expect(OPS.ksm({ ...ctx, files }, { run: '3', pages_to_scan: '64', sleep_millisecs: '10' })).rejects.toThrow(/is not 0 \(stop\), 1 \(run\) or 2/);
+    expect(writes).toEqual([]);
+    await expect(OPS.ksm({ ...ctx, files: recording('EACCES').files }, { run: '1', pages_to_scan: '64', sleep_millisecs: '10' })).rejects.toThrow(/needs root/);
+    await expect(OPS.ksm({ ...ctx, files: recording('ENOENT').files }, { run: '1', pages_to_scan: '64', sleep_millisecs: '10' })).rejects.toThrow(/has no KSM/);
   });
 });

@@ -11,7 +11,7 @@ import { mediumCluster } from '../builders';
 
 describe('registry', () => {
   it('rejects an unknown name with a usage error listing the known ones', () => {
-    expect(() => strategyByName('shuffle')).toThrowError(/unknown strategy "shuffle"; known strategies: consolidate, balance, hotspot, evacuate/);
+    expect(() => strategyByName('shuffle')).toThrowError(/unknown strategy "shuffle"; known strategies: consolidate, balance, hotspot, evacuate, relief/);
     try {
       strategyByName('shuffle');
     } catch (error) {
@@ -23,7 +23,13 @@ describe('registry', () => {
     expect(strategyByName(name)).toBe(strategy);
     expect(typeof strategy.plan).toBe('function');
     const errors = strategy.validate(strategy.defaults);
-    expect(errors).toEqual(name === 'evacuate' ? ['evacuate needs the host to empty: cloudvamp-plan evacuate HOST'] : []);
+    expect(errors).toEqual(
+      name === 'evacuate'
+        ? ['evacuate needs the host to empty: cloudvamp-plan evacuate HOST']
+        : name === 'relief'
+          ? ['relief needs the host to free: cloudvamp-plan relief HOST --need MIB']
+          : [],
+    );
   });
 
   it('rejects arguments a strategy does not take and bad values, all at once', () => {
