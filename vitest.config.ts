@@ -14,6 +14,7 @@ const ARTEFACTS = [
   'test/scenarios/cvem-binary.test.ts',
   'test/cli/plan-bundle.test.ts',
   'test/lib/io/state-file-crash.test.ts',
+  'test/fuzz/**/*.test.ts',
 ];
 
 // Projects: unit (pure and adapter tests, in parallel), artefacts (built
