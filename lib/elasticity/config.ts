@@ -49,6 +49,12 @@ export interface ElasticityConfig {
   /** Never shrink a guest below what its recent peak needs (keeps burst room inside the VM instead of lending it). */
   peakFloor: boolean;
   /**
+   * With PEAK_FLOOR: 0 = every VM keeps its peak's room; > 0 = only a VM that
+   * starved within this long (a guest that proved it bursts past its size;
+   * a steady or slowly growing one is still sized for its use of now).
+   */
+  peakFloorWindowMs: number;
+  /**
    * Per host, publish RESERVED_MEM = the operator's own reserve + the memory the
    * host's ballooned VMs are predicted to need back (their recent peak), so
    * oned's scheduler keeps that room free (lib/elasticity/host-reserve.ts).
@@ -85,6 +91,11 @@ export interface ElasticityConfig {
   migrationTimeoutMs: number;
   oneXmlrpc?: string;
   oneAuthFile?: string;
+  /**
+   * The IM_MAD / VM_MAD name cloudvamp's drivers are installed under: only VMs
+   * on hosts using both are managed (others have no balloon probe or memory action).
+   */
+  driverName: string;
 }
 
 export interface ConfigProblem {
@@ -156,16 +167,18 @@ export const DEFAULTS: ElasticityConfig = {
   strikeResetMs: 600_000,
   shrinkHoldOffMs: 600_000,
   peakHalfLifeMs: 86_400_000,
-  peakFloor: false,
-  hostReserveMode: 'share',
+  peakFloor: true,
+  peakFloorWindowMs: 0,
+  hostReserveMode: 'joint',
   hostReserveBurstPercent: 50,
   hostReserveSharePercent: 25,
-  hostReserveMaxPercent: 25,
+  hostReserveMaxPercent: 100,
   hostReserveThresholdKiB: 262144,
   figuresMaxAgeMs: 120_000,
   applyMode: 'memory-action',
   memoryCommand: DEFAULT_MEMORY_COMMAND.split(' '),
   stateFile: '/var/lib/one/cloudvamp/cvem-state.json',
+  driverName: 'cloudvamp',
   migrate: true,
   publish: true,
   migrationTimeoutMs: 600_000,
@@ -215,7 +228,7 @@ function oneOf<T extends string>(field: 'growthRule' | 'applyMode' | 'hostReserv
   };
 }
 
-function text(field: 'stateFile' | 'oneXmlrpc'): Setter {
+function text(field: 'stateFile' | 'oneXmlrpc' | 'driverName'): Setter {
   return (value, config, errors, key) => {
     if (value.trim() === '') errors.push({ key, message: `${key} is empty` });
     else config[field] = value;
@@ -238,6 +251,7 @@ const KEYS: Record<string, Setter> = {
   STRIKE_RESET: num('strikeResetMs', { min: 0, scale: 1000, unit: 'seconds' }),
   SHRINK_HOLD_OFF: num('shrinkHoldOffMs', { min: 0, scale: 1000, unit: 'seconds' }),
   PEAK_FLOOR: bool('peakFloor'),
+  PEAK_FLOOR_WINDOW: num('peakFloorWindowMs', { min: 0, scale: 1000, unit: 'seconds' }),
   PEAK_HALF_LIFE: num('peakHalfLifeMs', { min: 0, scale: 1000, unit: 'seconds' }),
   HOST_RESERVE_MODE: oneOf('hostReserveMode', ['joint', 'share', 'peak', 'none'] as const),
   HOST_RESERVE_BURST: num('hostReserveBurstPercent', { min: 0, max: 1000, unit: "percent of what the host's VMs' recent peaks need" }),
@@ -255,6 +269,7 @@ const KEYS: Record<string, Setter> = {
     else config.memoryCommand = words;
   },
   STATE_FILE: text('stateFile'),
+  DRIVER_NAME: text('driverName'),
   MIGRATE: bool('migrate'),
   PUBLISH: bool('publish'),
   USER_FILTER: num('userFilter', { min: 0, integer: true, unit: 'UID' }),

@@ -209,8 +209,15 @@ export function decideVm(vm: VmView, vmState: VmState | undefined, config: Elast
   // need; a share-driven grow is sized for the use of now (a bigger one would
   // take host headroom other guests' grows may need).
   return share > hi
-    ? decide('shrink', sizeFor(config.peakFloor ? plannedKiB : f.usedKiB), `free share above ${hi} %`, {})
+    ? decide('shrink', sizeFor(keepsPeakRoom(vmState, config, now) ? plannedKiB : f.usedKiB), `free share above ${hi} %`, {})
     : decide('grow', sizeFor(f.usedKiB), `free share below ${lo} %`, {});
+}
+
+/** Whether a shrink keeps the room the VM's recent peak needs (PEAK_FLOOR, limited to guests that starved lately by PEAK_FLOOR_WINDOW). */
+export function keepsPeakRoom(vmState: VmState | undefined, config: ElasticityConfig, now: number): boolean {
+  if (!config.peakFloor) return false;
+  if (config.peakFloorWindowMs <= 0) return true;
+  return vmState?.lastStrikeAt !== undefined && now - vmState.lastStrikeAt < config.peakFloorWindowMs;
 }
 
 // ---------------------------------------------------------------- hosts

@@ -82,6 +82,8 @@ export interface HostView {
    * adds its regrowth reserve to (lib/elasticity/host-reserve.ts).
    */
   reserve?: HostReserveKeys;
+  /** the host's IM_MAD and VM_MAD (absent in test doubles: treated as cloudvamp's) */
+  drivers?: { im: string; vm: string };
 }
 
 export interface HostReserveKeys {
@@ -98,6 +100,12 @@ export interface ClusterView {
 
 export interface ClusterSource {
   snapshot(): Promise<ClusterView>;
+  /**
+   * `base` with only these VMs and hosts read again (one.vm.info, one.host.info):
+   * the re-check before a step costs O(what the step touches), not a pool read.
+   * A VM oned no longer has is dropped. Absent: the applier takes a whole snapshot.
+   */
+  refresh?(base: ClusterView, vmIds: readonly number[], hostIds: readonly number[]): Promise<ClusterView>;
 }
 
 export interface MemoryApplier {

@@ -133,7 +133,7 @@ export function mergeOriginal(e: OriginalEvidence): OriginalOutcome {
  * from the snapshot, i.e. DONE) are forgotten. Hosts that vanished lose their
  * migration time. Returns a new object.
  */
-export function reconcile(state: ElasticityState, view: ClusterView, now: number, opts: { stateLost?: boolean } = {}): Reconciled {
+export function reconcile(state: ElasticityState, view: ClusterView, now: number, opts: { stateLost?: boolean; notAdopted?: ReadonlySet<number> } = {}): Reconciled {
   const vms: Record<string, VmState> = {};
   const added: number[] = [];
   const unproven: Unproven[] = [];
@@ -141,6 +141,8 @@ export function reconcile(state: ElasticityState, view: ClusterView, now: number
   for (const vm of view.vms) {
     const key = String(vm.id);
     const known = state.vms[key];
+    // Not ours to adopt (a host without cloudvamp's drivers); one already managed keeps its original.
+    if (!known && opts.notAdopted?.has(vm.id)) continue;
     const outcome = mergeOriginal({
       ...(known ? { stateKiB: known.originalKiB } : {}),
       ...(vm.recordedOriginalKiB !== undefined ? { onedKiB: vm.recordedOriginalKiB } : {}),

@@ -1,10 +1,11 @@
 // Hostile libvirt domain names and the host/system document a probe prints
 // for them, for tests that feed it to oned's parser: the ported one
 // (test/support/one-template-parser.ts) or a real monitord.
-import { DomainState, type DomainStats } from '../../lib/libvirt/types';
+import type { DomainStats } from '../../lib/libvirt/types';
 import { hostSystemReport } from '../../lib/monitor/reports';
 import type { HostSnapshot } from '../../lib/monitor/snapshot';
 import { carriable, renderTemplate } from '../../lib/monitor/template';
+import { domain } from '../lib/monitor/fake-hypervisor';
 
 /** Names real clouds contain, each of which once broke or changed the probe's output. */
 export const HOSTILE_NAMES: readonly string[] = [
@@ -28,16 +29,8 @@ export const HOSTILE_NAMES: readonly string[] = [
   '',
 ];
 
-/** A wild (non-OpenNebula) running domain called `name`. */
-export function wildDomain(name: string, index: number): DomainStats {
-  return {
-    name,
-    uuid: `00000000-0000-4000-8000-${String(index).padStart(12, '0')}`,
-    state: DomainState.Running,
-    stateReason: 1,
-    balloon: { currentKiB: 1048576, maximumKiB: 2097152, rssKiB: 524288 },
-  };
-}
+/** A wild (non-OpenNebula) running domain called `name`, with a UUID of its own. */
+export const wildDomain = (name: string, index: number): DomainStats => domain(name, { uuid: `00000000-0000-4000-8000-${String(index).padStart(12, '0')}` });
 
 export interface HostileDocument {
   /** the host/system probe's stdout */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULTS as DEFAULT_CONFIG } from '../../../lib/elasticity/config';
 import { DEFAULT_OPTIONS, runDensity, SCHEMES, SENSITIVITY } from '../../../bench/density/index';
 import { markdownReport, svgChart } from '../../../bench/density/report';
 import { simulateScheme, type DensityOptions, type StepView } from '../../../bench/density/simulate';
@@ -114,7 +115,7 @@ describe('the regrowth reserve in the cloudvamp scheme', () => {
     expect(without.reserveWrites).toBe(0);
     expect(withReserve.reserveWrites).toBeGreaterThan(0);
     expect(withReserve.meanReserveKiB).toBeGreaterThan(0);
-    expect(withReserve.meanReserveKiB).toBeLessThanOrEqual(0.25 * opts.hostMemKiB);
+    expect(withReserve.meanReserveKiB).toBeLessThanOrEqual((DEFAULT_CONFIG.hostReserveMaxPercent / 100) * opts.hostMemKiB);
     // room held back is room not admitted into
     expect(withReserve.admitted).toBeLessThanOrEqual(without.admitted);
   });

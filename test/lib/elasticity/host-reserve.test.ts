@@ -193,13 +193,62 @@ describe('config', () => {
     });
     expect(parseConfig('HOST_RESERVE_MODE=always\nHOST_RESERVE_MAX=150\n').errors.map((e) => e.key)).toEqual(['HOST_RESERVE_MODE', 'HOST_RESERVE_MAX']);
     expect(parseConfig('HOST_RESERVE_MODE=peak\nPEAK_HALF_LIFE=0\n').warnings.map((w) => w.key)).toContain('HOST_RESERVE_MODE');
-    expect(parseConfig('').config).toMatchObject({ hostReserveMode: 'share', hostReserveSharePercent: 25 });
+    expect(parseConfig('').config).toMatchObject({ hostReserveMode: 'joint', hostReserveBurstPercent: 50, hostReserveMaxPercent: 100 });
+    expect(parseConfig('HOST_RESERVE_MODE=joint\nHOST_RESERVE_BURST=30\n').config).toMatchObject({ hostReserveMode: 'joint', hostReserveBurstPercent: 30 });
+    expect(parseConfig('HOST_RESERVE_BURST=-1\n').errors.map((e) => e.key)).toEqual(['HOST_RESERVE_BURST']);
+    expect(parseConfig('HOST_RESERVE_MODE=joint\nPEAK_HALF_LIFE=0\n').warnings.map((w) => w.key)).toContain('HOST_RESERVE_MODE');
     expect(parseConfig('HOST_RESERVE_SHARE=40\n').config?.hostReserveSharePercent).toBe(40);
     expect(parseConfig('HOST_RESERVE_SHARE=140\n').errors.map((e) => e.key)).toEqual(['HOST_RESERVE_SHARE']);
   });
 });
 
-describe("HOST_RESERVE_MODE=share (the default): a fixed part of what each VM lent", () => {
+describe('HOST_RESERVE_MODE=joint (the default): the peaks\' regrowth plus HOST_RESERVE_BURST % of what the peaks need', () => {
+  const joint = config({ hostReserveMode: 'joint', hostReserveBurstPercent: 50, hostReserveMaxPercent: 100 });
+  // sizeForUse(p) = max(p / 0.7, p + 256 MiB) with the defaults
+  it('a host of idle guests offers most of what they lent; one of busy guests little', () => {
+    const idle = [vm(1, { originalKiB: 8 * GiB, currentKiB: 1 * GiB }), vm(2, { originalKiB: 8 * GiB, currentKiB: 1 * GiB })];
+    const s = stateWith([
+      { id: 1, originalKiB: 8 * GiB, peakKiB: 0.7 * GiB },
+      { id: 2, originalKiB: 8 * GiB, peakKiB: 0.7 * GiB },
+    ]);
+    // peaks need 1 GiB each, already there: no regrowth; burst room 50 % × 2 GiB
+    expect(hostRegrowthKiB(idle, s, joint, NOW, 64 * GiB).reserveKiB).toBe(1 * GiB);
+    const busy = stateWith([
+      { id: 1, originalKiB: 8 * GiB, peakKiB: 0.7 * 6 * GiB },
+      { id: 2, originalKiB: 8 * GiB, peakKiB: 0.7 * 6 * GiB },
+    ]);
+    // each peak needs 6 GiB: 5 GiB regrowth each, plus 50 % × 12 GiB
+    expect(hostRegrowthKiB(idle, busy, joint, NOW, 64 * GiB).reserveKiB).toBe(16 * GiB);
+  });
+
+  it('a VM with no peak yet counts at its current size; a stopped one not at all', () => {
+    const fresh = vm(1, { originalKiB: 8 * GiB, currentKiB: 8 * GiB });
+    expect(hostRegrowthKiB([fresh], emptyState(), joint, NOW, 64 * GiB).reserveKiB).toBe(4 * GiB);
+    expect(hostRegrowthKiB([{ ...fresh, running: false }], emptyState(), joint, NOW, 64 * GiB).reserveKiB).toBe(0);
+  });
+
+  it('property: never below the peaks\' own regrowth, grows with HOST_RESERVE_BURST, never above the cap', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ originalMiB: fc.integer({ min: 256, max: 16384 }), currentPercent: fc.integer({ min: 5, max: 100 }), peakPercent: fc.integer({ min: 0, max: 100 }) }), { maxLength: 15 }),
+        fc.integer({ min: 0, max: 200 }),
+        fc.integer({ min: 1, max: 100 }),
+        (entries, burst, maxPercent) => {
+          const views = entries.map((e, i) => vm(i + 1, { originalKiB: e.originalMiB * MiB, currentKiB: Math.round((e.originalMiB * MiB * e.currentPercent) / 100) }));
+          const s = stateWith(entries.map((e, i) => ({ id: i + 1, originalKiB: e.originalMiB * MiB, peakKiB: Math.round((e.originalMiB * MiB * e.peakPercent) / 100) })));
+          const physical = 256 * GiB;
+          const at = (b: number, m = 100) => hostRegrowthKiB(views, s, config({ hostReserveMode: 'joint', hostReserveBurstPercent: b, hostReserveMaxPercent: m }), NOW, physical);
+          const peakOnly = hostRegrowthKiB(views, s, config({ hostReserveMode: 'peak', hostReserveMaxPercent: 100 }), NOW, physical);
+          expect(at(burst).predictedKiB).toBeGreaterThanOrEqual(peakOnly.predictedKiB - 1);
+          expect(at(burst + 10).predictedKiB).toBeGreaterThanOrEqual(at(burst).predictedKiB);
+          expect(at(burst, maxPercent).reserveKiB).toBeLessThanOrEqual((maxPercent / 100) * physical);
+        },
+      ),
+    );
+  });
+});
+
+describe("HOST_RESERVE_MODE=share (the previous default): a fixed part of what each VM lent", () => {
   const share = config({ hostReserveMode: 'share', hostReserveSharePercent: 25 });
 
   it('reserves HOST_RESERVE_SHARE % of original − current, with or without a peak', () => {

@@ -473,6 +473,23 @@ describe('planCycle: properties', () => {
   });
 });
 
+describe('PEAK_FLOOR_WINDOW: the peak floor only for guests that starved lately', () => {
+  const v = vm(1, { originalKiB: 8 * GiB, currentKiB: 8 * GiB, usedKiB: 1 * GiB });
+  const st = (lastStrikeAt?: number): VmState => seen({ originalKiB: 8 * GiB, peak: { kib: 4 * GiB, at: NOW - 1000 }, ...(lastStrikeAt !== undefined ? { lastStrikeAt } : {}) });
+  const cfgW = config({ peakFloor: true, peakFloorWindowMs: 6 * 3_600_000 });
+  it('a guest that never starved is sized for its use of now; one that starved within the window keeps its peak room', () => {
+    const never = decideVm(v, st(), cfgW, NOW);
+    const lately = decideVm(v, st(NOW - 3_600_000), cfgW, NOW);
+    const long = decideVm(v, st(NOW - 7 * 3_600_000), cfgW, NOW);
+    expect(never.action).toBe('shrink');
+    expect(never.targetKiB).toBeLessThan(2 * GiB);
+    expect(lately.targetKiB).toBeGreaterThanOrEqual(4 * GiB / 0.7);
+    expect(long.targetKiB).toBe(never.targetKiB);
+    // PEAK_FLOOR_WINDOW=0: every guest keeps its peak room
+    expect(decideVm(v, st(), config({ peakFloor: true, peakFloorWindowMs: 0 }), NOW).targetKiB).toBe(lately.targetKiB);
+  });
+});
+
 describe('decideHost: relief migration', () => {
   const cfg = config({ hostReserveKiB: 0 });
   // host 0 is full; VM 1 is starving; VMs 2 and 3 could move; host 1 fits 2 GiB, host 2 fits 6 GiB.

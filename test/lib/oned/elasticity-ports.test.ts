@@ -53,7 +53,7 @@ describe('oned → elasticity views', () => {
       hostShare: { memUsageKiB: 0, cpuUsage: 0, totalMemKiB: 20_000_000, totalCpu: 400, maxMemKiB: 20_000_000, maxCpu: 400, runningVms: 0 },
       vmIds: [], template: { CLOUDVAMP_PHYSICALMEMORY: '16000000', RESERVED_MEM: '' }, monitoring: { freeMemoryKiB: 5_000_000 },
     });
-    expect(h).toEqual({ id: 2, name: 'kvm2', clusterId: 0, enabled: true, cpu: 400, totalKiB: 16_000_000, freeKiB: 5_000_000, reserve: { reservedMem: '' } });
+    expect(h).toEqual({ id: 2, name: 'kvm2', clusterId: 0, enabled: true, cpu: 400, totalKiB: 16_000_000, freeKiB: 5_000_000, reserve: { reservedMem: '' }, drivers: { im: 'cloudvamp', vm: 'cloudvamp' } });
   });
 
   it('hosts: the reserve keys as the TEMPLATE holds them', () => {

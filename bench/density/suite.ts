@@ -1,0 +1,107 @@
+// The density benchmark's full run: the goals of #14 judged on both
+// workloads (several real trace windows, several invented seeds), and the
+// density-vs-starvation curve of the default against every fixed setting.
+// Pure: the runner (bench/density.ts) reads the trace windows and passes
+// their requests in.
+import type { ElasticityConfig } from '../../lib/elasticity/config';
+import { runDensity, SCHEMES, type DensityOptions, type Scheme, type SchemeResult } from './index';
+import type { VmRequest } from './workload';
+
+export const SUITE_GOALS = { vsNone: 3, vsNoneInvented: 2, excessStarvation: 0.001, migrationsPerHostHour: 2 } as const;
+
+const DAY = 86_400;
+/** Five 24 h windows spread over the month, and one of 7 days; none overlaps the tuning window (day 1, 0–6 h). */
+export const TRACE_WINDOWS: readonly { name: string; startS: number; lengthS: number }[] = [
+  ...[3, 9, 15, 21, 27].map((d) => ({ name: `day ${d}`, startS: (d - 1) * DAY, lengthS: DAY })),
+  { name: 'days 10–16', startS: 9 * DAY, lengthS: 7 * DAY },
+];
+export const TUNING_WINDOW = { name: 'day 1, 0–6 h', startS: 0, lengthS: 6 * 3600 };
+export const INVENTED_SEEDS: readonly number[] = [42, 7, 123, 2024, 99];
+
+export const CLOUDVAMP = SCHEMES.find((s) => s.name === 'cloudvamp')!;
+const NONE = SCHEMES.find((s) => s.name === 'none')!;
+
+const variant = (name: string, label: string, change: Partial<ElasticityConfig>, overcommit = 1): Scheme => {
+  const el = CLOUDVAMP.elasticity;
+  if (el.kind !== 'cloudvamp') throw new Error('cloudvamp scheme expected');
+  return { name, label, capacity: { kind: 'borrowed', overcommit }, elasticity: { ...el, config: { ...el.config, ...change } } };
+};
+
+/**
+ * The fixed settings the default must dominate: the probe's O factor with no
+ * regrowth reserve, and a fixed share of the borrowed memory reserved (the
+ * previous default: 25 %, capped at 25 % of the host) - each with and without
+ * the peak floor the default uses, so the curve separates the two levers.
+ * And the default's own knob (HOST_RESERVE_BURST) swept.
+ */
+export const CURVE: readonly { scheme: Scheme; family: 'default' | 'burst' | 'O' | 'share' }[] = [
+  { scheme: CLOUDVAMP, family: 'default' },
+  ...[25, 100].map((b) => ({ scheme: variant(`burst-${b}`, `joint, HOST_RESERVE_BURST=${b}`, { hostReserveBurstPercent: b }), family: 'burst' as const })),
+  ...[1, 0.5, 0.25].flatMap((o) =>
+    [false, true].map((floor) => ({
+      scheme: variant(`O${o}${floor ? '-floor' : ''}`, `reserve none, OVERCOMMIT=${o}${floor ? ', PEAK_FLOOR' : ''}`, { hostReserveMode: 'none', peakFloor: floor }, o),
+      family: 'O' as const,
+    })),
+  ),
+  ...[
+    [25, 25],
+    [50, 100],
+  ].flatMap(([share, max]) =>
+    [false, true].map((floor) => ({
+      scheme: variant(
+        `share${share}${floor ? '-floor' : ''}`,
+        `share ${share} % (max ${max} %)${floor ? ', PEAK_FLOOR' : ''}`,
+        { hostReserveMode: 'share', hostReserveSharePercent: share!, hostReserveMaxPercent: max!, peakFloor: floor },
+      ),
+      family: 'share' as const,
+    })),
+  ),
+];
+
+export interface Verdict {
+  workload: string;
+  vms: number;
+  none: SchemeResult;
+  cv: SchemeResult;
+  vsNone: number;
+  noneShare: number;
+  cvShare: number;
+  excess: number;
+  met: boolean;
+}
+
+const share = (r: SchemeResult) => r.starvingVmSeconds / Math.max(1, r.vmSeconds);
+
+export function verdict(workload: string, none: SchemeResult, cv: SchemeResult, minVsNone: number): Verdict {
+  const vsNone = cv.admitted / none.admitted;
+  const excess = share(cv) - share(none);
+  const met =
+    vsNone >= minVsNone &&
+    excess <= SUITE_GOALS.excessStarvation &&
+    cv.maxMigrationsHostHour <= SUITE_GOALS.migrationsPerHostHour &&
+    cv.moveBacks === 0;
+  return { workload, vms: cv.admitted, none, cv, vsNone, noneShare: share(none), cvShare: share(cv), excess, met };
+}
+
+/** none and the default over one workload. */
+export function judge(workload: string, options: DensityOptions, requests: readonly VmRequest[], minVsNone: number): Verdict {
+  const [none, cv] = runDensity(options, requests, [NONE, CLOUDVAMP]).results;
+  return verdict(workload, none!, cv!, minVsNone);
+}
+
+export interface CurvePoint {
+  family: string;
+  scheme: string;
+  label: string;
+  vsNone: number;
+  excess: number;
+  migrationsPerHostHour: number;
+}
+
+/** Every curve setting over one workload, as (× none, starvation above none). */
+export function curve(options: DensityOptions, requests: readonly VmRequest[], none: SchemeResult): CurvePoint[] {
+  return CURVE.map(({ scheme, family }) => {
+    const r = runDensity(options, requests, [scheme]).results[0]!;
+    return { family, scheme: scheme.name, label: scheme.label, vsNone: r.admitted / none.admitted, excess: share(r) - share(none), migrationsPerHostHour: r.migrationsPerHostHour };
+  });
+}

@@ -1,0 +1,46 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { reportPart, run } from '../../../bench/density';
+
+const GiB = 1024 * 1024;
+const dirP = mkdtemp(path.join(tmpdir(), 'density-'));
+afterAll(async () => rm(await dirP, { recursive: true, force: true }));
+
+/** A small trace in the shared format: 40 VMs over day 3's first 2 h, bursty. */
+async function traceFile(): Promise<string> {
+  const rows = ['vm,t,cores,cpu_cap_mhz,cpu_use_mhz,mem_prov_kib,mem_use_kib'];
+  for (let vm = 1; vm <= 40; vm++) {
+    const size = (1 + (vm % 4)) * 2 * GiB;
+    for (let i = 0; i < 24; i++) {
+      const burst = (vm + i) % 9 === 0 ? 0.5 : 0.06;
+      rows.push([vm, 2 * 86_400 + i * 300, 2, 4000, 100, size, Math.round(size * burst)].join(','));
+    }
+  }
+  const file = path.join(await dirP, 'trace.csv.gz');
+  await writeFile(file, gzipSync(rows.join('\n')));
+  return file;
+}
+
+describe('bench:density runs end to end (--quick)', () => {
+  it('the trace part reads a gzip\'d trace, runs none and the default, and judges the goals', async () => {
+    const part = await reportPart(await traceFile(), 'trace', true);
+    const [w] = part.trace!;
+    expect(w!.traceVms).toBe(40);
+    expect(w!.samples).toBe(40 * 24);
+    expect(w!.clamped).toBe(0);
+    expect(w!.none.admitted).toBeGreaterThan(0);
+    expect(w!.cv.admitted).toBeGreaterThan(w!.none.admitted);
+    expect(w!.cv.maxMigrationsHostHour).toBeLessThanOrEqual(2);
+    expect(w!.cv.moveBacks).toBe(0);
+    expect(typeof w!.met).toBe('boolean');
+  }, 60_000);
+
+  it('a report part that needs a trace says so', async () => {
+    await expect(run(['--report', '--part', 'trace'])).rejects.toThrow(/needs --trace FILE/);
+    await expect(run(['--report', '--part', 'nonsense', '--trace', 'x'])).rejects.toThrow(/--part must be one of/);
+    await expect(run(['--trace', 'x', '--window-start', 'soon'])).rejects.toThrow(/--window-start needs a number/);
+  });
+});
