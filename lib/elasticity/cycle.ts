@@ -107,6 +107,7 @@ export function recordPlan(state: ElasticityState, plan: CyclePlan, now: number,
     const next: VmState = { ...vm, strikes: d.strikes };
     if (d.starving) next.lastStrikeAt = now;
     if (d.peak) next.peak = d.peak;
+    if (d.counters) next.counters = d.counters;
     if (d.action !== 'none') {
       next.lastChangeAt = now;
       next.lastAction = { action: kind ?? d.action, at: now, fromKiB: d.fromKiB, toKiB: d.targetKiB, reason: d.reason, result: 'pending' };

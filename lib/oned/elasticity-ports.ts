@@ -35,6 +35,8 @@ export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMo
   // figures of boot time in every fresh record (#9 defect 3).
   const lastUpdate = num(m.BALLOON_LAST_UPDATE);
   const stamp = lastUpdate ?? num(m.TIMESTAMP);
+  const swapIn = num(m.GUEST_SWAP_IN);
+  const majorFaults = num(m.GUEST_MAJOR_FAULTS);
   const { overrides, problems: overrideProblems } = parseOverrides(vm.userTemplate);
   problems.push(...overrideProblems.map((p) => `VM ${vm.id}: ${p}`));
   const onegate = parseOneGate(vm.userTemplate);
@@ -57,6 +59,9 @@ export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMo
     ...(cloudvampSet !== undefined && cloudvampSet > 0 ? { cloudvampSetKiB: cloudvampSet } : {}),
     ...(available !== undefined && usable !== undefined
       ? { balloon: { availableKiB: available, usableKiB: usable, ...(stamp !== undefined ? { updatedAt: stamp * 1000 } : {}) } }
+      : {}),
+    ...((swapIn !== undefined || majorFaults !== undefined) && stamp !== undefined
+      ? { counters: { ...(swapIn !== undefined ? { swapInKiB: swapIn } : {}), ...(majorFaults !== undefined ? { majorFaults } : {}), at: stamp * 1000 } }
       : {}),
     ...(onegate ? { onegate } : {}),
     overrides,
