@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { CloudvampError } from '../errors';
 import type { OneClient } from './client';
 import { isPinned, receivesVms } from './cloud';
+import { OnedError } from './errors';
 import { waitForLiveMigration } from './live-migration';
 import { LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from './models';
 import type { ElasticityConfig } from '../elasticity/config';
@@ -34,6 +35,8 @@ export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMo
   // figures of boot time in every fresh record (#9 defect 3).
   const lastUpdate = num(m.BALLOON_LAST_UPDATE);
   const stamp = lastUpdate ?? num(m.TIMESTAMP);
+  const swapIn = num(m.GUEST_SWAP_IN);
+  const majorFaults = num(m.GUEST_MAJOR_FAULTS);
   const { overrides, problems: overrideProblems } = parseOverrides(vm.userTemplate);
   problems.push(...overrideProblems.map((p) => `VM ${vm.id}: ${p}`));
   const onegate = parseOneGate(vm.userTemplate);
@@ -57,6 +60,9 @@ export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMo
     ...(available !== undefined && usable !== undefined
       ? { balloon: { availableKiB: available, usableKiB: usable, ...(stamp !== undefined ? { updatedAt: stamp * 1000 } : {}) } }
       : {}),
+    ...((swapIn !== undefined || majorFaults !== undefined) && stamp !== undefined
+      ? { counters: { ...(swapIn !== undefined ? { swapInKiB: swapIn } : {}), ...(majorFaults !== undefined ? { majorFaults } : {}), at: stamp * 1000 } }
+      : {}),
     ...(onegate ? { onegate } : {}),
     overrides,
   };
@@ -70,6 +76,7 @@ export function hostViewFromOne(host: OneHost): HostView {
     name: host.name,
     clusterId: host.clusterId,
     enabled: receivesVms(host),
+    drivers: { im: host.imMad, vm: host.vmMad },
     cpu: host.hostShare.totalCpu,
     totalKiB: physical ?? host.hostShare.totalMemKiB,
     ...(host.monitoring.freeMemoryKiB !== undefined ? { freeKiB: host.monitoring.freeMemoryKiB } : {}),
@@ -101,6 +108,26 @@ export class OnedClusterSource implements ClusterSource {
       .map((vm) => vmViewFromOne(vm, this.config, problems));
     for (const p of problems) this.log({ level: 'warn', msg: p, event: 'override' });
     return { vms: views, hosts: hosts.map(hostViewFromOne) };
+  }
+
+  async refresh(base: ClusterView, vmIds: readonly number[], hostIds: readonly number[]): Promise<ClusterView> {
+    const gone = (error: unknown) => {
+      if (error instanceof OnedError && error.codeName === 'NO_EXISTS') return undefined;
+      throw error;
+    };
+    const [vms, hosts] = await Promise.all([
+      Promise.all(vmIds.map((id) => this.client.vmInfo(id).catch(gone))),
+      Promise.all(hostIds.map((id) => this.client.hostInfo(id).catch(gone))),
+    ]);
+    const vmById = new Map<number, VmView | undefined>(vmIds.map((id, i) => {
+      const vm = vms[i];
+      return [id, vm && (this.config.userFilter === undefined || vm.uid === this.config.userFilter) ? vmViewFromOne(vm, this.config) : undefined];
+    }));
+    const hostById = new Map(hostIds.map((id, i) => [id, hosts[i] && hostViewFromOne(hosts[i]!)]));
+    return {
+      vms: base.vms.flatMap((v) => (vmById.has(v.id) ? (vmById.get(v.id) ? [vmById.get(v.id)!] : []) : [v])),
+      hosts: base.hosts.flatMap((h) => (hostById.has(h.id) ? (hostById.get(h.id) ? [hostById.get(h.id)!] : []) : [h])),
+    };
   }
 }
 
