@@ -64,6 +64,7 @@ interface Options {
   pin: number[];
   maxPerHost?: number;
   maxInFlight?: number;
+  maxCpuPressure?: number;
   staging: boolean;
   dirtyBandwidth?: number;
   apply?: boolean;
@@ -118,6 +119,7 @@ export async function planCommand(argv: readonly string[], deps: PlanCommandDeps
     .option('--pin <ids>', 'VMs that must not move (comma-separated, repeatable); also USER_TEMPLATE CLOUDVAMP_PINNED=YES', idList, [])
     .option('--max-per-host <n>', 'migrations in flight per host', number)
     .option('--max-in-flight <n>', 'migrations in flight in the cluster', number)
+    .option('--max-cpu-pressure <percent>', 'hosts whose CPU_PRESSURE is above this receive no VM; hotspot moves one VM off each', number)
     .option('--no-staging', 'never detour through a third host; report cycles instead')
     .option('--dirty-bandwidth <MiBps>', 'scale each move by its dirty rate over this migration bandwidth', number)
     .option('--apply', 'execute the plan through oned: live migrations, wave by wave, stopping at the first failure')
@@ -276,6 +278,7 @@ function flagConstraints(options: Options): (fromSnapshot: Partial<Constraints>)
   if (options.reserveCpu !== undefined && !(options.reserveCpu >= 0)) errors.push('--reserve-cpu must be a number ≥ 0');
   if ([...options.excludeHost, ...options.pin].some((id) => !Number.isInteger(id))) errors.push('--exclude-host and --pin take comma-separated ids');
   if (options.dirtyBandwidth !== undefined && !(options.dirtyBandwidth > 0)) errors.push('--dirty-bandwidth must be a number of MiB/s > 0');
+  if (options.maxCpuPressure !== undefined && !(options.maxCpuPressure >= 0 && options.maxCpuPressure <= 100)) errors.push('--max-cpu-pressure must be a percentage in [0, 100]');
   if (errors.length > 0) throw usageError(errors.join('; '));
   return (fromSnapshot) => ({
     ...defaultConstraints,
@@ -288,5 +291,6 @@ function flagConstraints(options: Options): (fromSnapshot: Partial<Constraints>)
     pinnedVms: [...(fromSnapshot.pinnedVms ?? []), ...options.pin],
     maxInFlightPerHost: options.maxPerHost ?? fromSnapshot.maxInFlightPerHost ?? defaultConstraints.maxInFlightPerHost,
     maxInFlightPerCluster: options.maxInFlight ?? fromSnapshot.maxInFlightPerCluster ?? defaultConstraints.maxInFlightPerCluster,
+    ...(options.maxCpuPressure ?? fromSnapshot.maxCpuPressure) !== undefined ? { maxCpuPressure: options.maxCpuPressure ?? fromSnapshot.maxCpuPressure } : {},
   });
 }
