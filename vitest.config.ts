@@ -14,6 +14,7 @@ const ARTEFACTS = [
   'test/scenarios/cvem-binary.test.ts',
   'test/cli/plan-bundle.test.ts',
   'test/lib/io/state-file-crash.test.ts',
+  'test/fuzz/**/*.test.ts',
 ];
 
 // Projects: unit (pure and adapter tests, in parallel), artefacts (built
@@ -28,7 +29,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/kvm/**', 'node_modules/**', ...ARTEFACTS],
+          exclude: ['test/kvm/**', 'test/opennebula/**', 'node_modules/**', ...ARTEFACTS],
           testTimeout: 30_000,
           sequence: { groupOrder: 0 },
         },
@@ -51,6 +52,27 @@ export default defineConfig({
           sequence: { groupOrder: 1 },
           testTimeout: 240_000,
           hookTimeout: 300_000,
+        },
+      },
+      {
+        // The real OpenNebula 7.4 in the loop (oned, monitord, the scheduler)
+        // on its own set of libvirt hosts (test/harness/opennebula.ts), after
+        // the kvm tier, one file at a time. The workers get the set's names
+        // as CLOUDVAMP_TEST_* so test/harness/index.ts's helpers reach its hosts.
+        test: {
+          name: 'opennebula',
+          include: ['test/opennebula/**/*.test.ts'],
+          globalSetup: ['test/opennebula/global-setup.ts'],
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
+          sequence: { groupOrder: 2 },
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          env: {
+            CLOUDVAMP_TEST_PREFIX: process.env.CLOUDVAMP_TEST_ONE_PREFIX ?? 'cvn',
+            CLOUDVAMP_TEST_SUBNET: process.env.CLOUDVAMP_TEST_ONE_SUBNET ?? '192.168.250',
+            CLOUDVAMP_TEST_STATE: process.env.CLOUDVAMP_TEST_ONE_STATE ?? '/run/cloudvamp-one',
+          },
         },
       },
     ],

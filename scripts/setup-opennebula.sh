@@ -41,10 +41,11 @@ PREBUILT=$SHARED/one-7.4.0-debian12-amd64.tar.xz
 SRC_TARBALL=${CLOUDVAMP_ONE_SRC_TARBALL:-$SHARED/one-release-7.4.0-src.tar.xz}
 
 # The binaries' shared libraries, the Ruby drivers' gems (Debian packages
-# only: no gem host), sshd for the hosts, rsync for `onehost sync`.
+# only: no gem host), sshd for the hosts, rsync for `onehost sync`,
 packages=(libxmlrpc-c++8v5 libxmlrpc-core-c3 libcurl4 libsqlite3-0 libxml2 libssl3
   ruby ruby-xmlrpc ruby-nokogiri ruby-ox ruby-ffi-rzmq ruby-sqlite3 ruby-treetop ruby-parse-cron
-  openssh-server openssh-client rsync curl sqlite3)
+  openssh-server openssh-client rsync curl sqlite3
+  pciutils)  # what opennebula-node-kvm brings a host: lspci for the stock pci.rb probe
 
 missing=()
 for p in "${packages[@]}"; do

@@ -77,6 +77,12 @@ export interface ElasticityConfig {
   hostReserveThresholdKiB: number;
   /** Guest figures older than this are not acted on. */
   figuresMaxAgeMs: number;
+  /** A guest swapping in at least this fast (KiB/s, GUEST_SWAP_IN) is starving, whatever its free memory. */
+  swapInStarvingKiBps: number;
+  /** A guest with at least this many major page faults per second (GUEST_MAJOR_FAULTS) is starving. */
+  majorFaultsStarvingPerS: number;
+  /** Above this many major faults per second (or any swap-in) a guest is not shrunk. */
+  majorFaultsRisingPerS: number;
   applyMode: ApplyMode;
   /** argv template of the memory action; `{host}`, `{deploy_id}`, `{kib}`, `{vmid}` are replaced per word. */
   memoryCommand: string[];
@@ -91,6 +97,11 @@ export interface ElasticityConfig {
   migrationTimeoutMs: number;
   oneXmlrpc?: string;
   oneAuthFile?: string;
+  /**
+   * The IM_MAD / VM_MAD name cloudvamp's drivers are installed under: only VMs
+   * on hosts using both are managed (others have no balloon probe or memory action).
+   */
+  driverName: string;
 }
 
 export interface ConfigProblem {
@@ -170,9 +181,13 @@ export const DEFAULTS: ElasticityConfig = {
   hostReserveMaxPercent: 100,
   hostReserveThresholdKiB: 262144,
   figuresMaxAgeMs: 120_000,
+  swapInStarvingKiBps: 1024,
+  majorFaultsStarvingPerS: 500,
+  majorFaultsRisingPerS: 10,
   applyMode: 'memory-action',
   memoryCommand: DEFAULT_MEMORY_COMMAND.split(' '),
   stateFile: '/var/lib/one/cloudvamp/cvem-state.json',
+  driverName: 'cloudvamp',
   migrate: true,
   publish: true,
   migrationTimeoutMs: 600_000,
@@ -222,7 +237,7 @@ function oneOf<T extends string>(field: 'growthRule' | 'applyMode' | 'hostReserv
   };
 }
 
-function text(field: 'stateFile' | 'oneXmlrpc'): Setter {
+function text(field: 'stateFile' | 'oneXmlrpc' | 'driverName'): Setter {
   return (value, config, errors, key) => {
     if (value.trim() === '') errors.push({ key, message: `${key} is empty` });
     else config[field] = value;
@@ -253,6 +268,9 @@ const KEYS: Record<string, Setter> = {
   HOST_RESERVE_MAX: num('hostReserveMaxPercent', { min: 0, max: 100, unit: 'percent of the host physical memory' }),
   HOST_RESERVE_THRESHOLD: num('hostReserveThresholdKiB', { min: 0, integer: true, unit: 'KiB' }),
   FIGURES_MAX_AGE: num('figuresMaxAgeMs', { min: 1, scale: 1000, unit: 'seconds' }),
+  SWAP_IN_STARVING: num('swapInStarvingKiBps', { min: 1, unit: 'KiB/s' }),
+  MAJOR_FAULTS_STARVING: num('majorFaultsStarvingPerS', { min: 1, unit: 'faults per second' }),
+  MAJOR_FAULTS_RISING: num('majorFaultsRisingPerS', { min: 0, unit: 'faults per second' }),
   MIGRATION_TIMEOUT: num('migrationTimeoutMs', { min: 1, scale: 1000, unit: 'seconds' }),
   APPLY_MODE: oneOf('applyMode', ['memory-action', 'resize'] as const),
   MEMORY_COMMAND: (value, config, errors, key) => {
@@ -263,6 +281,7 @@ const KEYS: Record<string, Setter> = {
     else config.memoryCommand = words;
   },
   STATE_FILE: text('stateFile'),
+  DRIVER_NAME: text('driverName'),
   MIGRATE: bool('migrate'),
   PUBLISH: bool('publish'),
   USER_FILTER: num('userFilter', { min: 0, integer: true, unit: 'UID' }),

@@ -33,10 +33,10 @@ import { CloudvampError, oneLineMessage } from '../errors';
 import { OnedError } from '../oned/errors';
 import type { ElasticityConfig } from './config';
 import { staleBalloon } from './guest-figures';
-import { planHostReserves, type HostReserveDecision } from './host-reserve';
+import { operatorBase, planHostReserves, type HostReserveDecision } from './host-reserve';
 import { withMigration } from './migration-budget';
 import { limitsFor, planCycle, planRestore, type CyclePlan, type Migration, type VmDecision } from './policy';
-import type { ClusterSource, ClusterView, HostReservePublisher, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
+import type { ClusterSource, ClusterView, HostReservePublisher, HostView, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
 import { nothingApplied, recheck, recordDone, type Step } from './precheck';
 import { reconcile, type ActionKind, type ElasticityState, type LastAction, type Unproven, type VmState } from './state';
 
@@ -107,6 +107,7 @@ export function recordPlan(state: ElasticityState, plan: CyclePlan, now: number,
     const next: VmState = { ...vm, strikes: d.strikes };
     if (d.starving) next.lastStrikeAt = now;
     if (d.peak) next.peak = d.peak;
+    if (d.counters) next.counters = d.counters;
     if (d.action !== 'none') {
       next.lastChangeAt = now;
       next.lastAction = { action: kind ?? d.action, at: now, fromKiB: d.fromKiB, toKiB: d.targetKiB, reason: d.reason, result: 'pending' };
@@ -280,7 +281,7 @@ export function viewAfter(view: ClusterView, resized: readonly VmDecision[], mov
  * retried next cycle (the decision is recomputed from scratch every cycle).
  */
 async function reserveHosts(deps: CycleDeps, config: ElasticityConfig, view: ClusterView, state: ElasticityState, now: number, dryRun: boolean): Promise<HostReserveDecision[]> {
-  const decisions = planHostReserves(view, state, config, now);
+  const decisions = planHostReserves({ ...view, hosts: view.hosts.filter((h) => usesCloudvamp(h, config)) }, state, config, now);
   for (const d of decisions) {
     const fields = {
       event: 'host-reserve',
@@ -336,7 +337,10 @@ function logPlan(deps: CycleDeps, plan: CyclePlan, dryRun: boolean): void {
 async function snapshotAndReconcile(deps: CycleDeps, config: ElasticityConfig, state: ElasticityState, opts: { stateLost?: boolean } = {}) {
   const view = await deps.source.snapshot();
   const now = deps.now();
-  const r = reconcile(state, view, now, opts);
+  // Hosts without cloudvamp's drivers: their VMs are not adopted nor touched, and they receive no migration.
+  const foreignHosts = new Set(view.hosts.filter((h) => !usesCloudvamp(h, config)).map((h) => h.id));
+  const foreignVms = new Set(view.vms.filter((vm) => vm.hostId !== null && foreignHosts.has(vm.hostId)).map((vm) => vm.id));
+  const r = reconcile(state, view, now, { ...opts, notAdopted: foreignVms });
   for (const id of r.added) deps.log({ level: 'info', msg: 'VM managed, original size recorded', event: 'adopt', vmId: id, originalKiB: r.state.vms[String(id)]!.originalKiB });
   for (const id of r.forgotten) deps.log({ level: 'info', msg: 'VM no longer exists, forgotten', event: 'forget', vmId: id });
   for (const u of r.unproven)
@@ -354,8 +358,14 @@ async function snapshotAndReconcile(deps: CycleDeps, config: ElasticityConfig, s
     }
   }
   // The policy sees unproven VMs as not running: left alone, their memory still counted on their host.
-  const left = new Set(r.unproven.map((u) => u.vmId));
-  const planned: ClusterView = left.size === 0 ? view : { ...view, vms: view.vms.map((vm) => (left.has(vm.id) ? { ...vm, running: false } : vm)) };
+  const left = new Set([...r.unproven.map((u) => u.vmId), ...foreignVms]);
+  const planned: ClusterView =
+    left.size === 0 && foreignHosts.size === 0
+      ? view
+      : {
+          hosts: view.hosts.map((h) => (foreignHosts.has(h.id) ? { ...h, enabled: false } : h)),
+          vms: view.vms.map((vm) => (left.has(vm.id) ? { ...vm, running: false } : vm)),
+        };
   return { view: planned, now, reconciled: r };
 }
 
@@ -384,6 +394,23 @@ export async function runCycle(deps: CycleDeps, config: ElasticityConfig, state:
   return { ...r, view, plan, hostReserves, unproven: reconciled.unproven };
 }
 
+/** Does the host run cloudvamp's drivers (IM_MAD and VM_MAD = DRIVER_NAME)? Unknown drivers (test doubles): yes. */
+export const usesCloudvamp = (host: HostView, config: Pick<ElasticityConfig, 'driverName'>): boolean =>
+  host.drivers === undefined || (host.drivers.im === config.driverName && host.drivers.vm === config.driverName);
+
+/**
+ * Pure: what restore-all writes into each cloudvamp host's TEMPLATE so that
+ * RESERVED_MEM is the operator's own value again and the manager's keys are
+ * gone. oned's merge cannot delete an attribute: the keys are emptied, which
+ * cloudvamp (and the operator) read as absent. Hosts cloudvamp never wrote get nothing.
+ */
+export function hostReserveRestore(host: HostView): Record<string, string> | undefined {
+  const keys = host.reserve ?? {};
+  const blank = (t: string | undefined) => (t ?? '').trim() === '';
+  if (blank(keys.publishedReservedMem) && blank(keys.baseReservedMem)) return undefined;
+  return { RESERVED_MEM: operatorBase(host).text, CLOUDVAMP_RESERVED_MEM: '', CLOUDVAMP_BASE_RESERVED_MEM: '' };
+}
+
 /** restore-all: every managed VM back to its original size (relief migrations where needed). */
 export async function runRestore(
   deps: CycleDeps,
@@ -398,9 +425,37 @@ export async function runRestore(
   for (const d of left)
     deps.log({ level: 'warn', msg: 'VM not restored: its host has no room; free memory on it or rerun with --force', event: 'restore', vmId: d.vmId, hostId: d.hostId, reason: d.reason });
   const unproven = reconciled.unproven;
-  if (opts.dryRun) return { state: reconciled.state, view, plan, applied: 0, failed: 0, skipped: 0, stopped: false, unproven };
+  if (opts.dryRun) {
+    await restoreHostReserves(deps, view, true);
+    return { state: reconciled.state, view, plan, applied: 0, failed: 0, skipped: 0, stopped: false, unproven };
+  }
   const { resized: _resized, moved: _moved, ...r } = await applyPlan(deps, config, view, reconciled.state, plan, 'restore');
-  return { ...r, view, plan, skipped: r.skipped + left.length, unproven };
+  const hostsFailed = r.stopped ? 0 : await restoreHostReserves(deps, view, false);
+  return { ...r, failed: r.failed + hostsFailed, view, plan, skipped: r.skipped + left.length, unproven };
+}
+
+/** restore-all's host step: each cloudvamp host's RESERVED_MEM back to the operator's value (hostReserveRestore); returns the failures. */
+async function restoreHostReserves(deps: CycleDeps, view: ClusterView, dryRun: boolean): Promise<number> {
+  let failed = 0;
+  // `view` is the planning view: hosts without cloudvamp's drivers are disabled there, and hostReserveRestore
+  // finds nothing on them anyway (cloudvamp never wrote their keys).
+  for (const host of view.hosts) {
+    const template = hostReserveRestore(host);
+    if (!template) continue;
+    const fields = { event: 'host-reserve', hostId: host.id, reservedMem: template.RESERVED_MEM, dryRun };
+    if (dryRun || !deps.hostReserve) {
+      deps.log({ level: 'info', msg: "host reserve: RESERVED_MEM back to the operator's value planned", ...fields });
+      continue;
+    }
+    try {
+      await deps.hostReserve.publishHostReserve(host.id, template);
+      deps.log({ level: 'info', msg: "host reserve: RESERVED_MEM back to the operator's value, cloudvamp's keys emptied", ...fields, result: 'ok' });
+    } catch (error) {
+      failed++;
+      deps.log({ level: 'error', msg: 'host reserve not restored', ...fields, result: 'failed', error: oneLineMessage(error) });
+    }
+  }
+  return failed;
 }
 
 export interface DaemonDeps extends CycleDeps {

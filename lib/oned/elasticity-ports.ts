@@ -35,6 +35,8 @@ export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMo
   // figures of boot time in every fresh record (#9 defect 3).
   const lastUpdate = num(m.BALLOON_LAST_UPDATE);
   const stamp = lastUpdate ?? num(m.TIMESTAMP);
+  const swapIn = num(m.GUEST_SWAP_IN);
+  const majorFaults = num(m.GUEST_MAJOR_FAULTS);
   const { overrides, problems: overrideProblems } = parseOverrides(vm.userTemplate);
   problems.push(...overrideProblems.map((p) => `VM ${vm.id}: ${p}`));
   const onegate = parseOneGate(vm.userTemplate);
@@ -58,6 +60,9 @@ export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMo
     ...(available !== undefined && usable !== undefined
       ? { balloon: { availableKiB: available, usableKiB: usable, ...(stamp !== undefined ? { updatedAt: stamp * 1000 } : {}) } }
       : {}),
+    ...((swapIn !== undefined || majorFaults !== undefined) && stamp !== undefined
+      ? { counters: { ...(swapIn !== undefined ? { swapInKiB: swapIn } : {}), ...(majorFaults !== undefined ? { majorFaults } : {}), at: stamp * 1000 } }
+      : {}),
     ...(onegate ? { onegate } : {}),
     overrides,
   };
@@ -71,6 +76,7 @@ export function hostViewFromOne(host: OneHost): HostView {
     name: host.name,
     clusterId: host.clusterId,
     enabled: receivesVms(host),
+    drivers: { im: host.imMad, vm: host.vmMad },
     cpu: host.hostShare.totalCpu,
     totalKiB: physical ?? host.hostShare.totalMemKiB,
     ...(host.monitoring.freeMemoryKiB !== undefined ? { freeKiB: host.monitoring.freeMemoryKiB } : {}),

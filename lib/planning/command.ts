@@ -9,17 +9,24 @@
 // (apply.ts), with one progress line per event on stderr, and ends with what
 // was done. --apply never takes a snapshot: a plan is only applied to the
 // state it was made from.
+//
+// `balance --every 10m` is the automatic mode: each period it reads oned,
+// keeps only the moves worth their migrations (auto.ts: --min-gain, at most
+// --max-migrations per period, --max-per-vm-per-day), logs why each was
+// worth it, and with --apply runs them; then it sleeps until the next period.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CloudvampError, configError, usageError } from '../errors';
 import type { OneConnectionSettings } from '../oned/auth';
 import type { OneClient } from '../oned/client';
 import { applyPlan, describeReport, type ApplyEvent } from './apply';
+import { decideAutoBalance, defaultAutoBalancePolicy, validateAutoPolicy, type AutoBalancePolicy, type PastMigration } from './auto';
 import { checkPlan } from './checker';
 import { memoryMoved, memoryMovedWithDirtyRate } from './cost';
 import { planToJson, planToTable, progressLine, reportToJson } from './format';
 import { makePlan, strategyArgs } from './make-plan';
 import { defaultConstraints, type Cluster, type Constraints, type Move, type Plan } from './model';
 import { OnedClusterGateway } from './oned-gateway';
+import { sequence } from './sequencer';
 import { parseSnapshot } from './snapshot';
 import { strategies, strategyByName } from './strategies';
 
@@ -32,6 +39,8 @@ export interface PlanCommandDeps {
   /** Milliseconds; for elapsed times and the migration timeout. */
   now(): number;
   sleep(ms: number): Promise<void>;
+  /** --every: asked after each period; true ends the loop (tests; the executable runs until stopped). */
+  stop?(): boolean;
 }
 
 export interface PlanCommandResult {
@@ -55,11 +64,22 @@ interface Options {
   pin: number[];
   maxPerHost?: number;
   maxInFlight?: number;
+  maxCpuPressure?: number;
   staging: boolean;
   dirtyBandwidth?: number;
   apply?: boolean;
   migrationTimeout: number;
+  every?: number;
+  minGain?: number;
+  maxPerVmPerDay?: number;
 }
+
+/** 90s, 10m, 1h, or plain seconds, to milliseconds. */
+const duration = (value: string) => {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$/.exec(value);
+  if (!match || !(Number(match[1]) > 0)) throw new InvalidArgumentError(`expected a duration such as 90s, 10m or 1h, got '${value}'`);
+  return Number(match[1]) * { s: 1_000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 's' | 'm' | 'h'];
+};
 
 // Options are checked where they are read, so an error names what was typed
 // (Number('x') is NaN, which later checks printed as "got null").
@@ -99,10 +119,14 @@ export async function planCommand(argv: readonly string[], deps: PlanCommandDeps
     .option('--pin <ids>', 'VMs that must not move (comma-separated, repeatable); also USER_TEMPLATE CLOUDVAMP_PINNED=YES', idList, [])
     .option('--max-per-host <n>', 'migrations in flight per host', number)
     .option('--max-in-flight <n>', 'migrations in flight in the cluster', number)
+    .option('--max-cpu-pressure <percent>', 'hosts whose CPU_PRESSURE is above this receive no VM; hotspot moves one VM off each', number)
     .option('--no-staging', 'never detour through a third host; report cycles instead')
     .option('--dirty-bandwidth <MiBps>', 'scale each move by its dirty rate over this migration bandwidth', number)
     .option('--apply', 'execute the plan through oned: live migrations, wave by wave, stopping at the first failure')
     .option('--migration-timeout <seconds>', '--apply: give up waiting for one live migration after this long', number, 600)
+    .option('--every <duration>', 'balance: automatic mode, one period every DURATION (90s, 10m, 1h); --max-migrations caps each period', duration)
+    .option('--min-gain <fraction>', `--every: act only on moves that remove at least this share of the imbalance per migration (default ${defaultAutoBalancePolicy.minGainPerMigration})`, number)
+    .option('--max-per-vm-per-day <n>', `--every: most migrations of one VM in 24 hours (default ${defaultAutoBalancePolicy.maxPerVmPerDay})`, number)
     .exitOverride()
     .configureOutput({ writeOut: (s) => void (out += s), writeErr: (s) => void (err += s) });
   try {
@@ -127,6 +151,8 @@ export async function planCommand(argv: readonly string[], deps: PlanCommandDeps
   }
   if (!(options.migrationTimeout > 0)) throw usageError('--migration-timeout must be a number of seconds > 0');
   const constraintsFromFlags = flagConstraints(options);
+  if (options.every !== undefined) return autoBalance(strategyName, options, constraintsFromFlags, deps);
+  if (options.minGain !== undefined || options.maxPerVmPerDay !== undefined) throw usageError('--min-gain and --max-per-vm-per-day only go with --every');
 
   let cluster: Cluster;
   let constraints: Constraints;
@@ -184,6 +210,49 @@ export async function planCommand(argv: readonly string[], deps: PlanCommandDeps
   return { output, exitCode };
 }
 
+/** The automatic mode's loop: read, decide (auto.ts), log, apply, sleep. Returns when deps.stop() says so. */
+async function autoBalance(strategyName: string, options: Options, constraintsFromFlags: (s: Partial<Constraints>) => Constraints, deps: PlanCommandDeps): Promise<PlanCommandResult> {
+  if (strategyName !== 'balance') throw usageError(`--every runs the balance strategy only; got ${strategyName}`);
+  if (options.snapshot) throw usageError('--every reads oned each period and cannot use --snapshot');
+  const policy: AutoBalancePolicy = {
+    minGainPerMigration: options.minGain ?? defaultAutoBalancePolicy.minGainPerMigration,
+    maxPerPeriod: options.maxMigrations ?? defaultAutoBalancePolicy.maxPerPeriod,
+    maxPerVmPerDay: options.maxPerVmPerDay ?? defaultAutoBalancePolicy.maxPerVmPerDay,
+  };
+  const errors = validateAutoPolicy(policy);
+  if (errors.length > 0) throw usageError(errors.join('; '));
+  const client = await deps.connect(options.endpoint === undefined ? {} : { endpoint: options.endpoint });
+  const gateway = new OnedClusterGateway(client, { sleep: deps.sleep, now: deps.now, timeoutMs: options.migrationTimeout * 1000 });
+  const history: PastMigration[] = [];
+  let failures = 0;
+  for (let period = 1; ; period++) {
+    const live = await gateway.readCluster();
+    const constraints = constraintsFromFlags({ pinnedVms: live.pinnedVms });
+    const decision = decideAutoBalance(live.cluster, constraints, policy, history, deps.now());
+    deps.progress(`period ${period}: ${decision.reasons.length === 0 ? 'nothing worth moving' : `${decision.reasons.length} steps worth their migrations`} (${decision.stopped})`);
+    for (const reason of decision.reasons) deps.progress(`  ${reason}`);
+    if (decision.reasons.length > 0) {
+      const sequenced = sequence(live.cluster, decision.target, constraints, { allowStaging: options.staging });
+      if (!sequenced.ok) deps.progress(`  not applied: ${sequenced.infeasible.message}`);
+      else {
+        const plan = { waves: sequenced.waves, totalCost: sequenced.totalCost };
+        const violations = checkPlan(live.cluster, plan, constraints, decision.target);
+        if (violations.length > 0) throw new CloudvampError('internal', `the plan failed its own check (${violations.map((v) => v.message).join('; ')}); please report this`);
+        if (options.apply) {
+          const report = await applyPlan(plan, gateway, constraints, (event) => deps.progress(`  ${progressLine(event, 0, live.cluster)}`));
+          for (const move of report.done) history.push({ vm: move.vm, at: deps.now() });
+          if (report.failed.length > 0 || report.notStarted.length > 0) failures++;
+          for (const line of describeReport(report).split('\n')) deps.progress(`  ${line}`);
+        } else {
+          deps.progress(`  dry run: ${plan.waves.reduce((n, w) => n + w.length, 0)} migrations in ${plan.waves.length} waves (add --apply to run them)`);
+        }
+      }
+    }
+    if (deps.stop?.()) return { output: `automatic balance: ${period} periods, ${history.length} migrations applied${failures > 0 ? `, ${failures} periods with a failed migration` : ''}`, exitCode: failures > 0 ? 1 : 0 };
+    await deps.sleep(options.every!);
+  }
+}
+
 async function readSnapshot(path: string, deps: PlanCommandDeps) {
   const text = await deps.readText(path);
   let json: unknown;
@@ -209,6 +278,7 @@ function flagConstraints(options: Options): (fromSnapshot: Partial<Constraints>)
   if (options.reserveCpu !== undefined && !(options.reserveCpu >= 0)) errors.push('--reserve-cpu must be a number ≥ 0');
   if ([...options.excludeHost, ...options.pin].some((id) => !Number.isInteger(id))) errors.push('--exclude-host and --pin take comma-separated ids');
   if (options.dirtyBandwidth !== undefined && !(options.dirtyBandwidth > 0)) errors.push('--dirty-bandwidth must be a number of MiB/s > 0');
+  if (options.maxCpuPressure !== undefined && !(options.maxCpuPressure >= 0 && options.maxCpuPressure <= 100)) errors.push('--max-cpu-pressure must be a percentage in [0, 100]');
   if (errors.length > 0) throw usageError(errors.join('; '));
   return (fromSnapshot) => ({
     ...defaultConstraints,
@@ -221,5 +291,6 @@ function flagConstraints(options: Options): (fromSnapshot: Partial<Constraints>)
     pinnedVms: [...(fromSnapshot.pinnedVms ?? []), ...options.pin],
     maxInFlightPerHost: options.maxPerHost ?? fromSnapshot.maxInFlightPerHost ?? defaultConstraints.maxInFlightPerHost,
     maxInFlightPerCluster: options.maxInFlight ?? fromSnapshot.maxInFlightPerCluster ?? defaultConstraints.maxInFlightPerCluster,
+    ...(options.maxCpuPressure ?? fromSnapshot.maxCpuPressure) !== undefined ? { maxCpuPressure: options.maxCpuPressure ?? fromSnapshot.maxCpuPressure } : {},
   });
 }

@@ -31,7 +31,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function harness(onProgress: (line: string) => void = () => {}) {
+function harness(onProgress: (line: string) => void = () => {}, periods = Infinity) {
+  let periodsLeft = periods;
   const progress: string[] = [];
   let clock = 1_000_000;
   const deps: PlanCommandDeps = {
@@ -45,12 +46,44 @@ function harness(onProgress: (line: string) => void = () => {}) {
     },
     now: () => clock,
     sleep: async (ms) => void (clock += ms),
+    stop: () => --periodsLeft <= 0,
   };
-  return { run: (...argv: string[]) => planCommand(argv, deps), progress };
+  return { run: (...argv: string[]) => planCommand(argv, deps), progress, clock: () => clock };
 }
 
 const hostOf = (vmId: number) => parseVm(sim.vmXml(vmId)).hostId;
 const vmsOn = (hostId: number) => parseHost(sim.hostXml(hostId)).vmIds;
+
+describe('cloudvamp-plan balance --every (automatic mode)', () => {
+  it('each period moves only what is worth it, logs why, applies, and leaves a calm cluster alone', async () => {
+    const { run, progress, clock } = harness(() => {}, 3);
+    const started = clock();
+    const result = await run('balance', '--every', '10m', '--apply', '--min-gain', '0.02');
+    expect(result.exitCode).toBe(0);
+    const migrations = sim.callsTo('one.vm.migrate').length;
+    expect(migrations).toBeGreaterThan(0);
+    expect(migrations).toBeLessThanOrEqual(5);
+    expect(result.output).toBe(`automatic balance: 3 periods, ${migrations} migrations applied`);
+    expect(progress[0]).toMatch(/^period 1: \d+ steps worth their migrations \(/);
+    expect(progress[1]).toMatch(/^  VM \d+ \([\w-]+\) host \d \(kvm-node-\d\) → \d \(kvm-node-\d\).*: spread of host utilisation \(σ\) [\d.]+% → [\d.]+%, [\d.]+% of the imbalance per migration$/);
+    // Once even, later periods read and decide but move nothing.
+    expect(progress.filter((line) => line.startsWith('period 3: nothing worth moving'))).toHaveLength(1);
+    expect(clock() - started).toBe(2 * 600_000);
+    // The DISABLED host never receives; the plan kept every host within capacity (checked before applying).
+    expect(vmsOn(3)).toEqual([]);
+  });
+
+  it('without --apply it logs and changes nothing; refuses other strategies and bad settings', async () => {
+    const { run, progress } = harness(() => {}, 1);
+    await run('balance', '--every', '90s');
+    expect(sim.calls.every((c) => READS.has(c.method))).toBe(true);
+    expect(progress.some((line) => /^  dry run: \d+ migrations in \d+ waves \(add --apply to run them\)$/.test(line))).toBe(true);
+    await expect(run('consolidate', '--every', '10m')).rejects.toThrow('--every runs the balance strategy only; got consolidate');
+    await expect(run('balance', '--every', 'soon')).rejects.toThrow("expected a duration such as 90s, 10m or 1h, got 'soon'");
+    await expect(run('balance', '--every', '10m', '--min-gain', '0')).rejects.toThrow('the minimum gain per migration must be in (0, 1], got 0');
+    await expect(run('balance', '--min-gain', '0.1')).rejects.toThrow('--min-gain and --max-per-vm-per-day only go with --every');
+  });
+});
 
 describe('cloudvamp-plan on oned', () => {
   it('dry run: reads the cluster from oned, prints the plan and makes no mutating call', async () => {

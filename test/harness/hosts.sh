@@ -7,6 +7,9 @@
 #   test/harness/hosts.sh tcp-uri N   libvirt URI of host N from the other hosts
 #   test/harness/hosts.sh exec N CMD...   run CMD inside host N (like ssh)
 #
+# CLOUDVAMP_TEST_PRIVATE_TMP=1 gives each host its own /tmp and /var/tmp (an
+# OpenNebula host keeps its remotes and monitord client state there).
+#
 # `up` and `down` take the lock $STATE.lock (waiting up to 20 minutes) unless
 # CLOUDVAMP_TEST_LOCKED is set by the holder of that lock (test/harness/index.ts).
 #
@@ -26,7 +29,8 @@ CAPS=$CACHE/libvirt-qemu-capabilities
 write_config() {
     local i=$1 d j
     d=$(host_dir "$i")
-    mkdir -p "$d"/{etc,run,lib,cache,log/qemu}
+    mkdir -p "$d"/{etc,run,lib,cache,log/qemu,tmp,vartmp}
+    chmod 1777 "$d/tmp" "$d/vartmp"
     [ -s "$d/host-uuid" ] || cat /proc/sys/kernel/random/uuid > "$d/host-uuid"
     cat > "$d/etc/libvirtd.conf" <<CONF
 # cloudvamp test host $(host_name "$i"); TCP without auth, reachable only
@@ -108,8 +112,12 @@ start_host() {
         mount --bind "$d/cache" /var/cache/libvirt
         mount --bind "$d/log"   /var/log/libvirt
         mount --bind "$d/hosts" /etc/hosts
+        # an OpenNebula host keeps its remotes (/var/tmp/one), its monitord
+        # client pid (/var/tmp/one_db, /tmp/one-monitord-ID.pid) in fixed
+        # paths: with OpenNebula on the hosts, each has its own (test/harness/opennebula.ts)
+        if [ "$3" = 1 ]; then mount --bind "$d/tmp" /tmp; mount --bind "$d/vartmp" /var/tmp; fi
         exec taskset -c 0 libvirtd --listen --pid-file "$d/libvirtd.pid"
-    ' sh "$d" "$(host_name "$i")" </dev/null >>"$d/libvirtd.out" 2>&1 &
+    ' sh "$d" "$(host_name "$i")" "${CLOUDVAMP_TEST_PRIVATE_TMP:-0}" </dev/null >>"$d/libvirtd.out" 2>&1 &
     for k in $(seq 1 1200); do
         if [ -n "$(host_pid "$i")" ] && [ -S "$d/run/libvirt-sock" ] &&
            virsh -q -c "$(host_uri "$i")" version >/dev/null 2>&1; then

@@ -2,8 +2,10 @@
 // daemon writes RESERVED_MEM into the host TEMPLATE (one.host.update, merge)
 // and oned's MAX_MEM drops by it, so the scheduler keeps that room free.
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCycle } from '../../lib/elasticity/cycle';
-import { OnedHostReservePublisher } from '../../lib/oned/elasticity-ports';
+import { runCycle, runRestore } from '../../lib/elasticity/cycle';
+import { operatorBase } from '../../lib/elasticity/host-reserve';
+import { emptyState } from '../../lib/elasticity/state';
+import { hostViewFromOne, OnedHostReservePublisher } from '../../lib/oned/elasticity-ports';
 import type { ElasticityState } from '../../lib/elasticity/state';
 import { parseHost } from '../../lib/oned/models';
 import { parseTemplate } from '../../lib/oned/template';
@@ -27,7 +29,7 @@ const remembered: ElasticityState = {
 
 describe('host regrowth reserve', () => {
   it('writes RESERVED_MEM = Σ regrowth after the VM steps, and oned lowers MAX_MEM by it', async () => {
-    const s = (current = await scenario({ config: { hostReserveMode: 'peak' }, vms: [fixtures.idle, fixtures.tiny], state: remembered }));
+    const s = (current = await scenario({ config: { hostReserveMode: 'peak', peakFloor: false }, vms: [fixtures.idle, fixtures.tiny], state: remembered }));
     const before = parseHost(s.sim.hostXml(10));
     expect(before.hostShare.maxMemKiB).toBe(before.hostShare.totalMemKiB);
     const r = await runCycle({ ...cycleDeps(s), hostReserve: new OnedHostReservePublisher(s.client) }, s.config, remembered);
@@ -63,7 +65,7 @@ describe('host regrowth reserve', () => {
   });
 
   it("keeps the operator's RESERVED_MEM as the base; a failed write is logged, never fatal", async () => {
-    const s = (current = await scenario({ config: { hostReserveMode: 'peak' }, vms: [fixtures.idle, fixtures.tiny], state: remembered }));
+    const s = (current = await scenario({ config: { hostReserveMode: 'peak', peakFloor: false }, vms: [fixtures.idle, fixtures.tiny], state: remembered }));
     s.sim.setHostTemplate(10, { RESERVED_MEM: '10%' });
     s.sim.failNext('one.host.update', { code: 'AUTHORIZATION', message: 'Not authorized to perform MANAGE HOST [10].' });
     const deps = { ...cycleDeps(s), hostReserve: new OnedHostReservePublisher(s.client) };
@@ -81,9 +83,39 @@ describe('host regrowth reserve', () => {
   });
 
   it('--dry-run logs the planned reserve and writes nothing', async () => {
-    const s = (current = await scenario({ config: { hostReserveMode: 'peak' }, vms: [fixtures.idle, fixtures.tiny], state: remembered }));
+    const s = (current = await scenario({ config: { hostReserveMode: 'peak', peakFloor: false }, vms: [fixtures.idle, fixtures.tiny], state: remembered }));
     await runCycle({ ...cycleDeps(s), hostReserve: new OnedHostReservePublisher(s.client) }, s.config, remembered, { dryRun: true });
     expect(s.sim.callsTo('one.host.update')).toEqual([]);
     expect(s.logs.find((l) => l.msg === 'host reserve planned')).toMatchObject({ hostId: 10, dryRun: true, reserveKiB: 3 * GiB - 1607 * MiB });
+  });
+
+  it("restore-all puts RESERVED_MEM back to the operator's value and empties cloudvamp's keys (#9 defect 7)", async () => {
+    const s = (current = await scenario({ config: { hostReserveMode: 'peak', peakFloor: false }, vms: [fixtures.idle, fixtures.tiny], state: remembered }));
+    s.sim.setHostTemplate(10, { RESERVED_MEM: '10%' });
+    const deps = { ...cycleDeps(s), hostReserve: new OnedHostReservePublisher(s.client) };
+    const r = await runCycle(deps, s.config, remembered);
+    expect(Number(parseHost(s.sim.hostXml(10)).template.RESERVED_MEM)).toBeGreaterThan(Math.round(0.1 * 16 * GiB));
+
+    s.clock.ms += 10_000;
+    const restored = await runRestore(deps, s.config, r.state);
+    expect(restored.failed).toBe(0);
+    const host = parseHost(s.sim.hostXml(10));
+    expect(host.template).toMatchObject({ RESERVED_MEM: '10%', CLOUDVAMP_RESERVED_MEM: '', CLOUDVAMP_BASE_RESERVED_MEM: '' });
+    expect(host.hostShare.maxMemKiB).toBe(host.hostShare.totalMemKiB - Math.round(0.1 * host.hostShare.totalMemKiB));
+    expect(s.vm(100).templateMemoryMiB).toBe(4096);
+    // a daemon started later reads the emptied keys as absent: the operator's 10 % is the base again
+    expect(operatorBase(hostViewFromOne(host))).toEqual({ text: '10%', adopted: true });
+  });
+
+  it('VMs on hosts without the cloudvamp drivers are neither adopted nor touched; their hosts get no reserve (#9 defect 7)', async () => {
+    const s = (current = await scenario({ vms: [fixtures.idle, fixtures.tiny] }));
+    // the fixture hosts run IM_MAD = VM_MAD = cloudvamp; installed under another name, they are not ours
+    const r = await runCycle({ ...cycleDeps(s), hostReserve: new OnedHostReservePublisher(s.client) }, { ...s.config, driverName: 'cloudvamp-other' }, emptyState());
+    expect(r.state.vms).toEqual({});
+    expect(mutating(s.sim.calls)).toEqual([]);
+    expect(s.sim.callsTo('one.host.update')).toEqual([]);
+    // the same cluster with DRIVER_NAME matching the hosts' drivers is managed
+    const ours = await runCycle(cycleDeps(s), s.config, emptyState());
+    expect(Object.keys(ours.state.vms).sort()).toEqual(['100', '101']);
   });
 });

@@ -57,8 +57,32 @@ interface Step {
   delta: number;
 }
 
+/** One step of the local search, as the automatic mode weighs it. */
+export interface BalanceStep {
+  /** (VM index, from, to) of each VM that moves: one, or two for a swap. */
+  moves: Array<{ v: number; from: number; to: number }>;
+  /** Fall of the objective (> 0). */
+  gain: number;
+  /** VMs away from home after the step minus before (0 when it rearranges VMs already moved). */
+  added: number;
+}
+
 function balanceTarget(cluster: Cluster, args: BalanceArgs, constraints: Constraints): Target {
   const ix = indexCluster(cluster, constraints);
+  const { where, loads, receiving, spreadBefore } = balanceSearch(ix, args.maxMigrations);
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  return {
+    placement: placementOf(ix, where),
+    alsoExclude: [],
+    notes: [`utilisation spread ${pct(spreadBefore)} → ${pct(spread(ix, loads, receiving))} (fullest − emptiest host, dominant resource), ${countMoves(ix, where)} VMs to migrate`],
+    unresolved: [],
+  };
+}
+
+/** The local search itself: the placement it ends on and every step it took, in order. */
+export function balanceSearch(ix: IndexedCluster, maxMigrations: number): { where: Int32Array; loads: Loads; receiving: number[]; spreadBefore: number; steps: BalanceStep[] } {
+  const args = { maxMigrations };
+  const steps: BalanceStep[] = [];
   const where = Int32Array.from(ix.home);
   const loads = loadsOf(ix, where);
   const receiving: number[] = [];
@@ -119,19 +143,15 @@ function balanceTarget(cluster: Cluster, args: BalanceArgs, constraints: Constra
       }
     }
     if (!best) break;
-    const { v, to, u } = best;
+    const { v, to, u, delta } = best;
     const from = where[v]!;
-    moved += added(v, to) + (u === undefined ? 0 : added(u, from));
+    const more = added(v, to) + (u === undefined ? 0 : added(u, from));
+    moved += more;
+    steps.push({ moves: u === undefined ? [{ v, from, to }] : [{ v, from, to }, { v: u, from: to, to: from }], gain: -delta, added: more });
     shift(ix, loads, where, vmsOn, v, to);
     if (u !== undefined) shift(ix, loads, where, vmsOn, u, from);
   }
-  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-  return {
-    placement: placementOf(ix, where),
-    alsoExclude: [],
-    notes: [`utilisation spread ${pct(spreadBefore)} → ${pct(spread(ix, loads, receiving))} (fullest − emptiest host, dominant resource), ${countMoves(ix, where)} VMs to migrate`],
-    unresolved: [],
-  };
+  return { where, loads, receiving, spreadBefore, steps };
 }
 
 function shift(ix: IndexedCluster, loads: Loads, where: Int32Array, vmsOn: Set<number>[], v: number, to: number): void {
@@ -152,6 +172,12 @@ function fits(ix: IndexedCluster, loads: Loads, h: number, mem: number, cpu: num
  */
 export function balanceObjective(ix: IndexedCluster): {
   value(loads: Loads): number;
+  /**
+   * How far from even: the value minus its minimum (every receiving host at
+   * the same utilisation), which is the capacity-weighted variance of host
+   * utilisation, memory plus CPU.
+   */
+  imbalance(loads: Loads): number;
   moveDelta(loads: Loads, from: number, to: number, mem: number, cpu: number): number;
 } {
   let totalMem = 0;
@@ -170,6 +196,16 @@ export function balanceObjective(ix: IndexedCluster): {
         sum += term(loads.mem[h]!, ix.capMem[h]!, totalMem) + term(loads.cpu[h]!, ix.capCpu[h]!, totalCpu);
       }
       return sum;
+    },
+    imbalance(loads) {
+      let mem = 0;
+      let cpu = 0;
+      for (let h = 0; h < ix.hostCount; h++) {
+        if (!ix.receives[h]) continue;
+        mem += loads.mem[h]!;
+        cpu += loads.cpu[h]!;
+      }
+      return Math.max(0, this.value(loads) - (mem / Math.max(1, totalMem)) ** 2 - (cpu / Math.max(1, totalCpu)) ** 2);
     },
     moveDelta(loads, from, to, mem, cpu) {
       const change = (h: number, dm: number, dc: number) =>

@@ -106,6 +106,17 @@ describe('OnedClusterGateway on the oned simulator', () => {
     }
   });
 
+  it("reads the probe's contention figures: host CPU_PRESSURE (TEMPLATE), VM CPU_DELAY (monitoring)", async () => {
+    sim.setHostTemplate(2, { CPU_PRESSURE: '37.5' });
+    const hosts = await client.hostPoolInfo();
+    // CPU_DELAY is outside vm.xsd's MONITORING, which the strict simulator enforces: set on the parsed VM instead.
+    const vms = (await client.vmPoolInfoExtended({})).map((vm) => (vm.id === 45 ? { ...vm, monitoring: { ...vm.monitoring, CPU_DELAY: '12' } } : vm));
+    const { cluster } = clusterFromOne(vms, hosts);
+    expect(cluster.hosts.find((h) => h.id === 2)).toMatchObject({ cpuPressure: 37.5 });
+    expect(cluster.hosts.find((h) => h.id === 0)!.cpuPressure).toBeUndefined();
+    expect(cluster.vms.find((v) => v.id === 45)).toMatchObject({ cpuDelay: 12 });
+  });
+
   it('migrates live with enforce=false and returns once the VM runs on the destination', async () => {
     await gateway.migrate(45, 0, true);
     expect(sim.calls.map((c) => c.method)).toEqual(['one.vm.info', 'one.vm.migrate', 'one.vm.info']);
