@@ -13,8 +13,9 @@
 //
 // Before each step what it touches is read again (the VM, and the host that
 // must have room: one.vm.info + one.host.info through ClusterSource.refresh,
-// so a cycle costs O(changes) calls, not O(changes × cluster); a source
-// without refresh gives a whole snapshot) and the step's precondition
+// a grow's host once per cycle, the shrinks one pool read for all; so a cycle
+// costs O(changes) calls, not O(changes × cluster); a source without refresh
+// gives a whole snapshot) and the step's precondition
 // re-checked (lib/elasticity/precheck.ts): a VM that moved, stopped or was
 // resized by someone else, or a host that no longer has room, makes the step
 // skip with its reason instead of acting on a stale plan.
@@ -180,6 +181,24 @@ async function applyPlan(
     setResult(state, vmId, 'skipped');
     log({ level, msg: `${String(what.event)} skipped: ${why}`, ...what, result: 'skipped', skipReason: why });
   };
+  // What each step's re-check reads (see the file comment): a source with
+  // refresh re-reads the step's VM, a migration's destination every time, a
+  // grow's host once per cycle (this cycle's own grows are in `done`), and the
+  // shrinks, independent of one another, share one pool read when there are
+  // more than three of them. Without refresh: a whole snapshot per step.
+  const source = deps.fresh ?? deps.source;
+  let current = view;
+  const hostsRead = new Set<number>();
+  const shrinks = plan.decisions.filter((d) => d.action === 'shrink').length;
+  let shrinkWave: ClusterView | undefined;
+  const freshFor = async (s: Step, vmId: number): Promise<ClusterView> => {
+    if (!source.refresh) return source.snapshot();
+    if (s.kind === 'resize' && s.decision.action === 'shrink' && shrinks > 3) return (shrinkWave ??= await source.snapshot());
+    const hosts = touchedHosts(s).filter((h) => s.kind === 'migrate' || !hostsRead.has(h));
+    for (const h of hosts) hostsRead.add(h);
+    current = await source.refresh(current, [vmId], hosts);
+    return current;
+  };
   const step = async (what: Record<string, unknown>, s: Step, run: () => Promise<void>): Promise<boolean> => {
     const vmId = s.kind === 'migrate' ? s.migration.vmId : s.decision.vmId;
     if (stop()) {
@@ -188,9 +207,8 @@ async function applyPlan(
       return false;
     }
     let fresh: ClusterView;
-    const source = deps.fresh ?? deps.source;
     try {
-      fresh = source.refresh ? await source.refresh(view, [vmId], touchedHosts(s)) : await source.snapshot();
+      fresh = await freshFor(s, vmId);
     } catch (error) {
       skip(what, vmId, 'warn', `could not re-read the cluster before acting: ${oneLineMessage(error)}`);
       return false;
