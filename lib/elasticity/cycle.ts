@@ -37,7 +37,7 @@ import { staleBalloon } from './guest-figures';
 import { operatorBase, planHostReserves, type HostReserveDecision } from './host-reserve';
 import { withMigration } from './migration-budget';
 import { limitsFor, planCycle, planRestore, type CyclePlan, type Migration, type VmDecision } from './policy';
-import type { ClusterSource, ClusterView, HostReservePublisher, HostView, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
+import type { ClusterSource, ClusterView, HostReservePublisher, HostView, KsmTuner, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
 import { nothingApplied, recheck, recordDone, type Step } from './precheck';
 import { reconcile, type ActionKind, type ElasticityState, type LastAction, type Unproven, type VmState } from './state';
 
@@ -68,6 +68,8 @@ export interface CycleDeps {
   publisher: Publisher;
   /** writes RESERVED_MEM (one.host.update); absent: the reserve is planned and logged only */
   hostReserve?: HostReservePublisher;
+  /** KSM tuning (KSM_COMMAND); absent: KSM is left to the operator */
+  ksm?: KsmTuner;
   store: StateStore<ElasticityState>;
   log: Logger;
   now: () => number;
@@ -389,6 +391,14 @@ async function snapshotAndReconcile(deps: CycleDeps, config: ElasticityConfig, s
 
 /** One control cycle. `state` is the state after the previous cycle (as loaded at start). */
 export async function runCycle(deps: CycleDeps, config: ElasticityConfig, state: ElasticityState, opts: CycleOptions = {}): Promise<CycleReport> {
+  const report = await runCycleSteps(deps, config, state, opts);
+  // KSM last, from the hosts' monitored free memory; its failure never undoes the cycle
+  if (deps.ksm && opts.dryRun !== true && !report.stopped)
+    await deps.ksm.tuneHosts(report.view.hosts).catch((error: unknown) => deps.log({ level: 'warn', msg: 'KSM tuning failed', error: error instanceof Error ? error.message : String(error) }));
+  return report;
+}
+
+async function runCycleSteps(deps: CycleDeps, config: ElasticityConfig, state: ElasticityState, opts: CycleOptions): Promise<CycleReport> {
   const { view, now, reconciled } = await snapshotAndReconcile(deps, config, state);
   const plan = planCycle(view, reconciled.state, config, now);
   const dryRun = opts.dryRun === true;
