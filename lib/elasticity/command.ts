@@ -6,7 +6,7 @@ import { CloudvampError, oneLineMessage, usageError } from '../errors';
 import { readCvemConfigFile } from '../io/config-files';
 import type { ElasticityConfig } from './config';
 import { runDaemon, runRestore, timerSleep, withStateLock, type CycleDeps } from './cycle';
-import type { ClusterSource, ClusterView, HostReservePublisher, Logger, LogEvent, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
+import type { ClusterSource, ClusterView, HostReservePublisher, KsmTuner, Logger, LogEvent, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
 import { chooseGuestFigures } from './guest-figures';
 import { fileStateStore } from '../io/state-file';
 import { emptyState, mergeOriginal, type ElasticityState, type VmState } from './state';
@@ -20,6 +20,8 @@ export interface Adapters {
   publisher: Publisher;
   /** absent: the regrowth reserve is planned and logged but never written */
   hostReserve?: HostReservePublisher;
+  /** absent (KSM_COMMAND empty): KSM is left alone */
+  ksm?: KsmTuner;
 }
 
 export interface CvemEnv {

@@ -86,6 +86,11 @@ export interface ElasticityConfig {
   applyMode: ApplyMode;
   /** argv template of the memory action; `{host}`, `{deploy_id}`, `{kib}`, `{vmid}` are replaced per word. */
   memoryCommand: string[];
+  /**
+   * argv template of the host-side `ksm` action (`{host}`, `{run}`, `{pages}`, `{sleep_ms}`);
+   * empty (the default): the manager never touches KSM.
+   */
+  ksmCommand: string[];
   stateFile: string;
   /** Live-migrate a VM away when a grow would overload its host. */
   migrate: boolean;
@@ -117,6 +122,8 @@ export interface ConfigResult {
 
 // `--`: whatever the host is called, ssh never reads it as an option
 export const DEFAULT_MEMORY_COMMAND = 'ssh -- {host} /var/tmp/one/vmm/cloudvamp/memory {deploy_id} {kib} {host}';
+/** KSM_COMMAND for hosts where oneadmin may run the ksm action as root (a sudoers rule for that one file). */
+export const EXAMPLE_KSM_COMMAND = 'ssh -- {host} sudo /var/tmp/one/vmm/cloudvamp/ksm {run} {pages} {sleep_ms} {host}';
 
 /**
  * Defaults and why.
@@ -186,6 +193,8 @@ export const DEFAULTS: ElasticityConfig = {
   majorFaultsRisingPerS: 10,
   applyMode: 'memory-action',
   memoryCommand: DEFAULT_MEMORY_COMMAND.split(' '),
+  // opt-in: KSM costs host CPU and what it saves comes back on write
+  ksmCommand: [],
   stateFile: '/var/lib/one/cloudvamp/cvem-state.json',
   driverName: 'cloudvamp',
   migrate: true,
@@ -279,6 +288,12 @@ const KEYS: Record<string, Setter> = {
     else if (!words.some((w) => w.includes('{kib}')))
       errors.push({ key, message: `${key} never uses {kib}: the new size must reach the memory action` });
     else config.memoryCommand = words;
+  },
+  KSM_COMMAND: (value, config, errors, key) => {
+    const words = value.trim().split(/\s+/).filter(Boolean);
+    if (words.length > 0 && !words.some((w) => w.includes('{run}')))
+      errors.push({ key, message: `${key} never uses {run}; e.g. "${EXAMPLE_KSM_COMMAND}", or leave it empty to leave KSM alone` });
+    else config.ksmCommand = words;
   },
   STATE_FILE: text('stateFile'),
   DRIVER_NAME: text('driverName'),

@@ -7,8 +7,10 @@
 //   * then target = used / (1 − MEM_OVER/100), but never below
 //     used + 2 × MIN_FREE (so a shrink can never itself cause starvation, which
 //     CloudVAMP's rule did for guests under ~1 GiB); with PEAK_FLOOR=yes a
-//     shrink uses the recent peak instead of `used` (off by default: it keeps
-//     burst room idle inside every bursty VM, see docs/elasticity.md);
+//     shrink uses the recent peak instead of `used` (the default since the
+//     real trace, #14: its bursts repeat, and reacting one INTERVAL late to
+//     each of them starved more than any admission rule could prevent;
+//     PEAK_FLOOR_WINDOW limits it to guests that starved lately);
 //   * free ≤ MIN_FREE is starvation: grow to used + 50 % of (original − used),
 //     or at once to what the recent peak of use needs if that is more (a
 //     starving guest hides its demand: its use is capped by its size), and to

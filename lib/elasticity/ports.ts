@@ -96,6 +96,11 @@ export interface HostView {
   drivers?: { im: string; vm: string };
 }
 
+/** Opt-in KSM tuning of the hosts (KSM_COMMAND): the adapter decides with lib/memory/ksm-policy.ts and runs the `ksm` action where it changed. */
+export interface KsmTuner {
+  tuneHosts(hosts: readonly HostView[]): Promise<void>;
+}
+
 export interface HostReserveKeys {
   reservedMem?: string;
   publishedReservedMem?: string;
