@@ -57,6 +57,7 @@ interface Options {
   maxMigrations?: number;
   threshold?: number;
   localSearch?: number;
+  sharing?: boolean;
   need?: number;
   reserveMem?: number;
   reserveCpu?: number;
@@ -112,6 +113,7 @@ export async function planCommand(argv: readonly string[], deps: PlanCommandDeps
     .option('--max-migrations <n>', 'most VMs to migrate', number)
     .option('--threshold <fraction>', 'hotspot: a host is hot above this fraction of its capacity', number)
     .option('--local-search <n>', 'consolidate: how many light hosts local search tries to empty', number)
+    .option('--sharing', 'consolidate: place VMs started from the same image (DISK/IMAGE_ID) together, where KSM can merge their pages')
     .option('--need <MiB>', 'relief: memory to free on the host', number)
     .option('--reserve-mem <MiB>', 'memory held back on every host', number)
     .option('--reserve-cpu <cpu>', 'CPU held back on every host (100 = one core)', number)
@@ -142,6 +144,7 @@ export async function planCommand(argv: readonly string[], deps: PlanCommandDeps
     maxMigrations: options.maxMigrations,
     threshold: options.threshold,
     localSearch: options.localSearch,
+    sharing: options.sharing ? 1 : undefined,
     need: options.need,
     host,
   });

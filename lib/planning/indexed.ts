@@ -21,6 +21,8 @@ export interface IndexedCluster {
   readonly contended: Uint8Array;
   /** CPU_DELAY per VM, percent (0 when unknown). */
   readonly vmCpuDelay: Float64Array;
+  /** DISK/IMAGE_ID per VM (empty when unknown). */
+  readonly vmImages: ReadonlyArray<readonly number[]>;
   readonly vmMem: Float64Array;
   readonly vmCpu: Float64Array;
   /** 1 when the VM may move (not pinned, not held by an affined rule). */
@@ -56,6 +58,7 @@ export function indexCluster(cluster: Cluster, constraints: Constraints): Indexe
   const movable = new Uint8Array(vmCount);
   const home = new Int32Array(vmCount);
   const vmCpuDelay = new Float64Array(vmCount);
+  const vmImages: number[][] = [];
   const pinned = new Set(constraints.pinnedVms);
   cluster.vms.forEach((vm, i) => {
     vmIds[i] = vm.id;
@@ -64,6 +67,7 @@ export function indexCluster(cluster: Cluster, constraints: Constraints): Indexe
     vmCpu[i] = vm.cpu;
     movable[i] = pinned.has(vm.id) ? 0 : 1;
     vmCpuDelay[i] = vm.cpuDelay ?? 0;
+    vmImages.push(vm.imageIds ?? []);
     const hostId = cluster.placement.get(vm.id);
     const h = hostId === undefined ? undefined : hostIndex.get(hostId);
     if (h === undefined) throw notFoundError(`VM ${vm.id} runs on host ${hostId}, which is not in the cluster; take a fresh snapshot`);
@@ -71,7 +75,7 @@ export function indexCluster(cluster: Cluster, constraints: Constraints): Indexe
   });
   const rules = indexRules(cluster.rules, hostIndex, vmIndex, home);
   for (let v = 0; v < vmCount; v++) if (rules.held[v]) movable[v] = 0;
-  return { hostCount, vmCount, hostIds, vmIds, hostIndex, vmIndex, capMem, capCpu, receives, contended, vmCpuDelay, vmMem, vmCpu, movable, home, rules };
+  return { hostCount, vmCount, hostIds, vmIds, hostIndex, vmIndex, capMem, capCpu, receives, contended, vmCpuDelay, vmImages, vmMem, vmCpu, movable, home, rules };
 }
 
 export interface Loads {

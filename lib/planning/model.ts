@@ -35,6 +35,8 @@ export interface Vm {
   dirtyMiBps?: number;
   /** CPU_DELAY from cloudvamp's probe: percent of its vCPUs' time spent waiting to run, when known. */
   cpuDelay?: number;
+  /** DISK/IMAGE_ID of its disks: VMs started from one image share pages the host's KSM can merge. */
+  imageIds?: number[];
 }
 
 /** Where each VM runs. A VM missing from a target placement stays where it is. */

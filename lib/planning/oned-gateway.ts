@@ -165,7 +165,14 @@ export function clusterFromOne(vms: readonly OneVm[], hosts: readonly OneHost[],
       continue;
     }
     const cpuDelay = figure(vm.monitoring.CPU_DELAY);
-    planVms.push({ id: vm.id, name: vm.name, memMiB: vmDemandMiB(vm), cpu: Math.round(vm.cpu * 100), ...(cpuDelay === undefined ? {} : { cpuDelay }) });
+    planVms.push({
+      id: vm.id,
+      name: vm.name,
+      memMiB: vmDemandMiB(vm),
+      cpu: Math.round(vm.cpu * 100),
+      ...(cpuDelay === undefined ? {} : { cpuDelay }),
+      ...(vm.imageIds ? { imageIds: vm.imageIds } : {}),
+    });
     placement.set(vm.id, vm.hostId);
     if (vm.lcmState !== LcmState.RUNNING) {
       pinned.push(vm.id);

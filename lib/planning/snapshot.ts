@@ -6,7 +6,8 @@
 // {
 //   "hosts": [{ "id": 0, "name": "kvm-01", "memMiB": 131072, "cpu": 3200, "enabled": true, "cpuPressure": 12 }],
 //   "vms":   [{ "id": 10, "name": "web-1", "host": 0, "usedMiB": 3500, "reservedMiB": 512, "cpu": 100, "dirtyMiBps": 20, "cpuDelay": 3 }],
-//   (cpuPressure: the probe's CPU_PRESSURE, cpuDelay: CPU_DELAY, percent; constraints.maxCpuPressure: the contention limit)
+//   (cpuPressure: the probe's CPU_PRESSURE, cpuDelay: CPU_DELAY, percent; constraints.maxCpuPressure: the contention limit;
+//    vms[].imageIds: DISK/IMAGE_ID, for consolidate --sharing)
 //   "constraints": { "reserve": { "memMiB": 4096, "cpu": 0 }, "excludedHosts": [], "pinnedVms": [],
 //                    "maxInFlightPerHost": 2, "maxInFlightPerCluster": 16 },  // optional, each field optional
 //   "rules": [{ "kind": "anti-affined", "name": "vm group 3 db", "vms": [10, 11] },           // optional
@@ -79,6 +80,8 @@ export function parseSnapshot(input: unknown): SnapshotResult {
       const cpu = field(raw, 'cpu', where, 'amount') as number | undefined;
       const dirtyMiBps = field(raw, 'dirtyMiBps', where, 'amount', false) as number | undefined;
       const cpuDelay = field(raw, 'cpuDelay', where, 'amount', false) as number | undefined;
+      const imageIds = raw.imageIds;
+      if (imageIds !== undefined && !(Array.isArray(imageIds) && imageIds.every((x) => Number.isInteger(x) && x >= 0))) errors.push(`${where}.imageIds: must be an array of image ids`);
       if (id !== undefined && vmIds.has(id)) errors.push(`${where}.id: VM ${id} appears twice`);
       if (id !== undefined) vmIds.add(id);
       if (host !== undefined && Array.isArray(input.hosts) && !hostIds.has(host)) {
@@ -89,6 +92,7 @@ export function parseSnapshot(input: unknown): SnapshotResult {
       const vm: Vm = { id, name, memMiB: usedMiB + reservedMiB, cpu };
       if (dirtyMiBps !== undefined) vm.dirtyMiBps = dirtyMiBps;
       if (cpuDelay !== undefined) vm.cpuDelay = cpuDelay;
+      if (Array.isArray(imageIds) && imageIds.length > 0) vm.imageIds = imageIds as number[];
       vms.push(vm);
     });
 
