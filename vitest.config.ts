@@ -14,7 +14,12 @@ const ARTEFACTS = [
   'test/scenarios/cvem-binary.test.ts',
   'test/cli/plan-bundle.test.ts',
   'test/lib/io/state-file-crash.test.ts',
+  'test/fuzz/**/*.test.ts',
 ];
+
+// Tests of the benchmarks' own simulators (bench/density): experiment code, not
+// the product, and ~25 s of CPU; their own project, run by `npm run test:all`.
+const BENCH = ['test/bench/**/*.test.ts'];
 
 // Projects: unit (pure and adapter tests, in parallel), artefacts (built
 // executables, child processes), then the tests that boot real QEMU guests, which share one pair
@@ -28,7 +33,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/kvm/**', 'test/opennebula/**', 'node_modules/**', ...ARTEFACTS],
+          exclude: ['test/kvm/**', 'test/opennebula/**', 'node_modules/**', ...ARTEFACTS, ...BENCH],
           testTimeout: 30_000,
           sequence: { groupOrder: 0 },
         },
@@ -37,6 +42,14 @@ export default defineConfig({
         test: {
           name: 'artefacts',
           include: ARTEFACTS,
+          testTimeout: 30_000,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        test: {
+          name: 'bench',
+          include: BENCH,
           testTimeout: 30_000,
           sequence: { groupOrder: 0 },
         },

@@ -249,6 +249,41 @@ function smallBalance(k: number): void {
   );
 }
 
+/**
+ * Sharing-aware consolidation on simulated clusters: each VM started from one
+ * of 20 images, a few popular (image k drawn with weight 1/(k+1)). Reports
+ * hosts used and how many VMs end beside another VM of their image (what KSM
+ * can merge), with and without --sharing, at equal safety (both checked).
+ */
+function sharing(label: string, sizes: readonly number[], hostCount: number, vmCount: number): void {
+  const random = seededRandom(hostCount * 31 + vmCount);
+  const { cluster, constraints } = generateCluster(random, hostCount, vmCount, sizes);
+  const weights = Array.from({ length: 20 }, (_, k) => 1 / (k + 1));
+  const total = weights.reduce((a, b) => a + b, 0);
+  const pick = () => {
+    let r = random() * total;
+    for (let k = 0; k < weights.length; k++) if ((r -= weights[k]!) < 0) return k;
+    return weights.length - 1;
+  };
+  const withImages: Cluster = { ...cluster, vms: cluster.vms.map((v) => ({ ...v, imageIds: [pick()] })) };
+  const besideTwin = (placement: Placement) => {
+    const seen = new Map<string, number>();
+    for (const v of withImages.vms) {
+      const key = `${placement.get(v.id)}/${v.imageIds![0]}`;
+      seen.set(key, (seen.get(key) ?? 0) + 1);
+    }
+    return [...seen.values()].filter((n) => n > 1).reduce((a, n) => a + n, 0);
+  };
+  const cell = (args: typeof consolidate.defaults) => {
+    const plan = makePlan(withImages, consolidate, args, constraints);
+    const ok = checkPlan(withImages, plan, constraints, plan.target).length === 0 && !plan.infeasible;
+    return `${hostsIn(plan.target)} hosts, ${besideTwin(plan.target)} VMs beside a twin, ${movedIn(withImages, plan.target)} moves${ok ? '' : ' (CHECK FAILED)'}`;
+  };
+  out(`  ${`${label}, ${hostCount}/${vmCount}`.padEnd(30)} before: ${hostsIn(withImages.placement)} hosts, ${besideTwin(withImages.placement)} beside a twin`);
+  out(`  ${''.padEnd(30)} first fit:      ${cell(consolidate.defaults)}`);
+  out(`  ${''.padEnd(30)} --sharing:      ${cell({ ...consolidate.defaults, sharing: 1 })}`);
+}
+
 export async function run(): Promise<void> {
   scale('uniform 128 GiB hosts', UNIFORM, 20240605);
   scale('mixed 128/192/256 GiB hosts', MIXED, 20240606);
@@ -264,4 +299,7 @@ export async function run(): Promise<void> {
   balanceVersusK('mixed', MIXED, 200, 1_500, [10, 50, 200]);
   out('\nbalance on small mixed clusters (3-8 hosts, 6-16 VMs) against the best spread any k moves reach');
   for (const k of [1, 2, 3]) smallBalance(k);
+  out('\nconsolidate with and without --sharing (20 images, a few popular)');
+  sharing('uniform 128 GiB', UNIFORM, 200, 1_500);
+  sharing('mixed 128/192/256 GiB', MIXED, 200, 1_500);
 }

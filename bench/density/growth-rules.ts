@@ -55,7 +55,8 @@
 // memory costs VMs per host and, at OVERCOMMIT < 1, the host room growing
 // guests need, so it starved more there: at OVERCOMMIT=0.75, 0.177 % of
 // VM-seconds before, 0.097 % growing to a 24 h peak, 0.147 % with a 1 h floor.
-// Defaults: PEAK_HALF_LIFE=86400, PEAK_FLOOR=no.
+// Defaults then: PEAK_HALF_LIFE=86400, PEAK_FLOOR=no (PEAK_FLOOR=yes since the
+// real trace, #14: bench/results/density.md).
 
 import type { ElasticityConfig, GrowthRule } from '../../lib/elasticity/config';
 import { recordPlan } from '../../lib/elasticity/cycle';

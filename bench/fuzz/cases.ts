@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { seededRandom } from '../../lib/random';
+import { ACTIONS, type ActionName } from '../../lib/vmm/actions';
 // @ts-expect-error plain ESM module without types: the list the build itself uses
 import { executables as untypedExecutables } from '../../scripts/executables.mjs';
 
@@ -141,23 +142,11 @@ function probeCase(rng: Rng, exe: string, beacon: boolean): Omit<FuzzCase, 'id' 
 
 // ------------------------------------------------------------- VMM actions
 
-// positional arity of each action (lib/vmm/actions.ts), and the kinds in order
-const VMM_ARGS: Record<string, string[]> = {
-  deploy: ['path', 'host', 'vmid', 'host'],
-  shutdown: ['id', 'host', 'vmid', 'host'],
-  cancel: ['id', 'host', 'vmid', 'host'],
-  reboot: ['id', 'host', 'vmid', 'host'],
-  reset: ['id', 'host', 'vmid', 'host'],
-  save: ['id', 'path', 'host', 'vmid', 'host'],
-  restore: ['path', 'host', 'id', 'vmid', 'host'],
-  migrate: ['id', 'host', 'host', 'vmid', 'host'],
-  poll: ['id', 'host', 'vmid', 'host'],
-  resize: ['id', 'vmid', 'host'],
-  memory: ['id', 'kib', 'host'],
-};
+/** Actions with an effect on the host itself (not a domain): never given a valid call, not even with a bad config. */
+const HOST_WIDE = new Set(['ksm']);
 
 const validArg = (rng: Rng, kind: string) =>
-  ({ path: `/tmp/cloudvamp-fuzz-${int(rng, 0, 1e6)}/f`, host: pick(rng, ['node1', 'kvm-2', '10.0.0.1']), vmid: String(int(rng, 0, 999)), id: `nope-${int(rng, 0, 1e6)}`, kib: String(int(rng, 1, 1 << 20)) })[kind]!;
+  ({ path: `/tmp/cloudvamp-fuzz-${int(rng, 0, 1e6)}/f`, host: pick(rng, ['node1', 'kvm-2', '10.0.0.1']), vmid: String(int(rng, 0, 999)), 'deploy-id': `nope-${int(rng, 0, 1e6)}`, kib: String(int(rng, 1, 1 << 20)), count: String(int(rng, 0, 2)) })[kind]!;
 
 /** A value the argument kind must refuse. */
 function invalidArg(rng: Rng, kind: string): string {
@@ -170,6 +159,8 @@ function invalidArg(rng: Rng, kind: string): string {
       return pick(rng, ['-1', '1.5', 'x', '', '1e3', ' 1']);
     case 'kib':
       return pick(rng, ['0', '-1', '1.5', 'x', '', '1e3', '007']);
+    case 'count':
+      return pick(rng, ['-1', '1.5', 'x', '', '1e3', ' 1', '99999999999999999999']);
     default:
       return pick(rng, ['', 'a b', 'x\ny', '\u0001']);
   }
@@ -177,12 +168,16 @@ function invalidArg(rng: Rng, kind: string): string {
 
 const VMM_SUCCEEDS_ON_MISSING_DOMAIN = new Set(['poll']); // 4.x reads STATE=d as gone: not a failure
 
-function vmmCase(rng: Rng, action: string): Omit<FuzzCase, 'id' | 'exe'> {
-  const spec = VMM_ARGS[action]!;
+function vmmCase(rng: Rng, action: ActionName): Omit<FuzzCase, 'id' | 'exe'> {
+  // the positional arguments as the actions declare them (lib/vmm/actions.ts)
+  const spec = ACTIONS[action].args.map((a) => a.kind as string);
   const valid = () => spec.map((k) => validArg(rng, k));
-  const kinds = ['wrong-arity', 'invalid-arg', 'unknown-option', 'bad-config', 'missing-config'];
-  if (action === 'deploy' || action === 'resize') kinds.push('bad-stdin', 'bad-stdin');
-  else if (!VMM_SUCCEEDS_ON_MISSING_DOMAIN.has(action)) kinds.push('missing-domain', 'warned-missing-domain');
+  const kinds = ['wrong-arity', 'invalid-arg', 'unknown-option'];
+  if (!HOST_WIDE.has(action)) {
+    kinds.push('bad-config', 'missing-config');
+    if (ACTIONS[action].stdin !== 'ignored') kinds.push('bad-stdin', 'bad-stdin');
+    else if (spec.includes('deploy-id') && !VMM_SUCCEEDS_ON_MISSING_DOMAIN.has(action)) kinds.push('missing-domain', 'warned-missing-domain');
+  }
   const kind = pick(rng, kinds);
   const base: Omit<FuzzCase, 'id' | 'exe'> = { kind, argv: valid(), stdin: '', env: { CLOUDVAMP_VMM_CONFIG: '{dir}/vmm.conf' }, files: { 'vmm.conf': 'LIBVIRT_URI=test:///default\nSHUTDOWN_TIMEOUT=1\n' } };
   switch (kind) {
@@ -343,7 +338,10 @@ export function generateCases(seed: number, count: number): FuzzCase[] {
     const name = path.basename(out);
     let c: Omit<FuzzCase, 'id' | 'exe'>;
     if (out.startsWith('remotes/im/')) c = probeCase(rng, out, name.includes('beacon'));
-    else if (out.startsWith('remotes/vmm/')) c = vmmCase(rng, name);
+    else if (out.startsWith('remotes/vmm/')) {
+      if (!(name in ACTIONS)) throw new Error(`fuzz: ${out} is no action of lib/vmm/actions.ts; teach bench/fuzz/cases.ts its inputs`);
+      c = vmmCase(rng, name as ActionName);
+    }
     else if (name === 'cloudvamp-cvem') c = cvemCase(rng);
     else if (name === 'cloudvamp-plan') c = planCase(rng);
     else c = cloudvampCase(rng);

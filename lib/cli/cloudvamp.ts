@@ -4,7 +4,7 @@
 // (or readable log lines) for people, JSON with --json for scripts.
 import { Command, CommanderError } from 'commander';
 import { usageError } from '../errors';
-import { DEFAULT_CONFIG_PATH, runCvem, type CvemEnv } from '../elasticity/command';
+import { DEFAULT_CONFIG_PATH, runCvem, statusOriginal, type CvemEnv } from '../elasticity/command';
 import { chooseGuestFigures } from '../elasticity/guest-figures';
 import { readCvemConfigFile } from '../io/config-files';
 import { fileStateStore } from '../io/state-file';
@@ -76,7 +76,8 @@ async function statusJson(env: CvemEnv, configPath: string | undefined): Promise
         host: vm.hostName,
         running: vm.running,
         managed: s !== undefined,
-        originalKiB: s?.originalKiB ?? vm.templateMemoryKiB,
+        // null: nothing proves an original (the daemon leaves the VM alone)
+        originalKiB: statusOriginal(vm, s).kib ?? null,
         currentKiB: vm.currentKiB,
         usedKiB: f?.usedKiB ?? null,
         freeKiB: f?.freeKiB ?? null,

@@ -6,10 +6,10 @@ import { CloudvampError, oneLineMessage, usageError } from '../errors';
 import { readCvemConfigFile } from '../io/config-files';
 import type { ElasticityConfig } from './config';
 import { runDaemon, runRestore, timerSleep, withStateLock, type CycleDeps } from './cycle';
-import type { ClusterSource, ClusterView, HostReservePublisher, Logger, LogEvent, MemoryApplier, Migrator, Publisher, StateStore } from './ports';
+import type { ClusterSource, ClusterView, HostReservePublisher, KsmTuner, Logger, LogEvent, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
 import { chooseGuestFigures } from './guest-figures';
 import { fileStateStore } from '../io/state-file';
-import { emptyState, type ElasticityState } from './state';
+import { emptyState, mergeOriginal, type ElasticityState, type VmState } from './state';
 
 export const DEFAULT_CONFIG_PATH = '/etc/one/cloudvamp/cvem.conf';
 
@@ -20,6 +20,8 @@ export interface Adapters {
   publisher: Publisher;
   /** absent: the regrowth reserve is planned and logged but never written */
   hostReserve?: HostReservePublisher;
+  /** absent (KSM_COMMAND empty): KSM is left alone */
+  ksm?: KsmTuner;
 }
 
 export interface CvemEnv {
@@ -60,18 +62,40 @@ function ago(ms: number): string {
   return `${Math.round(s / 3600)}h`;
 }
 
+/**
+ * Pure: the original `status` shows for a VM: the state's; for a VM not in it
+ * yet, what the daemon would adopt (oned's copy first, mark '*'); none (mark
+ * '?') when nothing proves one — never the current, possibly shrunk, size.
+ */
+export function statusOriginal(vm: VmView, s: VmState | undefined): { kib?: number; mark: '' | '*' | '?' } {
+  if (s) return { kib: s.originalKiB, mark: '' };
+  const adopted = mergeOriginal({
+    ...(vm.recordedOriginalKiB !== undefined ? { onedKiB: vm.recordedOriginalKiB } : {}),
+    ...(vm.cloudvampSetKiB !== undefined ? { cloudvampSetKiB: vm.cloudvampSetKiB } : {}),
+    templateMemoryKiB: vm.templateMemoryKiB,
+    currentKiB: vm.currentKiB,
+  });
+  return adopted.proven ? { kib: adopted.originalKiB, mark: '*' } : { mark: '?' };
+}
+
 /** Pure: the status table (sizes in MiB). */
 export function formatStatus(view: ClusterView, state: ElasticityState, config: ElasticityConfig, now: number): string {
   const rows: string[][] = [['VM', 'NAME', 'HOST', 'ORIGINAL', 'CURRENT', 'USED', 'FREE%', 'LAST ACTION']];
+  let unmanaged = false;
+  let unknown = false;
   for (const vm of [...view.vms].sort((a, b) => a.id - b.id)) {
     const s = state.vms[String(vm.id)];
+    const o = statusOriginal(vm, s);
+    if (o.mark === '*') unmanaged = true;
+    if (o.mark === '?') unknown = true;
+    const original = o.kib === undefined ? '?' : `${mib(o.kib)}${o.mark}`;
     const f = chooseGuestFigures(vm, config, now).figures;
     const last = s?.lastAction;
     rows.push([
       String(vm.id),
       vm.name,
       vm.hostName ?? '-',
-      mib(s?.originalKiB ?? vm.templateMemoryKiB) + (s ? '' : '*'),
+      original,
       mib(vm.currentKiB),
       mib(f?.usedKiB),
       f ? ((f.freeKiB / f.totalKiB) * 100).toFixed(1) : '-',
@@ -82,8 +106,11 @@ export function formatStatus(view: ClusterView, state: ElasticityState, config: 
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   const lines = rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd());
-  const unmanaged = view.vms.some((vm) => !state.vms[String(vm.id)]);
-  return `${lines.join('\n')}\n${unmanaged ? '* not yet seen by the daemon: the original is the current template MEMORY\n' : ''}`;
+  return (
+    `${lines.join('\n')}\n` +
+    (unmanaged ? "* not yet seen by the daemon: the original it would record (oned's CLOUDVAMP_ORIGINAL_MEMORY, else the template MEMORY)\n" : '') +
+    (unknown ? '? no original recorded anywhere and below its template MEMORY: left alone (set CLOUDVAMP_ORIGINAL_MEMORY, KiB)\n' : '')
+  );
 }
 
 /** Runs one cvem invocation; returns what to print at the end (daemon logs are written as they happen). */

@@ -77,9 +77,20 @@ export interface ElasticityConfig {
   hostReserveThresholdKiB: number;
   /** Guest figures older than this are not acted on. */
   figuresMaxAgeMs: number;
+  /** A guest swapping in at least this fast (KiB/s, GUEST_SWAP_IN) is starving, whatever its free memory. */
+  swapInStarvingKiBps: number;
+  /** A guest with at least this many major page faults per second (GUEST_MAJOR_FAULTS) is starving. */
+  majorFaultsStarvingPerS: number;
+  /** Above this many major faults per second (or any swap-in) a guest is not shrunk. */
+  majorFaultsRisingPerS: number;
   applyMode: ApplyMode;
   /** argv template of the memory action; `{host}`, `{deploy_id}`, `{kib}`, `{vmid}` are replaced per word. */
   memoryCommand: string[];
+  /**
+   * argv template of the host-side `ksm` action (`{host}`, `{run}`, `{pages}`, `{sleep_ms}`);
+   * empty (the default): the manager never touches KSM.
+   */
+  ksmCommand: string[];
   stateFile: string;
   /** Live-migrate a VM away when a grow would overload its host. */
   migrate: boolean;
@@ -111,6 +122,8 @@ export interface ConfigResult {
 
 // `--`: whatever the host is called, ssh never reads it as an option
 export const DEFAULT_MEMORY_COMMAND = 'ssh -- {host} /var/tmp/one/vmm/cloudvamp/memory {deploy_id} {kib} {host}';
+/** KSM_COMMAND for hosts where oneadmin may run the ksm action as root (a sudoers rule for that one file). */
+export const EXAMPLE_KSM_COMMAND = 'ssh -- {host} sudo /var/tmp/one/vmm/cloudvamp/ksm {run} {pages} {sleep_ms} {host}';
 
 /**
  * Defaults and why.
@@ -175,8 +188,13 @@ export const DEFAULTS: ElasticityConfig = {
   hostReserveMaxPercent: 100,
   hostReserveThresholdKiB: 262144,
   figuresMaxAgeMs: 120_000,
+  swapInStarvingKiBps: 1024,
+  majorFaultsStarvingPerS: 500,
+  majorFaultsRisingPerS: 10,
   applyMode: 'memory-action',
   memoryCommand: DEFAULT_MEMORY_COMMAND.split(' '),
+  // opt-in: KSM costs host CPU and what it saves comes back on write
+  ksmCommand: [],
   stateFile: '/var/lib/one/cloudvamp/cvem-state.json',
   driverName: 'cloudvamp',
   migrate: true,
@@ -259,6 +277,9 @@ const KEYS: Record<string, Setter> = {
   HOST_RESERVE_MAX: num('hostReserveMaxPercent', { min: 0, max: 100, unit: 'percent of the host physical memory' }),
   HOST_RESERVE_THRESHOLD: num('hostReserveThresholdKiB', { min: 0, integer: true, unit: 'KiB' }),
   FIGURES_MAX_AGE: num('figuresMaxAgeMs', { min: 1, scale: 1000, unit: 'seconds' }),
+  SWAP_IN_STARVING: num('swapInStarvingKiBps', { min: 1, unit: 'KiB/s' }),
+  MAJOR_FAULTS_STARVING: num('majorFaultsStarvingPerS', { min: 1, unit: 'faults per second' }),
+  MAJOR_FAULTS_RISING: num('majorFaultsRisingPerS', { min: 0, unit: 'faults per second' }),
   MIGRATION_TIMEOUT: num('migrationTimeoutMs', { min: 1, scale: 1000, unit: 'seconds' }),
   APPLY_MODE: oneOf('applyMode', ['memory-action', 'resize'] as const),
   MEMORY_COMMAND: (value, config, errors, key) => {
@@ -267,6 +288,12 @@ const KEYS: Record<string, Setter> = {
     else if (!words.some((w) => w.includes('{kib}')))
       errors.push({ key, message: `${key} never uses {kib}: the new size must reach the memory action` });
     else config.memoryCommand = words;
+  },
+  KSM_COMMAND: (value, config, errors, key) => {
+    const words = value.trim().split(/\s+/).filter(Boolean);
+    if (words.length > 0 && !words.some((w) => w.includes('{run}')))
+      errors.push({ key, message: `${key} never uses {run}; e.g. "${EXAMPLE_KSM_COMMAND}", or leave it empty to leave KSM alone` });
+    else config.ksmCommand = words;
   },
   STATE_FILE: text('stateFile'),
   DRIVER_NAME: text('driverName'),

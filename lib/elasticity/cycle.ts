@@ -13,8 +13,9 @@
 //
 // Before each step what it touches is read again (the VM, and the host that
 // must have room: one.vm.info + one.host.info through ClusterSource.refresh,
-// so a cycle costs O(changes) calls, not O(changes × cluster); a source
-// without refresh gives a whole snapshot) and the step's precondition
+// a grow's host once per cycle, the shrinks one pool read for all; so a cycle
+// costs O(changes) calls, not O(changes × cluster); a source without refresh
+// gives a whole snapshot) and the step's precondition
 // re-checked (lib/elasticity/precheck.ts): a VM that moved, stopped or was
 // resized by someone else, or a host that no longer has room, makes the step
 // skip with its reason instead of acting on a stale plan.
@@ -36,7 +37,7 @@ import { staleBalloon } from './guest-figures';
 import { operatorBase, planHostReserves, type HostReserveDecision } from './host-reserve';
 import { withMigration } from './migration-budget';
 import { limitsFor, planCycle, planRestore, type CyclePlan, type Migration, type VmDecision } from './policy';
-import type { ClusterSource, ClusterView, HostReservePublisher, HostView, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
+import type { ClusterSource, ClusterView, HostReservePublisher, HostView, KsmTuner, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
 import { nothingApplied, recheck, recordDone, type Step } from './precheck';
 import { reconcile, type ActionKind, type ElasticityState, type LastAction, type Unproven, type VmState } from './state';
 
@@ -67,6 +68,8 @@ export interface CycleDeps {
   publisher: Publisher;
   /** writes RESERVED_MEM (one.host.update); absent: the reserve is planned and logged only */
   hostReserve?: HostReservePublisher;
+  /** KSM tuning (KSM_COMMAND); absent: KSM is left to the operator */
+  ksm?: KsmTuner;
   store: StateStore<ElasticityState>;
   log: Logger;
   now: () => number;
@@ -107,6 +110,7 @@ export function recordPlan(state: ElasticityState, plan: CyclePlan, now: number,
     const next: VmState = { ...vm, strikes: d.strikes };
     if (d.starving) next.lastStrikeAt = now;
     if (d.peak) next.peak = d.peak;
+    if (d.counters) next.counters = d.counters;
     if (d.action !== 'none') {
       next.lastChangeAt = now;
       next.lastAction = { action: kind ?? d.action, at: now, fromKiB: d.fromKiB, toKiB: d.targetKiB, reason: d.reason, result: 'pending' };
@@ -177,6 +181,24 @@ async function applyPlan(
     setResult(state, vmId, 'skipped');
     log({ level, msg: `${String(what.event)} skipped: ${why}`, ...what, result: 'skipped', skipReason: why });
   };
+  // What each step's re-check reads (see the file comment): a source with
+  // refresh re-reads the step's VM, a migration's destination every time, a
+  // grow's host once per cycle (this cycle's own grows are in `done`), and the
+  // shrinks, independent of one another, share one pool read when there are
+  // more than three of them. Without refresh: a whole snapshot per step.
+  const source = deps.fresh ?? deps.source;
+  let current = view;
+  const hostsRead = new Set<number>();
+  const shrinks = plan.decisions.filter((d) => d.action === 'shrink').length;
+  let shrinkWave: ClusterView | undefined;
+  const freshFor = async (s: Step, vmId: number): Promise<ClusterView> => {
+    if (!source.refresh) return source.snapshot();
+    if (s.kind === 'resize' && s.decision.action === 'shrink' && shrinks > 3) return (shrinkWave ??= await source.snapshot());
+    const hosts = touchedHosts(s).filter((h) => s.kind === 'migrate' || !hostsRead.has(h));
+    for (const h of hosts) hostsRead.add(h);
+    current = await source.refresh(current, [vmId], hosts);
+    return current;
+  };
   const step = async (what: Record<string, unknown>, s: Step, run: () => Promise<void>): Promise<boolean> => {
     const vmId = s.kind === 'migrate' ? s.migration.vmId : s.decision.vmId;
     if (stop()) {
@@ -185,9 +207,8 @@ async function applyPlan(
       return false;
     }
     let fresh: ClusterView;
-    const source = deps.fresh ?? deps.source;
     try {
-      fresh = source.refresh ? await source.refresh(view, [vmId], touchedHosts(s)) : await source.snapshot();
+      fresh = await freshFor(s, vmId);
     } catch (error) {
       skip(what, vmId, 'warn', `could not re-read the cluster before acting: ${oneLineMessage(error)}`);
       return false;
@@ -370,6 +391,14 @@ async function snapshotAndReconcile(deps: CycleDeps, config: ElasticityConfig, s
 
 /** One control cycle. `state` is the state after the previous cycle (as loaded at start). */
 export async function runCycle(deps: CycleDeps, config: ElasticityConfig, state: ElasticityState, opts: CycleOptions = {}): Promise<CycleReport> {
+  const report = await runCycleSteps(deps, config, state, opts);
+  // KSM last, from the hosts' monitored free memory; its failure never undoes the cycle
+  if (deps.ksm && opts.dryRun !== true && !report.stopped)
+    await deps.ksm.tuneHosts(report.view.hosts).catch((error: unknown) => deps.log({ level: 'warn', msg: 'KSM tuning failed', error: error instanceof Error ? error.message : String(error) }));
+  return report;
+}
+
+async function runCycleSteps(deps: CycleDeps, config: ElasticityConfig, state: ElasticityState, opts: CycleOptions): Promise<CycleReport> {
   const { view, now, reconciled } = await snapshotAndReconcile(deps, config, state);
   const plan = planCycle(view, reconciled.state, config, now);
   const dryRun = opts.dryRun === true;

@@ -7,8 +7,10 @@
 //   * then target = used / (1 − MEM_OVER/100), but never below
 //     used + 2 × MIN_FREE (so a shrink can never itself cause starvation, which
 //     CloudVAMP's rule did for guests under ~1 GiB); with PEAK_FLOOR=yes a
-//     shrink uses the recent peak instead of `used` (off by default: it keeps
-//     burst room idle inside every bursty VM, see docs/elasticity.md);
+//     shrink uses the recent peak instead of `used` (the default since the
+//     real trace, #14: its bursts repeat, and reacting one INTERVAL late to
+//     each of them starved more than any admission rule could prevent;
+//     PEAK_FLOOR_WINDOW limits it to guests that starved lately);
 //   * free ≤ MIN_FREE is starvation: grow to used + 50 % of (original − used),
 //     or at once to what the recent peak of use needs if that is more (a
 //     starving guest hides its demand: its use is capped by its size), and to
@@ -31,8 +33,9 @@ import { moveVm } from '../planning/strategies/best-fit';
 import { reliefMove } from '../planning/strategies/relief';
 import type { ElasticityConfig } from './config';
 import { chooseGuestFigures, type GuestFigures } from './guest-figures';
+import { guestPressure } from './guest-pressure';
 import { isMoveBack, migrationBudget } from './migration-budget';
-import type { ClusterView, HostView, VmView } from './ports';
+import type { ClusterView, GuestCounters, HostView, VmView } from './ports';
 import { decayedPeak, liveStrikes, nextPeak, type ElasticityState, type UsagePeak, type VmState } from './state';
 
 export type VmAction = 'shrink' | 'grow' | 'none';
@@ -54,6 +57,8 @@ export interface VmDecision {
   peak?: UsagePeak;
   /** a grow that may only be applied once this VM's relief migration succeeded */
   afterMigrationOf?: number;
+  /** the guest's pressure counters seen this cycle, for the state */
+  counters?: GuestCounters;
 }
 
 export interface Migration {
@@ -115,6 +120,7 @@ export function decideVm(vm: VmView, vmState: VmState | undefined, config: Elast
     originalKiB,
     starving: false,
     strikes: strikesNow,
+    ...(vm.counters ? { counters: vm.counters } : {}),
   };
   const none = (reason: string, extra: Partial<VmDecision> = {}): VmDecision => ({
     ...base,
@@ -151,7 +157,10 @@ export function decideVm(vm: VmView, vmState: VmState | undefined, config: Elast
   // A starving guest is grown at once: the cooldown exists to let the figures
   // settle before the next balloon change, which is worth waiting for before a
   // shrink or a share-driven grow, never while the guest reclaims or swaps.
-  const starving = f.freeKiB <= minFreeKiB;
+  // The guest's own swap-in / major-fault rate counts as starvation before free reaches MIN_FREE.
+  const pressure = guestPressure(vmState?.counters, vm.counters, config);
+  const starving = f.freeKiB <= minFreeKiB || pressure.starving;
+  const hungry = f.freeKiB <= minFreeKiB ? `free ≤ ${mib(minFreeKiB)}` : pressure.why;
   if (!starving && vmState?.lastChangeAt !== undefined && now - vmState.lastChangeAt < config.cooldownMs) {
     const left = Math.ceil((config.cooldownMs - (now - vmState.lastChangeAt)) / 1000);
     return none(`cooldown: ${left} s left; ${seen}`, withFigures);
@@ -191,16 +200,17 @@ export function decideVm(vm: VmView, vmState: VmState | undefined, config: Elast
     const toOriginal =
       strikes >= needed || clampTarget(step, originalKiB, config) >= originalKiB || clampTarget(step, originalKiB, config) - vm.currentKiB < config.memDiffToChangeKiB;
     const why = toOriginal
-      ? `starving (free ≤ ${mib(minFreeKiB)}), strike ${strikes}/${needed}: back to the original size`
+      ? `starving (${hungry}), strike ${strikes}/${needed}: back to the original size`
       : byPeak > halfway
-        ? `starving (free ≤ ${mib(minFreeKiB)}), strike ${strikes}/${needed}: grow to what the recent peak needs`
-        : `starving (free ≤ ${mib(minFreeKiB)}), strike ${strikes}/${needed}: grow by half the gap to the original`;
+        ? `starving (${hungry}), strike ${strikes}/${needed}: grow to what the recent peak needs`
+        : `starving (${hungry}), strike ${strikes}/${needed}: grow by half the gap to the original`;
     return decide('grow', toOriginal ? originalKiB : step, why, { starving: true, strikes: toOriginal ? 0 : strikes });
   }
 
   const lo = memOverPercent - config.memMarginPercent;
   const hi = memOverPercent + config.memMarginPercent;
   if (share >= lo && share <= hi) return none(`free share within ${lo}..${hi} %; ${seen}`, withFigures);
+  if (share > hi && pressure.rising) return none(`free share above ${hi} %, but the guest is paging (${pressure.why}): no shrink; ${seen}`, withFigures);
   if (share > hi && vmState?.lastStrikeAt !== undefined && now - vmState.lastStrikeAt < config.shrinkHoldOffMs) {
     const ago = Math.round((now - vmState.lastStrikeAt) / 1000);
     return none(`free share above ${hi} %, but the guest starved ${ago} s ago: no shrink within SHRINK_HOLD_OFF; ${seen}`, withFigures);

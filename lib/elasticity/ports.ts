@@ -32,6 +32,14 @@ export interface VmOverrides {
   minFreeKiB?: number;
 }
 
+/** The guest's cumulative pressure counters (vm/monitor: GUEST_SWAP_IN, GUEST_MAJOR_FAULTS) and when they were sampled. */
+export interface GuestCounters {
+  swapInKiB?: number;
+  majorFaults?: number;
+  /** epoch ms */
+  at: number;
+}
+
 export interface VmView {
   id: number;
   name: string;
@@ -56,6 +64,8 @@ export interface VmView {
   /** the last size cloudvamp set and published (USER_TEMPLATE/CLOUDVAMP_MEMORY, KiB), if any */
   cloudvampSetKiB?: number;
   balloon?: BalloonFigures;
+  /** absent when the probe reports neither counter */
+  counters?: GuestCounters;
   onegate?: OneGateFigures;
   overrides: VmOverrides;
 }
@@ -84,6 +94,11 @@ export interface HostView {
   reserve?: HostReserveKeys;
   /** the host's IM_MAD and VM_MAD (absent in test doubles: treated as cloudvamp's) */
   drivers?: { im: string; vm: string };
+}
+
+/** Opt-in KSM tuning of the hosts (KSM_COMMAND): the adapter decides with lib/memory/ksm-policy.ts and runs the `ksm` action where it changed. */
+export interface KsmTuner {
+  tuneHosts(hosts: readonly HostView[]): Promise<void>;
 }
 
 export interface HostReserveKeys {

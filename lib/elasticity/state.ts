@@ -8,7 +8,7 @@
 // either place is left alone (mergeOriginal).
 
 import { CloudvampError } from '../errors';
-import type { ClusterView } from './ports';
+import type { ClusterView, GuestCounters } from './ports';
 
 export type ActionKind = 'shrink' | 'grow' | 'migrate' | 'restore';
 
@@ -40,6 +40,8 @@ export interface VmState {
   peak?: UsagePeak;
   /** the host the VM last left by live migration, and when (no move back within MOVE_BACK_HOLD) */
   leftHost?: { hostId: number; at: number };
+  /** the guest's pressure counters as last seen, for their rate next cycle (lib/elasticity/guest-pressure.ts) */
+  counters?: GuestCounters;
 }
 
 export interface UsagePeak {
@@ -203,6 +205,9 @@ export function parseState(text: string): ElasticityState {
     if (!vm || !isNum(vm.originalKiB) || vm.originalKiB <= 0) throw corrupt(`VM ${id} has no original size`);
     if (!isNum(vm.strikes) || !isNum(vm.firstSeenAt)) throw corrupt(`VM ${id} is incomplete`);
     if (vm.peak !== undefined && !(vm.peak && isNum(vm.peak.kib) && vm.peak.kib >= 0 && isNum(vm.peak.at))) delete vm.peak;
+    // counters are a statistic too: a malformed sample is dropped (no signal next cycle), never a refused file
+    const c = vm.counters;
+    if (c !== undefined && !(c && isNum(c.at) && (c.swapInKiB === undefined || isNum(c.swapInKiB)) && (c.majorFaults === undefined || isNum(c.majorFaults)))) delete vm.counters;
   }
   return data as ElasticityState;
 }

@@ -130,7 +130,14 @@ export interface Libvirt {
   sizes: { virTypedParameter: number; virError: number };
 }
 
-let loaded: Libvirt | undefined;
+// koffi's type names are process-wide (its native module is loaded once per
+// process), while a module instance can be evaluated more than once in one
+// process (a test runner re-imports modules per test file): the binding is
+// kept on the process, so a second evaluation reuses it instead of declaring
+// 'virConnect' again, which koffi rejects.
+const LOADED = Symbol.for('cloudvamp.libvirt.binding');
+type ProcessSlot = { [LOADED]?: Libvirt };
+const slot = globalThis as ProcessSlot;
 // Kept reachable for the life of the process: libvirt holds the pointer.
 let errorHandler: unknown;
 /** kept referenced for as long as the process runs: libxml2 holds a pointer to it */
@@ -138,7 +145,8 @@ let xmlErrorHandler: unknown;
 
 /** Loads libvirt.so.0 once and silences its default stderr error printer. */
 export function loadLibvirt(): Libvirt {
-  if (loaded) return loaded;
+  const already = slot[LOADED];
+  if (already) return already;
   let lib: koffi.IKoffiLib;
   try {
     lib = koffi.load('libvirt.so.0');
@@ -307,7 +315,7 @@ export function loadLibvirt(): Libvirt {
   setErrorFunc(null, errorHandler);
   silenceLibxml2();
 
-  loaded = {
+  const loaded: Libvirt = {
     ...(api as unknown as Omit<Libvirt, 'async' | 'types' | 'sizes'>),
     async: {
       virDomainMigrateToURI3: migrateToURI3.async,
@@ -316,6 +324,7 @@ export function loadLibvirt(): Libvirt {
     types: { virError, virTypedParameter, virDomainStatsRecord },
     sizes: { virTypedParameter: 96, virError: 80 },
   };
+  slot[LOADED] = loaded;
   return loaded;
 }
 

@@ -6,7 +6,7 @@ import { loadOneConnection } from './auth';
 import { createOneClient } from './client';
 import type { Adapters } from '../elasticity/command';
 import type { ElasticityConfig } from '../elasticity/config';
-import { MemoryActionApplier, OnedClusterSource, OnedHostReservePublisher, OnedMigrator, OnedPublisher, OnedResizeApplier, type Waiting } from './elasticity-ports';
+import { KsmActionTuner, MemoryActionApplier, OnedClusterSource, OnedHostReservePublisher, OnedMigrator, OnedPublisher, OnedResizeApplier, type Waiting } from './elasticity-ports';
 import type { Logger } from '../elasticity/ports';
 
 export async function connectAdapters(config: ElasticityConfig, log: Logger, wait: Waiting): Promise<Adapters> {
@@ -18,5 +18,6 @@ export async function connectAdapters(config: ElasticityConfig, log: Logger, wai
     migrator: new OnedMigrator(client, config.migrationTimeoutMs, wait),
     publisher: new OnedPublisher(client),
     hostReserve: new OnedHostReservePublisher(client),
+    ...(config.ksmCommand.length > 0 ? { ksm: new KsmActionTuner(config.ksmCommand) } : {}),
   };
 }

@@ -11,7 +11,8 @@ import { waitForLiveMigration } from './live-migration';
 import { LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from './models';
 import type { ElasticityConfig } from '../elasticity/config';
 import { parseOneGate, parseOverrides, templateNumber } from '../elasticity/guest-figures';
-import type { ClusterSource, ClusterView, HostReservePublisher, HostView, Logger, MemoryApplier, Migrator, PublishedFigures, Publisher, VmView } from '../elasticity/ports';
+import type { ClusterSource, ClusterView, HostReservePublisher, HostView, KsmTuner, Logger, MemoryApplier, Migrator, PublishedFigures, Publisher, VmView } from '../elasticity/ports';
+import { ksmTuning, type KsmSettings } from '../memory/ksm-policy';
 
 const num = templateNumber;
 
@@ -35,6 +36,8 @@ export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMo
   // figures of boot time in every fresh record (#9 defect 3).
   const lastUpdate = num(m.BALLOON_LAST_UPDATE);
   const stamp = lastUpdate ?? num(m.TIMESTAMP);
+  const swapIn = num(m.GUEST_SWAP_IN);
+  const majorFaults = num(m.GUEST_MAJOR_FAULTS);
   const { overrides, problems: overrideProblems } = parseOverrides(vm.userTemplate);
   problems.push(...overrideProblems.map((p) => `VM ${vm.id}: ${p}`));
   const onegate = parseOneGate(vm.userTemplate);
@@ -57,6 +60,9 @@ export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMo
     ...(cloudvampSet !== undefined && cloudvampSet > 0 ? { cloudvampSetKiB: cloudvampSet } : {}),
     ...(available !== undefined && usable !== undefined
       ? { balloon: { availableKiB: available, usableKiB: usable, ...(stamp !== undefined ? { updatedAt: stamp * 1000 } : {}) } }
+      : {}),
+    ...((swapIn !== undefined || majorFaults !== undefined) && stamp !== undefined
+      ? { counters: { ...(swapIn !== undefined ? { swapInKiB: swapIn } : {}), ...(majorFaults !== undefined ? { majorFaults } : {}), at: stamp * 1000 } }
       : {}),
     ...(onegate ? { onegate } : {}),
     overrides,
@@ -230,5 +236,40 @@ export class OnedHostReservePublisher implements HostReservePublisher {
   constructor(private readonly client: OneClient) {}
   async publishHostReserve(hostId: number, template: Readonly<Record<string, string | number>>): Promise<void> {
     await this.client.hostUpdate(hostId, template, 'merge');
+  }
+}
+
+/**
+ * KSM_COMMAND: MOM-style KSM tuning (lib/memory/ksm-policy.ts) per host from
+ * its monitored free memory, applied with the host-side `ksm` action only
+ * where the settings change. It remembers what it set per host for the
+ * daemon's lifetime; after a restart the first decision starts from
+ * "stopped at the minimum", as MOM does.
+ */
+export class KsmActionTuner implements KsmTuner {
+  private readonly settings = new Map<number, KsmSettings>();
+  constructor(
+    private readonly command: readonly string[],
+    private readonly run: Runner = execaRunner,
+  ) {}
+
+  async tuneHosts(hosts: readonly HostView[]): Promise<void> {
+    const failures: string[] = [];
+    for (const host of hosts) {
+      if (!host.enabled || host.freeKiB === undefined || host.totalKiB <= 0) continue;
+      if (!/^[A-Za-z0-9._:@][A-Za-z0-9._:@-]*$/.test(host.name)) {
+        failures.push(`host ${host.id}: refusing to pass host name '${host.name}' to the ksm action`);
+        continue;
+      }
+      const previous = this.settings.get(host.id);
+      const next = ksmTuning({ freeKiB: host.freeKiB, totalKiB: host.totalKiB }, previous);
+      if (previous && previous.run === next.run && previous.pagesToScan === next.pagesToScan && previous.sleepMs === next.sleepMs) continue;
+      const values: Record<string, string> = { host: host.name, run: String(next.run), pages: String(next.pagesToScan), sleep_ms: String(next.sleepMs) };
+      const [file, ...args] = this.command.map((word) => word.replace(/\{(host|run|pages|sleep_ms)\}/g, (_, k: string) => values[k]!));
+      const r = await this.run(file!, args);
+      if (r.exitCode === 0) this.settings.set(host.id, next);
+      else failures.push(`ksm action on ${host.name} exited ${r.exitCode}: ${r.stderr.trim() || 'no message'}`);
+    }
+    if (failures.length > 0) throw new CloudvampError('hypervisor', failures.join('; '));
   }
 }

@@ -71,6 +71,8 @@ export interface OneVm {
   userTemplate: Record<string, string>;
   /** SCHED_REQUIREMENTS from TEMPLATE, else USER_TEMPLATE: the hosts the scheduler may use for it. */
   schedRequirements?: string;
+  /** TEMPLATE/DISK/IMAGE_ID of each disk made from an image. */
+  imageIds?: number[];
   /** Monitoring keys, custom ones (PACKEDMEMORY, REALMEMORY…) included. Values are as oned stored them. */
   monitoring: Record<string, string>;
 }
@@ -202,6 +204,13 @@ class FieldReader {
   }
 }
 
+function imageIdsOf(disks: Node | Node[] | undefined): number[] | undefined {
+  const ids = asList(disks)
+    .map((disk) => Number(scalar(asObject(disk)['IMAGE_ID'])))
+    .filter((id) => Number.isInteger(id) && id >= 0);
+  return ids.length > 0 ? ids : undefined;
+}
+
 function vmFromNode(node: Node): OneVm {
   const object = asObject(node);
   const id = scalar(object['ID']) ?? '?';
@@ -232,6 +241,7 @@ function vmFromNode(node: Node): OneVm {
     memoryResizeMode: read.optionalText('TEMPLATE/MEMORY_RESIZE_MODE') || undefined,
     vcpu: read.optionalNumber('TEMPLATE/VCPU'),
     schedRequirements: read.optionalText('TEMPLATE/SCHED_REQUIREMENTS') || read.optionalText('USER_TEMPLATE/SCHED_REQUIREMENTS') || undefined,
+    imageIds: imageIdsOf(asObject(object['TEMPLATE'])['DISK']),
   };
   // Leave absent fields out rather than present-and-undefined, so equality checks and spreads behave.
   for (const [key, value] of Object.entries(optional)) if (value !== undefined) (vm as unknown as Record<string, unknown>)[key] = value;

@@ -46,7 +46,8 @@ class View {
     return { mem: host.memMiB - this.constraints.reserve.memMiB, cpu: host.cpu - this.constraints.reserve.cpu };
   }
   receives(host: Host): boolean {
-    return host.enabled && !this.excluded.has(host.id);
+    const limit = this.constraints.maxCpuPressure;
+    return host.enabled && !this.excluded.has(host.id) && !(limit !== undefined && (host.cpuPressure ?? 0) > limit);
   }
   loads(placement: ReadonlyMap<VmId, HostId>): Map<HostId, Load> {
     const loads = new Map<HostId, Load>();

@@ -57,6 +57,7 @@ interface Options {
   maxMigrations?: number;
   threshold?: number;
   localSearch?: number;
+  sharing?: boolean;
   need?: number;
   reserveMem?: number;
   reserveCpu?: number;
@@ -64,6 +65,7 @@ interface Options {
   pin: number[];
   maxPerHost?: number;
   maxInFlight?: number;
+  maxCpuPressure?: number;
   staging: boolean;
   dirtyBandwidth?: number;
   apply?: boolean;
@@ -111,6 +113,7 @@ export async function planCommand(argv: readonly string[], deps: PlanCommandDeps
     .option('--max-migrations <n>', 'most VMs to migrate', number)
     .option('--threshold <fraction>', 'hotspot: a host is hot above this fraction of its capacity', number)
     .option('--local-search <n>', 'consolidate: how many light hosts local search tries to empty', number)
+    .option('--sharing', 'consolidate: place VMs started from the same image (DISK/IMAGE_ID) together, where KSM can merge their pages')
     .option('--need <MiB>', 'relief: memory to free on the host', number)
     .option('--reserve-mem <MiB>', 'memory held back on every host', number)
     .option('--reserve-cpu <cpu>', 'CPU held back on every host (100 = one core)', number)
@@ -118,6 +121,7 @@ export async function planCommand(argv: readonly string[], deps: PlanCommandDeps
     .option('--pin <ids>', 'VMs that must not move (comma-separated, repeatable); also USER_TEMPLATE CLOUDVAMP_PINNED=YES', idList, [])
     .option('--max-per-host <n>', 'migrations in flight per host', number)
     .option('--max-in-flight <n>', 'migrations in flight in the cluster', number)
+    .option('--max-cpu-pressure <percent>', 'hosts whose CPU_PRESSURE is above this receive no VM; hotspot moves one VM off each', number)
     .option('--no-staging', 'never detour through a third host; report cycles instead')
     .option('--dirty-bandwidth <MiBps>', 'scale each move by its dirty rate over this migration bandwidth', number)
     .option('--apply', 'execute the plan through oned: live migrations, wave by wave, stopping at the first failure')
@@ -140,6 +144,7 @@ export async function planCommand(argv: readonly string[], deps: PlanCommandDeps
     maxMigrations: options.maxMigrations,
     threshold: options.threshold,
     localSearch: options.localSearch,
+    sharing: options.sharing ? 1 : undefined,
     need: options.need,
     host,
   });
@@ -276,6 +281,7 @@ function flagConstraints(options: Options): (fromSnapshot: Partial<Constraints>)
   if (options.reserveCpu !== undefined && !(options.reserveCpu >= 0)) errors.push('--reserve-cpu must be a number ≥ 0');
   if ([...options.excludeHost, ...options.pin].some((id) => !Number.isInteger(id))) errors.push('--exclude-host and --pin take comma-separated ids');
   if (options.dirtyBandwidth !== undefined && !(options.dirtyBandwidth > 0)) errors.push('--dirty-bandwidth must be a number of MiB/s > 0');
+  if (options.maxCpuPressure !== undefined && !(options.maxCpuPressure >= 0 && options.maxCpuPressure <= 100)) errors.push('--max-cpu-pressure must be a percentage in [0, 100]');
   if (errors.length > 0) throw usageError(errors.join('; '));
   return (fromSnapshot) => ({
     ...defaultConstraints,
@@ -288,5 +294,6 @@ function flagConstraints(options: Options): (fromSnapshot: Partial<Constraints>)
     pinnedVms: [...(fromSnapshot.pinnedVms ?? []), ...options.pin],
     maxInFlightPerHost: options.maxPerHost ?? fromSnapshot.maxInFlightPerHost ?? defaultConstraints.maxInFlightPerHost,
     maxInFlightPerCluster: options.maxInFlight ?? fromSnapshot.maxInFlightPerCluster ?? defaultConstraints.maxInFlightPerCluster,
+    ...(options.maxCpuPressure ?? fromSnapshot.maxCpuPressure) !== undefined ? { maxCpuPressure: options.maxCpuPressure ?? fromSnapshot.maxCpuPressure } : {},
   });
 }

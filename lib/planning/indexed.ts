@@ -15,8 +15,14 @@ export interface IndexedCluster {
   /** Capacity after reserve. */
   readonly capMem: Float64Array;
   readonly capCpu: Float64Array;
-  /** 1 when the host may receive VMs (enabled, not excluded). */
+  /** 1 when the host may receive VMs (enabled, not excluded, not above the CPU pressure limit). */
   readonly receives: Uint8Array;
+  /** 1 when the host's CPU_PRESSURE is above constraints.maxCpuPressure. */
+  readonly contended: Uint8Array;
+  /** CPU_DELAY per VM, percent (0 when unknown). */
+  readonly vmCpuDelay: Float64Array;
+  /** DISK/IMAGE_ID per VM (empty when unknown). */
+  readonly vmImages: ReadonlyArray<readonly number[]>;
   readonly vmMem: Float64Array;
   readonly vmCpu: Float64Array;
   /** 1 when the VM may move (not pinned, not held by an affined rule). */
@@ -35,13 +41,15 @@ export function indexCluster(cluster: Cluster, constraints: Constraints): Indexe
   const capMem = new Float64Array(hostCount);
   const capCpu = new Float64Array(hostCount);
   const receives = new Uint8Array(hostCount);
+  const contended = new Uint8Array(hostCount);
   const excluded = new Set(constraints.excludedHosts);
   cluster.hosts.forEach((host, i) => {
     hostIds[i] = host.id;
     hostIndex.set(host.id, i);
     capMem[i] = host.memMiB - constraints.reserve.memMiB;
     capCpu[i] = host.cpu - constraints.reserve.cpu;
-    receives[i] = host.enabled && !excluded.has(host.id) ? 1 : 0;
+    contended[i] = constraints.maxCpuPressure !== undefined && (host.cpuPressure ?? 0) > constraints.maxCpuPressure ? 1 : 0;
+    receives[i] = host.enabled && !excluded.has(host.id) && !contended[i] ? 1 : 0;
   });
   const vmIds = new Int32Array(vmCount);
   const vmIndex = new Map<VmId, number>();
@@ -49,6 +57,8 @@ export function indexCluster(cluster: Cluster, constraints: Constraints): Indexe
   const vmCpu = new Float64Array(vmCount);
   const movable = new Uint8Array(vmCount);
   const home = new Int32Array(vmCount);
+  const vmCpuDelay = new Float64Array(vmCount);
+  const vmImages: number[][] = [];
   const pinned = new Set(constraints.pinnedVms);
   cluster.vms.forEach((vm, i) => {
     vmIds[i] = vm.id;
@@ -56,6 +66,8 @@ export function indexCluster(cluster: Cluster, constraints: Constraints): Indexe
     vmMem[i] = vm.memMiB;
     vmCpu[i] = vm.cpu;
     movable[i] = pinned.has(vm.id) ? 0 : 1;
+    vmCpuDelay[i] = vm.cpuDelay ?? 0;
+    vmImages.push(vm.imageIds ?? []);
     const hostId = cluster.placement.get(vm.id);
     const h = hostId === undefined ? undefined : hostIndex.get(hostId);
     if (h === undefined) throw notFoundError(`VM ${vm.id} runs on host ${hostId}, which is not in the cluster; take a fresh snapshot`);
@@ -63,7 +75,7 @@ export function indexCluster(cluster: Cluster, constraints: Constraints): Indexe
   });
   const rules = indexRules(cluster.rules, hostIndex, vmIndex, home);
   for (let v = 0; v < vmCount; v++) if (rules.held[v]) movable[v] = 0;
-  return { hostCount, vmCount, hostIds, vmIds, hostIndex, vmIndex, capMem, capCpu, receives, vmMem, vmCpu, movable, home, rules };
+  return { hostCount, vmCount, hostIds, vmIds, hostIndex, vmIndex, capMem, capCpu, receives, contended, vmCpuDelay, vmImages, vmMem, vmCpu, movable, home, rules };
 }
 
 export interface Loads {

@@ -21,6 +21,8 @@ export interface Host {
   cpu: number;
   /** Disabled hosts (OpenNebula's DISABLED/OFFLINE) keep their VMs but receive none. */
   enabled: boolean;
+  /** CPU_PRESSURE from cloudvamp's probe: percent of the last 60 s some task waited for a CPU (PSI avg60), when known. */
+  cpuPressure?: number;
 }
 
 export interface Vm {
@@ -31,6 +33,10 @@ export interface Vm {
   cpu: number;
   /** Pages dirtied per second while running, when known; scales the cost of a live migration. */
   dirtyMiBps?: number;
+  /** CPU_DELAY from cloudvamp's probe: percent of its vCPUs' time spent waiting to run, when known. */
+  cpuDelay?: number;
+  /** DISK/IMAGE_ID of its disks: VMs started from one image share pages the host's KSM can merge. */
+  imageIds?: number[];
 }
 
 /** Where each VM runs. A VM missing from a target placement stays where it is. */
@@ -73,6 +79,12 @@ export interface Constraints {
   maxInFlightPerHost: number;
   /** Migrations in flight in the whole cluster. */
   maxInFlightPerCluster: number;
+  /**
+   * Contention limit, percent CPU_PRESSURE: a host above it receives no VM
+   * (from any strategy or staging move), and hotspot moves one VM off it.
+   * Unset: pressure is not looked at.
+   */
+  maxCpuPressure?: number;
 }
 
 export const defaultConstraints: Constraints = {

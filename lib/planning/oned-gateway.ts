@@ -59,8 +59,18 @@ const positive = (text: string | undefined): number | undefined => {
   return Number.isFinite(n) && n > 0 ? n : undefined;
 };
 
+/** A probe figure from a template or monitoring record: a number ≥ 0, else undefined. */
+const figure = (text: string | undefined): number | undefined => {
+  if (text === undefined || text.trim() === '') return undefined;
+  const n = Number(text);
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
+};
+
 export function hostFromOne(host: OneHost): Host {
+  // The probe's host document lands in the host TEMPLATE, as TOTALMEMORY does.
+  const cpuPressure = figure(host.template.CPU_PRESSURE);
   return {
+    ...(cpuPressure === undefined ? {} : { cpuPressure }),
     id: host.id,
     name: host.name,
     // Round down: a capacity must never be larger than the host.
@@ -154,7 +164,15 @@ export function clusterFromOne(vms: readonly OneVm[], hosts: readonly OneHost[],
       notes.push(`VM ${vm.id} (${vm.name}) is on host ${vm.hostId}, which oned's host pool does not list; left out`);
       continue;
     }
-    planVms.push({ id: vm.id, name: vm.name, memMiB: vmDemandMiB(vm), cpu: Math.round(vm.cpu * 100) });
+    const cpuDelay = figure(vm.monitoring.CPU_DELAY);
+    planVms.push({
+      id: vm.id,
+      name: vm.name,
+      memMiB: vmDemandMiB(vm),
+      cpu: Math.round(vm.cpu * 100),
+      ...(cpuDelay === undefined ? {} : { cpuDelay }),
+      ...(vm.imageIds ? { imageIds: vm.imageIds } : {}),
+    });
     placement.set(vm.id, vm.hostId);
     if (vm.lcmState !== LcmState.RUNNING) {
       pinned.push(vm.id);

@@ -257,9 +257,11 @@ function checkTarget(cluster: Cluster, target: Placement, constraints: Constrain
   if (pinnedMoved.length > 0) {
     return { reason: 'pinned', message: `the target moves pinned VMs ${pinnedMoved.map(([vm]) => vm).join(', ')}; unpin them or keep them in place`, vms: pinnedMoved.map(([vm]) => vm), hosts: [] };
   }
-  const barred = moved.filter(([, host]) => excluded.has(host) || !hosts.get(host)!.enabled);
+  const pressureLimit = constraints.maxCpuPressure;
+  const contended = (host: number) => pressureLimit !== undefined && (hosts.get(host)!.cpuPressure ?? 0) > pressureLimit;
+  const barred = moved.filter(([, host]) => excluded.has(host) || !hosts.get(host)!.enabled || contended(host));
   if (barred.length > 0) {
-    return { reason: 'excluded-host', message: `the target puts VMs on excluded or disabled hosts: ${barred.map(([vm, host]) => `VM ${vm} → host ${host}`).join(', ')}`, vms: barred.map(([vm]) => vm), hosts: [...new Set(barred.map(([, host]) => host))] };
+    return { reason: 'excluded-host', message: `the target puts VMs on excluded or disabled hosts${pressureLimit === undefined ? '' : ', or hosts above the CPU pressure limit'}: ${barred.map(([vm, host]) => `VM ${vm} → host ${host}`).join(', ')}`, vms: barred.map(([vm]) => vm), hosts: [...new Set(barred.map(([, host]) => host))] };
   }
   // The last arrival on a host must fit, and afterwards the host only loses VMs; so every host that receives must fit B.
   const final = new Map(cluster.placement);

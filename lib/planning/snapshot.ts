@@ -4,8 +4,10 @@
 // caller's business.
 //
 // {
-//   "hosts": [{ "id": 0, "name": "kvm-01", "memMiB": 131072, "cpu": 3200, "enabled": true }],
-//   "vms":   [{ "id": 10, "name": "web-1", "host": 0, "usedMiB": 3500, "reservedMiB": 512, "cpu": 100, "dirtyMiBps": 20 }],
+//   "hosts": [{ "id": 0, "name": "kvm-01", "memMiB": 131072, "cpu": 3200, "enabled": true, "cpuPressure": 12 }],
+//   "vms":   [{ "id": 10, "name": "web-1", "host": 0, "usedMiB": 3500, "reservedMiB": 512, "cpu": 100, "dirtyMiBps": 20, "cpuDelay": 3 }],
+//   (cpuPressure: the probe's CPU_PRESSURE, cpuDelay: CPU_DELAY, percent; constraints.maxCpuPressure: the contention limit;
+//    vms[].imageIds: DISK/IMAGE_ID, for consolidate --sharing)
 //   "constraints": { "reserve": { "memMiB": 4096, "cpu": 0 }, "excludedHosts": [], "pinnedVms": [],
 //                    "maxInFlightPerHost": 2, "maxInFlightPerCluster": 16 },  // optional, each field optional
 //   "rules": [{ "kind": "anti-affined", "name": "vm group 3 db", "vms": [10, 11] },           // optional
@@ -55,10 +57,11 @@ export function parseSnapshot(input: unknown): SnapshotResult {
       const memMiB = field(raw, 'memMiB', where, 'amount') as number | undefined;
       const cpu = field(raw, 'cpu', where, 'amount') as number | undefined;
       const enabled = (field(raw, 'enabled', where, 'boolean', false) as boolean | undefined) ?? true;
+      const cpuPressure = field(raw, 'cpuPressure', where, 'amount', false) as number | undefined;
       if (id !== undefined && hostIds.has(id)) errors.push(`${where}.id: host ${id} appears twice`);
       if (id !== undefined) hostIds.add(id);
       if (id === undefined || memMiB === undefined || cpu === undefined) return;
-      hosts.push({ id, name, memMiB, cpu, enabled });
+      hosts.push({ id, name, memMiB, cpu, enabled, ...(cpuPressure === undefined ? {} : { cpuPressure }) });
     });
 
   const vms: Vm[] = [];
@@ -76,6 +79,9 @@ export function parseSnapshot(input: unknown): SnapshotResult {
       const reservedMiB = (field(raw, 'reservedMiB', where, 'amount', false) as number | undefined) ?? 0;
       const cpu = field(raw, 'cpu', where, 'amount') as number | undefined;
       const dirtyMiBps = field(raw, 'dirtyMiBps', where, 'amount', false) as number | undefined;
+      const cpuDelay = field(raw, 'cpuDelay', where, 'amount', false) as number | undefined;
+      const imageIds = raw.imageIds;
+      if (imageIds !== undefined && !(Array.isArray(imageIds) && imageIds.every((x) => Number.isInteger(x) && x >= 0))) errors.push(`${where}.imageIds: must be an array of image ids`);
       if (id !== undefined && vmIds.has(id)) errors.push(`${where}.id: VM ${id} appears twice`);
       if (id !== undefined) vmIds.add(id);
       if (host !== undefined && Array.isArray(input.hosts) && !hostIds.has(host)) {
@@ -85,6 +91,8 @@ export function parseSnapshot(input: unknown): SnapshotResult {
       placement.set(id, host);
       const vm: Vm = { id, name, memMiB: usedMiB + reservedMiB, cpu };
       if (dirtyMiBps !== undefined) vm.dirtyMiBps = dirtyMiBps;
+      if (cpuDelay !== undefined) vm.cpuDelay = cpuDelay;
+      if (Array.isArray(imageIds) && imageIds.length > 0) vm.imageIds = imageIds as number[];
       vms.push(vm);
     });
 
@@ -151,6 +159,10 @@ function parseConstraints(raw: unknown, hostIds: Set<HostId>, vmIds: Set<VmId>, 
   };
   ids('excludedHosts', hostIds, 'host');
   ids('pinnedVms', vmIds, 'VM');
+  if (raw.maxCpuPressure !== undefined) {
+    if (typeof raw.maxCpuPressure === 'number' && raw.maxCpuPressure >= 0 && raw.maxCpuPressure <= 100) out.maxCpuPressure = raw.maxCpuPressure;
+    else errors.push(`constraints.maxCpuPressure: must be a percentage in [0, 100], got ${JSON.stringify(raw.maxCpuPressure)}`);
+  }
   for (const key of ['maxInFlightPerHost', 'maxInFlightPerCluster'] as const) {
     const value = raw[key];
     if (value === undefined) continue;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatStatus, runCvem, type CvemEnv } from '../../lib/elasticity/command';
-import { config, GiB } from '../lib/elasticity/builders';
+import { config, GiB, MiB, vm } from '../lib/elasticity/builders';
 import { FakeCloud, MemoryStore } from '../lib/elasticity/fake-cloud';
 
 function env(cloud: FakeCloud, store = new MemoryStore()) {
@@ -65,5 +65,18 @@ describe('cloudvamp-cvem', () => {
   it('status marks VMs the daemon has not seen yet', () => {
     const out = formatStatus({ vms: [], hosts: [] }, { version: 1, vms: {}, hosts: {} }, config(), 0);
     expect(out).toMatch(/^VM\s+NAME/);
+  });
+
+  it("status never shows a shrunk size as ORIGINAL: oned's copy for a VM not in the state, '?' when nothing proves one", () => {
+    const vms = [
+      vm(1, { originalKiB: 4 * GiB, currentKiB: 4 * GiB }), // untouched: its template MEMORY
+      { ...vm(2, { originalKiB: 701 * MiB }), recordedOriginalKiB: 4 * GiB }, // resize mode, shrunk: oned holds the original
+      vm(3, { originalKiB: 4 * GiB, currentKiB: 701 * MiB }), // ballooned, no record anywhere
+    ];
+    const rows = formatStatus({ vms, hosts: [] }, { version: 1, vms: {}, hosts: {} }, config(), 0).split('\n');
+    expect(rows[1]).toMatch(/^1\s+vm-1\s+host-0\s+4096\*\s+4096/);
+    expect(rows[2]).toMatch(/^2\s+vm-2\s+host-0\s+4096\*\s+701/);
+    expect(rows[3]).toMatch(/^3\s+vm-3\s+host-0\s+\?\s+701/);
+    expect(rows.join('\n')).toMatch(/\? no original recorded anywhere/);
   });
 });

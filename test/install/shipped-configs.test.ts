@@ -2,6 +2,7 @@
 // suggest in a comment (`# KEY=value`), must be one the matching parser
 // accepts, so uncommenting a suggestion never breaks the daemon or the probes.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig as parseCvemConfig } from '../../lib/elasticity/config';
@@ -34,6 +35,11 @@ const SUGGESTION = /^#\s*((?:export\s+)?[A-Za-z_][A-Za-z0-9_]*=.*)$/;
 
 describe('config files install.sh writes', () => {
   const configs = shippedConfigs();
+
+  it('knows every config install.sh writes (a new one needs its parser here)', () => {
+    const names = [...readFileSync(installer, 'utf8').matchAll(/^default_([a-z]+)_conf=/gm)].map((m) => m[1]);
+    expect(names.sort()).toEqual(Object.keys(PARSERS).sort());
+  });
 
   it('finds all three, each with at least one key', () => {
     for (const name of Object.keys(PARSERS)) expect(configs[name], name).toMatch(/^[A-Z_]+=/m);

@@ -78,6 +78,11 @@ export const OUT_OF_SCHEMA_MONITORING_KEYS = new Set([
   'GUEST_MEMAVAILABLE',
   'GUEST_DISKCACHES',
   'BALLOON_LAST_UPDATE',
+  'GUEST_SWAP_IN',
+  'GUEST_MAJOR_FAULTS',
+  'CPU_DELAY',
+  'KSM_MERGED_MEMORY',
+  'KSM_PROFIT',
   'CPU_FORECAST',
   'CPU_FORECAST_FAR',
   'MEMORY_FORECAST',
@@ -151,7 +156,7 @@ const SCHEMA_FOR_ROOT: Record<string, string> = {
 
 const declaredCache = new Map<string, Set<string>>();
 /** The children the official schema declares for a MONITORING element (read from the XSD itself). */
-function declaredMonitoringChildren(xsd: string, owner: string): Set<string> {
+export function declaredMonitoringChildren(xsd: string, owner: string): Set<string> {
   const key = `${xsd}:${owner}`;
   let names = declaredCache.get(key);
   if (!names) {

@@ -26,16 +26,23 @@ export type ConsolidateArgs = {
   maxMigrations: number;
   /** How many of the lightest kept hosts local search tries to empty. */
   localSearch: number;
+  /**
+   * 1: sharing-aware (opt-in): a VM to place goes first to a kept host that
+   * already runs a VM started from one of its images (DISK/IMAGE_ID), where
+   * KSM can merge their identical pages; 0: first fit only.
+   */
+  sharing: number;
 };
 
 export const consolidate: Strategy<ConsolidateArgs> = {
   name: 'consolidate',
   summary: 'run the VMs on the fewest hosts, freeing whole hosts',
-  defaults: { maxMigrations: 0, localSearch: 200 },
+  defaults: { maxMigrations: 0, localSearch: 200, sharing: 0 },
   validate(args) {
     const errors: string[] = [];
     positiveInteger(args, 'maxMigrations', errors, { allowZero: true });
     positiveInteger(args, 'localSearch', errors, { allowZero: true });
+    if (args.sharing !== 0 && args.sharing !== 1) errors.push(`sharing must be 0 or 1, got ${JSON.stringify(args.sharing)}`);
     return errors;
   },
   plan(cluster, args, constraints) {
@@ -51,7 +58,7 @@ function consolidateTarget(cluster: Cluster, args: ConsolidateArgs, constraints:
 
   let best: Candidate | undefined;
   for (const { order, mustKeep, repackAll } of keepOrders(ix)) {
-    const packed = smallestPacking(ix, order, mustKeep, bound, sizeOrder, repackAll);
+    const packed = smallestPacking(ix, order, mustKeep, bound, sizeOrder, repackAll, args.sharing === 1);
     if (!packed) continue;
     // Moving packed groups onto other hosts could cross a host rule; with host rules the fresh packing stands as packed.
     const where = repackAll && ix.rules.hostMask.size === 0 ? relabelled(ix, packed) : packed;
@@ -94,14 +101,14 @@ function better(a: Candidate, b: Candidate): boolean {
 }
 
 /** The packing into the shortest prefix of `order` that holds every VM, or undefined when even all of it does not. */
-function smallestPacking(ix: IndexedCluster, order: Int32Array, mustKeep: number, bound: number, sizeOrder: Int32Array, repackAll: boolean): Int32Array | undefined {
+function smallestPacking(ix: IndexedCluster, order: Int32Array, mustKeep: number, bound: number, sizeOrder: Int32Array, repackAll: boolean, sharing: boolean): Int32Array | undefined {
   let lo = Math.max(mustKeep, Math.min(bound, order.length));
   let hi = order.length;
-  let best = packKeepingFirst(ix, order, hi, sizeOrder, repackAll);
+  let best = packKeepingFirst(ix, order, hi, sizeOrder, repackAll, sharing);
   if (!best) return undefined;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    const packed = packKeepingFirst(ix, order, mid, sizeOrder, repackAll);
+    const packed = packKeepingFirst(ix, order, mid, sizeOrder, repackAll, sharing);
     if (packed) {
       best = packed;
       hi = mid;
@@ -226,7 +233,7 @@ function bySizeDescending(ix: IndexedCluster): Int32Array {
  * hosts' free room. VMs on hosts that receive nothing stay. Returns the new
  * host of every VM, or undefined when something does not fit.
  */
-function packKeepingFirst(ix: IndexedCluster, order: Int32Array, keep: number, sizeOrder: Int32Array, repackAll = false): Int32Array | undefined {
+function packKeepingFirst(ix: IndexedCluster, order: Int32Array, keep: number, sizeOrder: Int32Array, repackAll = false, sharing = false): Int32Array | undefined {
   const position = new Int32Array(ix.hostCount).fill(-1);
   for (let p = 0; p < keep; p++) position[order[p]!] = p;
   const where = Int32Array.from(ix.home);
@@ -258,14 +265,39 @@ function packKeepingFirst(ix: IndexedCluster, order: Int32Array, keep: number, s
   }
   // VMs not yet placed wait on hosts that are not kept, so they block no kept host.
   for (let v = 0; v < ix.vmCount; v++) if (toPlace[v] && position[where[v]!]! >= 0) where[v] = -1;
+  // Sharing-aware: kept positions running a VM of each image, filled as VMs land.
+  const imageAt = new Map<number, Set<number>>();
+  const note = (v: number, p: number) => {
+    for (const image of ix.vmImages[v]!) {
+      const set = imageAt.get(image) ?? new Set<number>();
+      set.add(p);
+      imageAt.set(image, set);
+    }
+  };
+  if (sharing) for (let v = 0; v < ix.vmCount; v++) if (!toPlace[v] && position[where[v]!]! >= 0) note(v, position[where[v]!]!);
   for (const v of sizeOrder) {
     if (!toPlace[v]) continue;
-    const p = fitFor(ix, tree, v, where, order, keep);
-    if (p < 0) return undefined;
-    tree.set(p, tree.freeMem(p) - ix.vmMem[v]!, tree.freeCpu(p) - ix.vmCpu[v]!);
-    where[v] = order[p]!;
+    const p = sharing ? sharedFit(ix, tree, v, where, order, imageAt) : -1;
+    const q = p >= 0 ? p : fitFor(ix, tree, v, where, order, keep);
+    if (q < 0) return undefined;
+    tree.set(q, tree.freeMem(q) - ix.vmMem[v]!, tree.freeCpu(q) - ix.vmCpu[v]!);
+    where[v] = order[q]!;
+    if (sharing) note(v, q);
   }
   return where;
+}
+
+/** The first kept position already running one of v's images with room for v (and its rules), or -1. */
+function sharedFit(ix: IndexedCluster, tree: FirstFitTree, v: number, where: Int32Array, order: Int32Array, imageAt: ReadonlyMap<number, ReadonlySet<number>>): number {
+  let best = -1;
+  for (const image of ix.vmImages[v]!) {
+    for (const p of imageAt.get(image) ?? []) {
+      if (best >= 0 && p >= best) continue;
+      if (tree.freeMem(p) < ix.vmMem[v]! - EPSILON || tree.freeCpu(p) < ix.vmCpu[v]! - EPSILON) continue;
+      if (mayArrive(ix.rules, v, order[p]!, where)) best = p;
+    }
+  }
+  return best;
 }
 
 /**

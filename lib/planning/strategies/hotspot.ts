@@ -4,6 +4,12 @@
 // smallest (may not be enough) — to the best-fitting host that stays under the
 // threshold with it. When no single VM is enough, move the one that removes
 // most of the excess per unit of cost, and look again.
+//
+// Contention (constraints.maxCpuPressure set): a host whose CPU_PRESSURE is
+// above the limit sheds the VM whose move relieves it most, the one with the
+// most CPU time spent waiting (CPU share × CPU_DELAY), to the best-fitting host
+// under the limit. One VM per host per plan: the pressure after the move is
+// measured, not predicted, so the next run decides whether another must go.
 import { memoryMoved } from '../cost';
 import { EPSILON, indexCluster, loadsOf, type IndexedCluster, type Loads, placementOf } from '../indexed';
 import type { Cluster, Constraints, Infeasible, Target } from '../model';
@@ -70,12 +76,36 @@ function hotspotTarget(cluster: Cluster, args: HotspotArgs, constraints: Constra
       moveVm(ix, loads, where, choice.v, choice.to);
     }
   }
+  const notes: string[] = [];
+  for (let h = 0; h < ix.hostCount; h++) {
+    if (!ix.contended[h] || countMoves(ix, where) >= budget) continue;
+    // A host that already sheds a VM for memory or CPU above is relieved this run.
+    let shedding = false;
+    for (let v = 0; v < ix.vmCount; v++) if (ix.home[v] === h && where[v] !== h) shedding = true;
+    if (shedding) continue;
+    const pressure = cluster.hosts[h]!.cpuPressure ?? 0;
+    const candidates: number[] = [];
+    for (let v = 0; v < ix.vmCount; v++) if (where[v] === h && ix.movable[v] && ix.vmCpuDelay[v]! > 0) candidates.push(v);
+    candidates.sort((a, b) => ix.vmCpu[b]! * ix.vmCpuDelay[b]! - ix.vmCpu[a]! * ix.vmCpuDelay[a]! || a - b);
+    const found = candidates.map((v) => ({ v, to: bestFit(ix, loads, v, h, where, limitMem, limitCpu) })).find(({ to }) => to >= 0);
+    if (!found) {
+      unresolved.push({
+        reason: 'no-room',
+        message: `host ${ix.hostIds[h]} has CPU_PRESSURE ${pressure}% above the limit ${constraints.maxCpuPressure}%: none of its VMs reporting CPU_DELAY fits a host under the limits`,
+        vms: [],
+        hosts: [ix.hostIds[h]!],
+      });
+      continue;
+    }
+    moveVm(ix, loads, where, found.v, found.to);
+    notes.push(`host ${ix.hostIds[h]} CPU_PRESSURE ${pressure}% above ${constraints.maxCpuPressure}%: VM ${ix.vmIds[found.v]} (CPU_DELAY ${ix.vmCpuDelay[found.v]}%) to host ${ix.hostIds[found.to]}`);
+  }
   let hotAfter = 0;
   for (let h = 0; h < ix.hostCount; h++) if (isHot(h)) hotAfter++;
   return {
     placement: placementOf(ix, where),
     alsoExclude: [],
-    notes: [`hosts above ${Math.round(args.threshold * 100)}% of capacity ${hotBefore} → ${hotAfter}, ${countMoves(ix, where)} VMs to migrate`],
+    notes: [`hosts above ${Math.round(args.threshold * 100)}% of capacity ${hotBefore} → ${hotAfter}, ${countMoves(ix, where)} VMs to migrate`, ...notes],
     unresolved,
   };
 }

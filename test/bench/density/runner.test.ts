@@ -4,6 +4,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { reportPart, run } from '../../../bench/density';
+import { curveSvg, suiteReport } from '../../../bench/density/suite-report';
 
 const GiB = 1024 * 1024;
 const dirP = mkdtemp(path.join(tmpdir(), 'density-'));
@@ -36,6 +37,19 @@ describe('bench:density runs end to end (--quick)', () => {
     expect(w!.cv.maxMigrationsHostHour).toBeLessThanOrEqual(2);
     expect(w!.cv.moveBacks).toBe(0);
     expect(typeof w!.met).toBe('boolean');
+    // the report renders what was measured, with the trace's citation
+    const points = [
+      { family: 'default', scheme: 'cloudvamp', label: "cloudvamp's default", vsNone: w!.vsNone, excess: w!.excess, migrationsPerHostHour: 0.5 },
+      { family: 'O', scheme: 'O0.5', label: 'reserve none, OVERCOMMIT=0.5', vsNone: 1.5, excess: 0.002, migrationsPerHostHour: 0 },
+    ];
+    const suite = { command: 'test', trace: part.trace!, invented: [], curves: [{ workload: 'quick', points }], tuning: 'day 1' };
+    const md = suiteReport(suite);
+    expect(md).toContain('Shen, van Beek, Iosup, CCGrid 2015');
+    expect(md).toContain(`| ${w!.workload} | 40 | 960 (0) | ${w!.none.admitted} | ${w!.cv.admitted} | ${w!.vsNone.toFixed(2)} |`);
+    expect(md).toContain('| reserve none, OVERCOMMIT=0.5 | O | 1.50 | 0.200 % | 0.00 |');
+    const svg = curveSvg(suite);
+    expect(svg.match(/<circle /g)!.length).toBe(2 + 4); // two points, four legend dots
+    expect(svg).toMatch(/^<svg[\s\S]*<\/svg>\n$/);
   }, 60_000);
 
   it('a report part that needs a trace says so', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS as DEFAULT_CONFIG } from '../../../lib/elasticity/config';
 import { DEFAULT_OPTIONS, runDensity, SCHEMES, SENSITIVITY } from '../../../bench/density/index';
-import { markdownReport, svgChart } from '../../../bench/density/report';
+import { goalsText, textTable } from '../../../bench/density/report';
 import { simulateScheme, type DensityOptions, type StepView } from '../../../bench/density/simulate';
 import { generateRequests, PATTERN_BLOCK, peakCapKiB, usageTrace } from '../../../bench/density/workload';
 
@@ -97,10 +97,9 @@ describe('density simulation (small and short; invariants, not the goals)', () =
     const run = runDensity({ ...small, hours: 0.5 });
     expect(run.results.map((r) => r.scheme)).toEqual(SCHEMES.map((s) => s.name));
     expect(run.goals.vsNone).toBeCloseTo(run.results[3]!.admitted / run.results[0]!.admitted);
-    const md = markdownReport(run, { command: 'npm run bench:density', traceNote: 'none' });
-    expect(md).toContain('`npm run bench:density` (seed 42)');
-    expect(md).toMatch(/\| cloudvamp's default \| /);
-    expect(svgChart(run)).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
+    const table = textTable(run);
+    for (const sc of SCHEMES) expect(table).toContain(sc.label);
+    expect(goalsText(run)).toMatch(/VMs admitted vs no overcommit: \d+\.\d\d×/);
   });
 });
 

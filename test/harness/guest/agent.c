@@ -14,6 +14,7 @@
  *                   done. Stops short, and says so, when the guest runs out
  *                   of memory instead of waking the OOM killer.
  *   dirty MiB/s     keep rewriting the held memory at this rate (0 = off)
+ *   spin S          a child process busy-loops for S seconds (CPU contention)
  *   grab MiB        like hold, without stopping short: past what the guest
  *                   has, the kernel must find memory (balloon deflate-on-OOM)
  *                   or the OOM killer takes the agent (see restarts)
@@ -28,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +218,18 @@ static void command(char *line)
         no_reserve = 0;
         if (r == 0) reply("ok held=%ld", held);
         else reply("err grab: failed at held=%ld (wanted %ld)", held, mib);
+    } else if (!strcmp(cmd, "spin") && arg) {
+        long s = strtol(arg, &end, 10);
+        if (*end || s < 0) { reply("err spin: bad seconds '%s'", arg); return; }
+        pid_t child = fork();
+        if (child == 0) {
+            double until = now() + s;
+            volatile unsigned long x = 0;
+            while (now() < until) x++;
+            _exit(0);
+        }
+        if (child < 0) reply("err spin: fork failed");
+        else reply("ok spin=%ld", s);
     } else if (!strcmp(cmd, "dirty") && arg) {
         double rate = strtod(arg, &end);
         if (*end || rate < 0) { reply("err dirty: bad rate '%s' (MiB/s)", arg); return; }
@@ -223,7 +237,7 @@ static void command(char *line)
         say("rewriting held memory at %g MiB/s", rate);
         reply("ok dirty=%g", rate);
     } else {
-        reply("err unknown command '%s' (ping | status | hold MiB | grab MiB | dirty MiB/s)", cmd);
+        reply("err unknown command '%s' (ping | status | hold MiB | grab MiB | dirty MiB/s | spin S)", cmd);
     }
 }
 
@@ -249,6 +263,7 @@ static void serve(void)
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--restarts")) restarts = atol(argv[2]);
+    signal(SIGCHLD, SIG_IGN); /* spin children reap themselves */
     /* be the OOM killer's first choice, so init survives and restarts us */
     FILE *f = fopen("/proc/self/oom_score_adj", "w");
     if (f) { fputs("1000", f); fclose(f); }

@@ -122,3 +122,21 @@ describe('the bulk vcpu group', () => {
     expect(toDomainStats('one-1', 'u', new Map<string, number>([['vcpu.current', 2]]))).not.toHaveProperty('vcpuDelayNs');
   });
 });
+
+describe('the oned simulator accepts every per-VM key the probe prints', () => {
+  // The simulator validates its replies against OpenNebula's XSDs and sets
+  // aside only the listed out-of-schema MONITORING keys. A key the probe adds
+  // without listing it there makes every infoextended reply invalid, and the
+  // manager then never completes a cycle against the simulator (the real oned
+  // stores whatever the probe sends).
+  it('each MONITOR key is declared by vm.xsd or listed in OUT_OF_SCHEMA_MONITORING_KEYS', async () => {
+    const { declaredMonitoringChildren, OUT_OF_SCHEMA_MONITORING_KEYS } = await import('../../support/oned-server');
+    const d = domain(1, { vcpus: 1, vcpuDelayNs: 3e9, balloon: { currentKiB: 1, maximumKiB: 2, swapInKiB: 640, majorFaults: 12, lastUpdate: 5 } });
+    const out = vmMonitorReport(base({ domains: [d], vmKsm: { [d.uuid]: { mergingPages: 256, profitBytes: 2048 } } }), { atMs: 0, domains: {}, delays: { [d.uuid]: 1e9 } });
+    const vm = out[0]?.[1] as { entries: Array<[string, { template: Array<[string, unknown]> }]> };
+    const keys = vm.entries.find(([k]) => k === 'MONITOR')![1].template.map(([k]) => k);
+    expect(keys).toContain('CPU_DELAY');
+    const declared = declaredMonitoringChildren('vm.xsd', 'VM');
+    expect(keys.filter((k) => !declared.has(k) && !OUT_OF_SCHEMA_MONITORING_KEYS.has(k))).toEqual([]);
+  });
+});

@@ -37,6 +37,7 @@ describe('parseVm', () => {
       memoryResizeMode: 'BALLOONING',
       cpu: 1,
       vcpu: 2,
+      imageIds: [0],
       userTemplate: {
         CLOUDVAMP_MEM_OVER: '0.5',
         CLOUDVAMP_MIN_FREE_MEM: '262144',

@@ -52,11 +52,11 @@ describe('OnedClusterGateway on the oned simulator', () => {
     sim.setVmMonitoring(46, { REALMEMORY: 1572864 });
     const { cluster, pinnedVms, notes } = await gateway.readCluster();
     expect(cluster.vms).toEqual([
-      { id: 42, name: 'web-1', memMiB: 1536, cpu: 100 }, // USEDMEMORY
-      { id: 43, name: 'db-1', memMiB: 4096, cpu: 200 }, // no cloudvamp keys: TEMPLATE/MEMORY
-      { id: 45, name: 'app-1', memMiB: 2304, cpu: 100 }, // USEDMEMORY (RSS above the 2 GiB balloon), not MEMORY 4096
-      { id: 46, name: 'app-2', memMiB: 1536, cpu: 100 }, // REALMEMORY only
-      { id: 47, name: 'app-3', memMiB: 1024, cpu: 50 },
+      { id: 42, name: 'web-1', memMiB: 1536, cpu: 100, imageIds: [0] }, // USEDMEMORY
+      { id: 43, name: 'db-1', memMiB: 4096, cpu: 200, imageIds: [0] }, // no cloudvamp keys: TEMPLATE/MEMORY
+      { id: 45, name: 'app-1', memMiB: 2304, cpu: 100, imageIds: [0] }, // USEDMEMORY (RSS above the 2 GiB balloon), not MEMORY 4096
+      { id: 46, name: 'app-2', memMiB: 1536, cpu: 100, imageIds: [0] }, // REALMEMORY only
+      { id: 47, name: 'app-3', memMiB: 1024, cpu: 50, imageIds: [0] },
     ]);
     // 44 is POWEROFF: it holds no memory on kvm-node-1 and is left out.
     expect([...cluster.placement]).toEqual([[42, 0], [43, 1], [45, 2], [46, 2], [47, 2]]);
@@ -104,6 +104,17 @@ describe('OnedClusterGateway on the oned simulator', () => {
       expect(plan.target.get(43)).not.toBe(0);
       expect([1, 2]).toContain(plan.target.get(47));
     }
+  });
+
+  it("reads the probe's contention figures: host CPU_PRESSURE (TEMPLATE), VM CPU_DELAY (monitoring)", async () => {
+    sim.setHostTemplate(2, { CPU_PRESSURE: '37.5' });
+    const hosts = await client.hostPoolInfo();
+    // CPU_DELAY is outside vm.xsd's MONITORING, which the strict simulator enforces: set on the parsed VM instead.
+    const vms = (await client.vmPoolInfoExtended({})).map((vm) => (vm.id === 45 ? { ...vm, monitoring: { ...vm.monitoring, CPU_DELAY: '12' } } : vm));
+    const { cluster } = clusterFromOne(vms, hosts);
+    expect(cluster.hosts.find((h) => h.id === 2)).toMatchObject({ cpuPressure: 37.5 });
+    expect(cluster.hosts.find((h) => h.id === 0)!.cpuPressure).toBeUndefined();
+    expect(cluster.vms.find((v) => v.id === 45)).toMatchObject({ cpuDelay: 12 });
   });
 
   it('migrates live with enforce=false and returns once the VM runs on the destination', async () => {

@@ -44,14 +44,14 @@ describe('deploy', () => {
   it('starts the domain with the balloon stats period, autodeflate and free page reporting where the host supports them', async () => {
     const hv = new FakeHypervisor();
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'cv-dep-')), 'deployment.0');
-    const { ctx, lines } = context(hv, {}, "<domain type='kvm'><name>one-9</name><memory>1048576</memory><devices><memballoon model='virtio'/></devices></domain>");
+    const { ctx, lines } = context(hv, { balloonAutodeflate: 'auto' }, "<domain type='kvm'><name>one-9</name><memory>1048576</memory><devices><memballoon model='virtio'/></devices></domain>");
     await OPS.deploy(ctx, { deployment_file: file });
     expect(hv.created[0]).toContain('<memballoon model="virtio" autodeflate="on" freePageReporting="on"><stats period="5"/></memballoon>');
     expect(lines).toEqual([expect.stringMatching(/^INFO: deploy: one-9 started, UUID \S+; balloon: autodeflate, freePageReporting, stats period 5 s$/)]);
     // an older QEMU: auto leaves free page reporting out, the config period is used
     const old = new FakeHypervisor();
     old.versions = { libvirt: '9.0.0', qemu: '4.2.0' };
-    await OPS.deploy(context(old, { balloonStatsPeriodS: 3 }, "<domain><name>one-9</name><memory>1024</memory></domain>").ctx, { deployment_file: file });
+    await OPS.deploy(context(old, { balloonStatsPeriodS: 3, balloonAutodeflate: 'auto' }, "<domain><name>one-9</name><memory>1024</memory></domain>").ctx, { deployment_file: file });
     expect(old.created[0]).toContain('<memballoon model="virtio" autodeflate="on"><stats period="3"/></memballoon>');
     // all switched off: only cloudvamp's size metadata is added
     const off = new FakeHypervisor();
@@ -61,7 +61,7 @@ describe('deploy', () => {
   it('deploy --check reports what the host supports and what deploy adds', () => {
     const hv = new FakeHypervisor();
     hv.versions = { libvirt: '9.0.0', qemu: '4.2.0' };
-    expect(deployCheck(hv, { ...DEFAULT_CONFIG, balloonFreePageReporting: 'yes' })).toBe(
+    expect(deployCheck(hv, { ...DEFAULT_CONFIG, balloonAutodeflate: 'auto', balloonFreePageReporting: 'yes' })).toBe(
       [
         'LIBVIRT_VERSION=9.0.0 QEMU_VERSION=4.2.0',
         'BALLOON_STATS_PERIOD=5: stats every 5 s',

@@ -90,3 +90,33 @@ describe('consolidate against the exhaustive optimum (≤ 8 hosts, ≤ 16 VMs)',
     expect(new Set(target.placement.values())).toEqual(new Set([3]));
   });
 });
+
+describe('consolidate --sharing', () => {
+  // Two 8 GiB hosts are kept; the small VMs of the third go where their image already runs.
+  const images = cluster(
+    [host(1, 8), host(2, 8), host(3, 8)],
+    [[vm(10, 5, { imageIds: [5] }), 1], [vm(11, 5, { imageIds: [7] }), 2], [vm(12, 2, { imageIds: [7] }), 3], [vm(13, 2, { imageIds: [5] }), 3]],
+  );
+
+  it('places a VM beside one started from the same image; first fit alone does not', () => {
+    const plain = consolidate.plan(images, consolidate.defaults, constraints()).placement;
+    const shared = consolidate.plan(images, { ...consolidate.defaults, sharing: 1 }, constraints()).placement;
+    expect([plain.get(12), plain.get(13)]).toEqual([1, 2]);
+    expect([shared.get(12), shared.get(13)]).toEqual([2, 1]);
+    expect(hostsUsed(shared)).toBe(hostsUsed(plain));
+  });
+
+  it('stays valid and as tight on random clusters', () => {
+    fc.assert(
+      fc.property(packingInstance(8, 16), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 16, maxLength: 16 }), ({ cluster: c, constraints: k }, picks) => {
+        const withImages = { ...c, vms: c.vms.map((v, i) => ({ ...v, imageIds: [picks[i]!] })) };
+        const target = consolidate.plan(withImages, { ...consolidate.defaults, sharing: 1 }, k);
+        expect(checkPlacement(withImages, target.placement, k)).toEqual([]);
+        const optimum = fewestHosts(withImages, k);
+        if (optimum === undefined) throw new Error('exhaustive search ran out of budget; shrink packingInstance');
+        expect(hostsUsed(target.placement)).toBeLessThanOrEqual(optimum + 1);
+      }),
+      { numRuns: 100, seed: 21 },
+    );
+  });
+});

@@ -34,7 +34,7 @@ describe('registry', () => {
 
   it('rejects arguments a strategy does not take and bad values, all at once', () => {
     const { errors } = strategyArgs(strategyByName('consolidate'), { threshold: 0.8, maxMigrations: -1 });
-    expect(errors).toEqual(['consolidate does not take threshold; it takes maxMigrations, localSearch', 'maxMigrations must be a whole number ≥ 0, got -1']);
+    expect(errors).toEqual(['consolidate does not take threshold; it takes maxMigrations, localSearch, sharing', 'maxMigrations must be a whole number ≥ 0, got -1']);
     expect(strategyArgs(strategyByName('hotspot'), { threshold: 1.5 }).errors).toEqual(['threshold must be a number in (0, 1], got 1.5']);
   });
 });
