@@ -135,15 +135,6 @@ export function serializeMethodCall(method: string, params: readonly XmlRpcEncod
   return `<?xml version="1.0" encoding="UTF-8"?>\n<methodCall><methodName>${method}</methodName><params>${encoded}</params></methodCall>\n`;
 }
 
-export function serializeMethodResponse(value: XmlRpcEncodable): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<methodResponse><params><param>${encodeValue(value)}</param></params></methodResponse>\n`;
-}
-
-export function serializeFault(faultCode: number, faultString: string): string {
-  const fault = encodeValue({ faultCode, faultString });
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<methodResponse><fault>${fault}</fault></methodResponse>\n`;
-}
-
 // ---------------------------------------------------------------- decoding
 
 /** Tag names without the `ex:` prefix Apache's extensions use (`<ex:i8>`, `<ex:nil/>`). */
@@ -151,7 +142,7 @@ const localName = (element: XmlElement) => element.name.replace(/^ex:/, '');
 
 const onlyWhitespace = (element: XmlElement) => element.children.every((c) => typeof c !== 'string' || c.trim() === '');
 
-function single(element: XmlElement, name: string, where: string): XmlElement {
+export function single(element: XmlElement, name: string, where: string): XmlElement {
   const children = childElements(element);
   if (children.length !== 1 || children[0]!.name !== name || !onlyWhitespace(element)) {
     throw new XmlRpcFormatError(`expected exactly one <${name}> inside <${where}>`);
@@ -243,7 +234,8 @@ function decodeStruct(struct: XmlElement): XmlRpcStruct {
   return result;
 }
 
-function parseRoot(xml: string, expected: string): XmlElement {
+/** The document's root element, which must be <expected> (also used by the simulator's server side, test/support/xmlrpc-server.ts). */
+export function parseRoot(xml: string, expected: string): XmlElement {
   let root: XmlElement;
   try {
     root = parseXmlDocument(xml);
@@ -269,21 +261,6 @@ export function parseMethodResponse(xml: string): XmlRpcValue {
   }
   if (body.name !== 'params') throw new XmlRpcFormatError(`unexpected <${body.name}> in <methodResponse>`);
   return decodeValue(single(single(body, 'param', 'params'), 'value', 'param'));
-}
-
-export interface MethodCall {
-  method: string;
-  params: XmlRpcValue[];
-}
-
-export function parseMethodCall(xml: string): MethodCall {
-  const root = parseRoot(xml, 'methodCall');
-  const parts = childElements(root);
-  const name = parts.find((p) => p.name === 'methodName');
-  if (!name) throw new XmlRpcFormatError('<methodCall> has no <methodName>');
-  const params = parts.find((p) => p.name === 'params');
-  const values = params ? childElements(params).map((param) => decodeValue(single(param, 'value', 'param'))) : [];
-  return { method: textOf(name).trim(), params: values };
 }
 
 export function isStruct(value: XmlRpcValue | undefined): value is XmlRpcStruct {

@@ -46,14 +46,8 @@ import { fileURLToPath } from 'node:url';
 import { ONED_ERROR_CODES, type OnedErrorCodeName } from '../../lib/oned/errors';
 import { parseTemplate } from '../../lib/oned/template';
 import { childElements, parseXmlDocument, serializeXmlElement, textOf, type XmlElement } from '../../lib/oned/xml-tree';
-import {
-  parseMethodCall,
-  serializeFault,
-  serializeMethodResponse,
-  XmlRpcI8,
-  type XmlRpcEncodable,
-  type XmlRpcValue,
-} from '../../lib/oned/xmlrpc';
+import { XmlRpcI8, type XmlRpcEncodable, type XmlRpcValue } from '../../lib/oned/xmlrpc';
+import { parseMethodCall, serializeFault, serializeMethodResponse } from './xmlrpc-server';
 
 export const ONED_FIXTURE_DIR = fileURLToPath(new URL('../fixtures/oned/', import.meta.url));
 export const ONED_XSD_DIR = fileURLToPath(new URL('../fixtures/oned/xsd/', import.meta.url));

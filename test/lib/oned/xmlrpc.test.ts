@@ -2,13 +2,11 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isXmlText } from '../../../lib/oned/xml-tree';
+import { parseMethodCall, serializeFault, serializeMethodResponse } from '../../support/xmlrpc-server';
 import {
   encodeValue,
-  parseMethodCall,
   parseMethodResponse,
-  serializeFault,
   serializeMethodCall,
-  serializeMethodResponse,
   XmlRpcDouble,
   XmlRpcFault,
   XmlRpcFormatError,
