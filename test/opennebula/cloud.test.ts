@@ -26,6 +26,7 @@ import {
   vmXml,
   VM_STATE,
   VMM_CONF,
+  VMM_CONF_TEST_LINES,
   waitRunning,
   type XmlNode,
 } from './cloud.js';
@@ -171,7 +172,7 @@ describe('install.sh --uninstall on the real tree', () => {
       await cp(FEROOT, root, { recursive: true, verbatimSymlinks: true });
       // the harness set QEMU_PROTOCOL for its hosts; as installed, the file is ours to remove
       const conf = path.join(root, path.relative(FEROOT, VMM_CONF));
-      await writeFile(conf, (await readFile(conf, 'utf8')).replace(/^QEMU_PROTOCOL=.*$/m, 'QEMU_PROTOCOL=qemu+ssh'));
+      await writeFile(conf, (await readFile(conf, 'utf8')).replace(VMM_CONF_TEST_LINES, '').replace(/^QEMU_PROTOCOL=.*$/m, 'QEMU_PROTOCOL=qemu+ssh'));
       const r = await execa('bash', [path.join(REPO, 'install.sh'), '--root', root, '--remotes', '/one/var/remotes', '--etc', '/one/etc', '--uninstall'], {
         reject: false,
       });

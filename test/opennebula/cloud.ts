@@ -41,6 +41,8 @@ export interface Cloud {
 const CLOUD_JSON = path.join(STATE_DIR, 'cloud.json');
 /** cloudvamp's VMM configuration as install.sh wrote it into the remotes (synced to the hosts) */
 export const VMM_CONF = path.join(ONE_LOCATION, 'var/remotes/etc/vmm/cloudvamp/cloudvamp.conf');
+/** what ensureCloud appends to it */
+export const VMM_CONF_TEST_LINES = 'BALLOON_AUTODEFLATE=no\n';
 
 /** Hashes of oned.conf, monitord.conf and every entry of the remotes tree (links by target). */
 export async function treeSnapshot(oneLocation = ONE_LOCATION): Promise<Record<string, string>> {
@@ -95,7 +97,16 @@ export async function ensureCloud(): Promise<Cloud> {
   await systemDatastoreForDisklessVms();
   // live migrations between the hosts over libvirt's TCP listener (the hosts
   // have no ssh keys for each other): what an operator sets in this file
-  await writeFile(VMM_CONF, (await readFile(VMM_CONF, 'utf8')).replace(/^QEMU_PROTOCOL=.*$/m, 'QEMU_PROTOCOL=qemu+tcp'));
+  // BALLOON_AUTODEFLATE=no: with autodeflate the guest's MemTotal keeps its
+  // boot value after a shrink (virtio_balloon adjusts it only without
+  // DEFLATE_ON_OOM), and the manager then refuses every balloon figure as
+  // "balloon stats predate the last change": a ballooned VM is never grown
+  // back. Found by this tier (claim.test.ts's grow); until deploy and the
+  // manager agree, the tier runs without autodeflate.
+  await writeFile(
+    VMM_CONF,
+    `${(await readFile(VMM_CONF, 'utf8')).replace(/^QEMU_PROTOCOL=.*$/m, 'QEMU_PROTOCOL=qemu+tcp').trimEnd()}\n${VMM_CONF_TEST_LINES}`,
+  );
   const hostIds: Record<number, number> = {};
   // TCG hosts have no /usr/bin/qemu-kvm-one (oned's default emulator)
   for (const i of HOSTS) hostIds[i] = await addHost(i, 'EMULATOR="/usr/bin/qemu-system-x86_64"\n');
@@ -216,8 +227,16 @@ export async function createTemplate(name: string, memoryMiB: number, extra = ''
   return (await oneCall('one.template.allocate', guestTemplate(name, memoryMiB, extra))) as number;
 }
 
-export async function instantiate(templateId: number, name: string): Promise<number> {
-  return (await oneCall('one.template.instantiate', templateId, name, false, '', false)) as number;
+export async function instantiate(templateId: number, name: string, extraTemplate = ''): Promise<number> {
+  return (await oneCall('one.template.instantiate', templateId, name, false, extraTemplate, false)) as number;
+}
+
+/**
+ * RAW libvirt XML giving a VM the harness agent's virtio-serial channel (guest/agent.c),
+ * at the host-side socket index.ts's agent(name, host, ...) opens; name = the VM's oned name.
+ */
+export function agentChannel(name: string): string {
+  return `RAW = [ TYPE = "kvm", DATA = "<devices><channel type='unix'><source mode='bind' path='/run/libvirt/qemu/${name}.agent.sock'/><target type='virtio' name='org.cloudvamp.test.0'/></channel></devices>" ]`;
 }
 
 /** one.vm.action terminate-hard, then wait for DONE. */
