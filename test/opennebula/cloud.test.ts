@@ -30,6 +30,7 @@ import {
   waitRunning,
   type XmlNode,
 } from './cloud.js';
+import { cloudvampCalls, recordRealReplies } from './record-replies.js';
 
 let cloud: Cloud;
 const vms: number[] = [];
@@ -128,6 +129,13 @@ describe('VMs through the cloudvamp VM_MAD', () => {
     });
     const i = (await domainHost(`one-${vm}`))!;
     await waitFor(async () => (await domainMemStats(i, `one-${vm}`)).actual === 192 * 1024, { timeoutMs: 30_000, what: 'the balloon at 192 MiB' });
+  });
+
+  it("records the real oned's replies to every call cloudvamp makes (scrubbed) as fixtures for the simulator's shape check", async () => {
+    // the VM is at 192 MiB after the resize above: the recorded resize changes nothing
+    const written = await recordRealReplies(vm, (await vmState(vm)).hostId!);
+    expect(written).toHaveLength(cloudvampCalls(0, 0).length);
+    for (const f of written) expect(await readFile(f, 'utf8')).not.toMatch(new RegExp(hostName(1)));
   });
 
   it('onevm migrate --live moves the VM; libvirt runs it on the destination', async () => {
