@@ -9,7 +9,7 @@ import { runDaemon, runRestore, timerSleep, withStateLock, type CycleDeps } from
 import type { ClusterSource, ClusterView, HostReservePublisher, KsmTuner, Logger, LogEvent, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
 import { chooseGuestFigures } from './guest-figures';
 import { fileStateStore } from '../io/state-file';
-import { emptyState, mergeOriginal, type ElasticityState, type VmState } from './state';
+import { emptyState, mergeOriginal, type ElasticityState, type ManagedVm } from './state';
 
 export const DEFAULT_CONFIG_PATH = '/etc/one/cloudvamp/cvem.conf';
 
@@ -67,7 +67,7 @@ function ago(ms: number): string {
  * yet, what the daemon would adopt (oned's copy first, mark '*'); none (mark
  * '?') when nothing proves one — never the current, possibly shrunk, size.
  */
-export function statusOriginal(vm: VmView, s: VmState | undefined): { kib?: number; mark: '' | '*' | '?' } {
+export function statusOriginal(vm: VmView, s: ManagedVm | undefined): { kib?: number; mark: '' | '*' | '?' } {
   if (s) return { kib: s.originalKiB, mark: '' };
   const adopted = mergeOriginal({
     ...(vm.recordedOriginalKiB !== undefined ? { onedKiB: vm.recordedOriginalKiB } : {}),

@@ -39,7 +39,7 @@ import { withMigration } from './migration-budget';
 import { limitsFor, planCycle, planRestore, type CyclePlan, type Migration, type VmDecision } from './policy';
 import type { ClusterSource, ClusterView, HostReservePublisher, HostView, KsmTuner, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
 import { nothingApplied, recheck, recordDone, type Step } from './precheck';
-import { reconcile, type ActionKind, type ElasticityState, type LastAction, type Unproven, type VmState } from './state';
+import { reconcile, type ActionKind, type ElasticityState, type LastAction, type Unproven, type ManagedVm } from './state';
 
 /** The state file could not be written; `state` is what must be written before anything else changes. */
 export class StateNotSaved extends CloudvampError {
@@ -107,7 +107,7 @@ export function recordPlan(state: ElasticityState, plan: CyclePlan, now: number,
     const key = String(d.vmId);
     const vm = vms[key];
     if (!vm) continue;
-    const next: VmState = { ...vm, strikes: d.strikes };
+    const next: ManagedVm = { ...vm, strikes: d.strikes };
     if (d.starving) next.lastStrikeAt = now;
     if (d.peak) next.peak = d.peak;
     if (d.counters) next.counters = d.counters;

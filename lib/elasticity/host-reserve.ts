@@ -31,13 +31,13 @@
 import type { ElasticityConfig } from './config';
 import { limitsFor, mib, sizeForUse } from './policy';
 import type { ClusterView, HostView, VmView } from './ports';
-import { decayedPeak, type ElasticityState, type VmState } from './state';
+import { decayedPeak, type ElasticityState, type ManagedVm } from './state';
 
 const MiB = 1024;
 const ceilMiB = (kib: number) => Math.ceil(kib / MiB) * MiB;
 
 /** Memory the VM is predicted to take back (KiB, ≥ 0): what its recent peak needs, up to its original, above its current size. */
-export function vmRegrowthKiB(vm: VmView, vmState: VmState | undefined, config: ElasticityConfig, now: number): number {
+export function vmRegrowthKiB(vm: VmView, vmState: ManagedVm | undefined, config: ElasticityConfig, now: number): number {
   if (!vm.running || vm.hostId === null) return 0;
   const originalKiB = vmState?.originalKiB ?? vm.templateMemoryKiB;
   if (vm.currentKiB >= originalKiB) return 0;
@@ -50,7 +50,7 @@ export function vmRegrowthKiB(vm: VmView, vmState: VmState | undefined, config: 
 }
 
 /** The size the VM's recent peak of use needs, up to its original (KiB; undefined: no peak remembered). */
-export function peakNeedKiB(vm: VmView, vmState: VmState | undefined, config: ElasticityConfig, now: number): number | undefined {
+export function peakNeedKiB(vm: VmView, vmState: ManagedVm | undefined, config: ElasticityConfig, now: number): number | undefined {
   const originalKiB = vmState?.originalKiB ?? vm.templateMemoryKiB;
   const peak = decayedPeak(vmState?.peak, config.peakHalfLifeMs, now);
   if (peak === undefined) return undefined;

@@ -36,7 +36,7 @@ import { chooseGuestFigures, type GuestFigures } from './guest-figures';
 import { guestPressure } from './guest-pressure';
 import { isMoveBack, migrationBudget } from './migration-budget';
 import type { ClusterView, GuestCounters, HostView, VmView } from './ports';
-import { decayedPeak, liveStrikes, nextPeak, type ElasticityState, type UsagePeak, type VmState } from './state';
+import { decayedPeak, liveStrikes, nextPeak, type ElasticityState, type UsagePeak, type ManagedVm } from './state';
 
 export type VmAction = 'shrink' | 'grow' | 'none';
 
@@ -110,7 +110,7 @@ export function clampTarget(rawKiB: number, originalKiB: number, config: Elastic
   return Math.min(originalKiB, Math.max(floorFor(originalKiB, config), ceilMiB(rawKiB)));
 }
 
-export function decideVm(vm: VmView, vmState: VmState | undefined, config: ElasticityConfig, now: number): VmDecision {
+export function decideVm(vm: VmView, vmState: ManagedVm | undefined, config: ElasticityConfig, now: number): VmDecision {
   const originalKiB = vmState?.originalKiB ?? vm.templateMemoryKiB;
   const strikesNow = liveStrikes(vmState, config.strikeResetMs, now);
   const base = {
@@ -224,7 +224,7 @@ export function decideVm(vm: VmView, vmState: VmState | undefined, config: Elast
 }
 
 /** Whether a shrink keeps the room the VM's recent peak needs (PEAK_FLOOR, limited to guests that starved lately by PEAK_FLOOR_WINDOW). */
-export function keepsPeakRoom(vmState: VmState | undefined, config: ElasticityConfig, now: number): boolean {
+export function keepsPeakRoom(vmState: ManagedVm | undefined, config: ElasticityConfig, now: number): boolean {
   if (!config.peakFloor) return false;
   if (config.peakFloorWindowMs <= 0) return true;
   return vmState?.lastStrikeAt !== undefined && now - vmState.lastStrikeAt < config.peakFloorWindowMs;

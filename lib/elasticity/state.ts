@@ -23,7 +23,8 @@ export interface LastAction {
   toHostId?: number;
 }
 
-export interface VmState {
+/** What the manager remembers of one VM between cycles; oned's VM STATE is `VmState` in lib/oned/models.ts. */
+export interface ManagedVm {
   originalKiB: number;
   firstSeenAt: number;
   /** consecutive starvation events still counting towards the back-off */
@@ -58,7 +59,7 @@ export interface HostState {
 
 export interface ElasticityState {
   version: 1;
-  vms: Record<string, VmState>;
+  vms: Record<string, ManagedVm>;
   hosts: Record<string, HostState>;
 }
 
@@ -136,7 +137,7 @@ export function mergeOriginal(e: OriginalEvidence): OriginalOutcome {
  * migration time. Returns a new object.
  */
 export function reconcile(state: ElasticityState, view: ClusterView, now: number, opts: { stateLost?: boolean; notAdopted?: ReadonlySet<number> } = {}): Reconciled {
-  const vms: Record<string, VmState> = {};
+  const vms: Record<string, ManagedVm> = {};
   const added: number[] = [];
   const unproven: Unproven[] = [];
   const disagreements: Disagreement[] = [];
@@ -200,7 +201,7 @@ export function parseState(text: string): ElasticityState {
   if (typeof d.vms !== 'object' || d.vms === null) throw corrupt('no "vms"');
   if (typeof d.hosts !== 'object' || d.hosts === null) throw corrupt('no "hosts"');
   for (const [id, v] of Object.entries(d.vms as Record<string, unknown>)) {
-    const vm = v as Partial<VmState> | null;
+    const vm = v as Partial<ManagedVm> | null;
     if (!/^\d+$/.test(id)) throw corrupt(`VM key "${id}" is not a VM ID`);
     if (!vm || !isNum(vm.originalKiB) || vm.originalKiB <= 0) throw corrupt(`VM ${id} has no original size`);
     if (!isNum(vm.strikes) || !isNum(vm.firstSeenAt)) throw corrupt(`VM ${id} is incomplete`);
@@ -213,7 +214,7 @@ export function parseState(text: string): ElasticityState {
 }
 
 /** Starvation strikes still counting at `now`. */
-export function liveStrikes(vm: VmState | undefined, strikeResetMs: number, now: number): number {
+export function liveStrikes(vm: ManagedVm | undefined, strikeResetMs: number, now: number): number {
   if (!vm || vm.strikes === 0) return 0;
   if (vm.lastStrikeAt !== undefined && now - vm.lastStrikeAt > strikeResetMs) return 0;
   return vm.strikes;

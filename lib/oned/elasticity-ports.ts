@@ -4,6 +4,7 @@
 
 import { execa } from 'execa';
 import { CloudvampError } from '../errors';
+import { pollUntil } from '../poll-until';
 import type { OneClient } from './client';
 import { isPinned, receivesVms } from './cloud';
 import { OnedError } from './errors';
@@ -166,17 +167,14 @@ export class OnedResizeApplier implements MemoryApplier {
 
   async setMemory(vm: VmView, kib: number): Promise<void> {
     await this.client.vmResize(vm.id, Math.ceil(kib / 1024), { enforce: false });
-    const deadline = this.wait.now() + this.timeoutMs;
-    for (;;) {
-      await this.wait.sleep(this.wait.pollMs ?? 1_000);
+    const outcome = await pollUntil(this.wait, { timeoutMs: this.timeoutMs, intervalMs: this.wait.pollMs ?? 1_000, delayFirst: true, pastDeadline: true }, async () => {
       const now = await this.client.vmInfo(vm.id);
-      if (now.lcmState === LcmState.RUNNING) {
-        if (now.templateMemoryMiB * 1024 !== Math.ceil(kib / 1024) * 1024)
-          throw new CloudvampError('hypervisor', `resize of VM ${vm.id} to ${Math.ceil(kib / 1024)} MiB failed; oned restored ${now.templateMemoryMiB} MiB (see the VM's log)`);
-        return;
-      }
-      if (this.wait.now() > deadline) throw new CloudvampError('oned', `VM ${vm.id} still resizing after ${Math.round(this.timeoutMs / 1000)} s`);
-    }
+      if (now.lcmState !== LcmState.RUNNING) return undefined;
+      if (now.templateMemoryMiB * 1024 !== Math.ceil(kib / 1024) * 1024)
+        throw new CloudvampError('hypervisor', `resize of VM ${vm.id} to ${Math.ceil(kib / 1024)} MiB failed; oned restored ${now.templateMemoryMiB} MiB (see the VM's log)`);
+      return true;
+    });
+    if (!outcome.done) throw new CloudvampError('oned', `VM ${vm.id} still resizing after ${Math.round(this.timeoutMs / 1000)} s`);
   }
 }
 

@@ -16,6 +16,7 @@
 // before the call) with its RSTIME set — and, when the caller can ask,
 // libvirt on the destination runs the domain.
 import { CloudvampError } from '../errors';
+import { pollUntil } from '../poll-until';
 import type { OneClient } from './client';
 import { LcmState, VmState, type OneVm } from './models';
 
@@ -65,25 +66,26 @@ export function migrationProgress(
 
 /** Polls `one.vm.info` until the migration to `hostId` is done; throws when it failed, left ACTIVE or took too long. */
 export async function waitForLiveMigration(client: OneClient, vmId: number, hostId: number, wait: LiveMigrationWait): Promise<void> {
-  const deadline = wait.now() + wait.timeoutMs;
   let seenMigrating = false;
-  for (;;) {
+  let lcmState = 0;
+  const outcome = await pollUntil(wait, { timeoutMs: wait.timeoutMs, intervalMs: wait.pollMs ?? 2_000 }, async () => {
     const vm = await client.vmInfo(vmId);
+    lcmState = vm.lcmState;
     const p = migrationProgress(vm, hostId, seenMigrating, wait.before);
     if (p.kind === 'left') throw new CloudvampError('oned', `VM ${vmId} left ACTIVE (STATE ${p.state}) while migrating to host ${hostId}; see \`onevm show ${vmId}\``);
     if (p.kind === 'failed') throw new CloudvampError('oned', `live migration of VM ${vmId} to host ${hostId} failed: ${p.why}; see \`onevm show ${vmId}\``);
     if (p.kind === 'done') {
       if (wait.domainRuns && !(await wait.domainRuns(vm)))
         throw new CloudvampError('oned', `live migration of VM ${vmId} to host ${hostId}: oned says done but libvirt on ${vm.hostname ?? `host ${hostId}`} does not run ${vm.deployId}; see \`onevm show ${vmId}\``);
-      return;
+      return true;
     }
     if (p.migrating) seenMigrating = true;
-    if (wait.now() >= deadline) {
-      throw new CloudvampError(
-        'oned',
-        `live migration of VM ${vmId} to host ${hostId} not done after ${Math.round(wait.timeoutMs / 1000)} s (LCM_STATE ${vm.lcmState}); check \`onevm show ${vmId}\` or raise ${wait.timeoutSetting}`,
-      );
-    }
-    await wait.sleep(wait.pollMs ?? 2_000);
+    return undefined;
+  });
+  if (!outcome.done) {
+    throw new CloudvampError(
+      'oned',
+      `live migration of VM ${vmId} to host ${hostId} not done after ${Math.round(wait.timeoutMs / 1000)} s (LCM_STATE ${lcmState}); check \`onevm show ${vmId}\` or raise ${wait.timeoutSetting}`,
+    );
   }
 }

@@ -9,6 +9,7 @@
 // expect a failed change to leave the old size in place — not a target the
 // guest keeps chasing in the background.
 import { CloudvampError, unsafeError } from '../errors';
+import { pollUntil } from '../poll-until';
 import type { BalloonStats, DomainHandle } from '../libvirt/types';
 import { DomainState } from '../libvirt/types';
 
@@ -90,7 +91,6 @@ export async function waitForBalloon(
   options: SettleOptions,
   clock: Clock,
 ): Promise<SettleResult> {
-  const interval = options.intervalMs ?? 100;
   const stall = Math.min(options.stallMs ?? 3000, options.timeoutMs);
   const start = clock.now();
   let last = read();
@@ -98,29 +98,29 @@ export async function waitForBalloon(
   const startKiB = last.currentKiB;
   let lastKiB = startKiB;
   let lastChange = start;
-  for (;;) {
+  let first = true;
+  const result = (now: number, settled: boolean, reason?: 'timeout' | 'stalled'): SettleResult => {
+    const current = last.currentKiB ?? lastKiB;
+    return { settled, reachedKiB: current, elapsedMs: now - start, neverMoved: current === startKiB, ...(reason ? { reason } : {}), last };
+  };
+  const near = () => Math.abs((last.currentKiB ?? lastKiB) - targetKiB) <= BALLOON_NEAR_KIB;
+  const outcome = await pollUntil(clock, { timeoutMs: options.timeoutMs, intervalMs: options.intervalMs ?? 100 }, () => {
+    if (!first) last = read();
+    first = false;
     const current = last.currentKiB ?? lastKiB;
     const now = clock.now();
-    const result = (settled: boolean, reason?: 'timeout' | 'stalled'): SettleResult => ({
-      settled,
-      reachedKiB: current,
-      elapsedMs: now - start,
-      neverMoved: current === startKiB,
-      ...(reason ? { reason } : {}),
-      last,
-    });
-    const distance = Math.abs(current - targetKiB);
-    if (distance < BALLOON_PAGE_KIB) return result(true);
+    if (Math.abs(current - targetKiB) < BALLOON_PAGE_KIB) return result(now, true);
     if (current !== lastKiB) {
       lastKiB = current;
       lastChange = now;
     }
-    const near = distance <= BALLOON_NEAR_KIB;
-    if (now - start >= options.timeoutMs) return result(near, near ? undefined : 'timeout');
-    if (now - lastChange >= stall) return result(near, near ? undefined : 'stalled');
-    await clock.sleep(interval);
-    last = read();
-  }
+    // A time-out is the poll's to call, and it wins over a stall seen at the same moment.
+    if (now - start >= options.timeoutMs) return undefined;
+    if (now - lastChange >= stall) return result(now, near(), near() ? undefined : 'stalled');
+    return undefined;
+  });
+  if (outcome.done) return outcome.value;
+  return result(start + outcome.elapsedMs, near(), near() ? undefined : 'timeout');
 }
 
 export interface BalloonChange {

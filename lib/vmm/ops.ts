@@ -7,6 +7,7 @@ import { isLibvirtError, VirErrorCode } from '../libvirt/errors';
 import type { DomainHandle, DomainStats, Hypervisor } from '../libvirt/types';
 import { DomainState } from '../libvirt/types';
 import { pollText } from '../monitor/template';
+import { pollUntil } from '../poll-until';
 import type { ActionArgs, ActionName } from './actions';
 import { changeBalloon, type Clock } from './balloon';
 import { destinationUri, type VmmConfig } from './config';
@@ -154,13 +155,11 @@ export const shutdown: Op = async (ctx, args) => {
   } finally {
     dom.free();
   }
-  const deadline = ctx.clock.now() + ctx.config.shutdownTimeoutS * 1000;
-  for (;;) {
+  const off = await pollUntil(ctx.clock, { timeoutMs: ctx.config.shutdownTimeoutS * 1000, intervalMs: 500, clampToDeadline: true }, () => {
     const state = currentState(ctx.hv, uuid);
-    if (state === undefined || state === DomainState.Shutoff) return '';
-    if (ctx.clock.now() >= deadline) break;
-    await ctx.clock.sleep(Math.min(500, Math.max(0, deadline - ctx.clock.now())));
-  }
+    return state === undefined || state === DomainState.Shutoff ? true : undefined;
+  });
+  if (off.done) return '';
   if (!ctx.config.forceDestroy)
     throw new CloudvampError(
       'hypervisor',

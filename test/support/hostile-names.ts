@@ -5,7 +5,7 @@ import type { DomainStats } from '../../lib/libvirt/types';
 import { hostSystemReport } from '../../lib/monitor/reports';
 import type { HostSnapshot } from '../../lib/monitor/snapshot';
 import { carriable, renderTemplate } from '../../lib/monitor/template';
-import { domain } from '../lib/monitor/fake-hypervisor';
+import { domain } from './fake-hypervisor';
 
 /** Names real clouds contain, each of which once broke or changed the probe's output. */
 export const HOSTILE_NAMES: readonly string[] = [

@@ -8,7 +8,7 @@ import { recordPlan } from '../../../lib/elasticity/cycle';
 import { guestPressure } from '../../../lib/elasticity/guest-pressure';
 import { decideVm, planCycle } from '../../../lib/elasticity/policy';
 import type { GuestCounters } from '../../../lib/elasticity/ports';
-import { emptyState, parseState, reconcile, serializeState, type VmState } from '../../../lib/elasticity/state';
+import { emptyState, parseState, reconcile, serializeState, type ManagedVm } from '../../../lib/elasticity/state';
 import { cluster, config, GiB, host, MiB, vm } from './builders';
 
 const NOW = 1_700_000_000_000;
@@ -64,7 +64,7 @@ describe('guestPressure (pure)', () => {
 describe('decideVm with the guest pressure counters', () => {
   // A 4 GiB guest ballooned to 2 GiB: the figures' free share decides, the counters may overrule.
   const guest = (usedKiB: number, now: GuestCounters | undefined) => vm(1, { originalKiB: 4 * GiB, currentKiB: 2 * GiB, usedKiB, ...(now ? { counters: now } : {}) });
-  const seen = (before: GuestCounters | undefined): VmState => ({ originalKiB: 4 * GiB, firstSeenAt: 0, strikes: 0, ...(before ? { counters: before } : {}) });
+  const seen = (before: GuestCounters | undefined): ManagedVm => ({ originalKiB: 4 * GiB, firstSeenAt: 0, strikes: 0, ...(before ? { counters: before } : {}) });
 
   it('never shrinks a guest whose swap-in or major faults are rising, whatever its free share', () => {
     fc.assert(

@@ -2,17 +2,17 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { recordPlan } from '../../../lib/elasticity/cycle';
 import { checkPlan, decideVm, floorFor, planCycle, planRestore } from '../../../lib/elasticity/policy';
-import type { ElasticityState, VmState } from '../../../lib/elasticity/state';
+import type { ElasticityState, ManagedVm } from '../../../lib/elasticity/state';
 import { emptyState, reconcile } from '../../../lib/elasticity/state';
 import type { ClusterView, VmView } from '../../../lib/elasticity/ports';
 import { cluster, config, GiB, host, MiB, vm } from './builders';
 
 const NOW = 1_000_000_000;
-const seen = (over: Partial<VmState> = {}): VmState => ({ originalKiB: 4 * GiB, firstSeenAt: 0, strikes: 0, ...over });
+const seen = (over: Partial<ManagedVm> = {}): ManagedVm => ({ originalKiB: 4 * GiB, firstSeenAt: 0, strikes: 0, ...over });
 
 describe('decideVm: CloudVAMP rule, table', () => {
   const cfg = config();
-  const cases: { name: string; vm: VmView; state?: VmState; cfg?: ReturnType<typeof config>; action: string; target?: number; reason?: RegExp }[] = [
+  const cases: { name: string; vm: VmView; state?: ManagedVm; cfg?: ReturnType<typeof config>; action: string; target?: number; reason?: RegExp }[] = [
     { name: 'free share in the dead band', vm: vm(1, { currentKiB: 4 * GiB, usedKiB: 0.7 * 4 * GiB }), action: 'none', reason: /within 25..35 %/ },
     { name: 'band edge 25 % free is inside', vm: vm(1, { currentKiB: 4 * GiB, usedKiB: 3 * GiB }), action: 'none', reason: /within/ },
     { name: 'mostly free: shrink to used / 0.7', vm: vm(1, { currentKiB: 4 * GiB, usedKiB: 1 * GiB }), action: 'shrink', target: Math.ceil(GiB / 0.7 / MiB) * MiB },
@@ -241,7 +241,7 @@ const arbVmAndState = fc
       balloon: { availableKiB: total, usableKiB: total - used },
       overrides: { ...(r.minFree !== undefined ? { minFreeKiB: r.minFree } : {}), ...(r.memOver !== undefined ? { memOverPercent: r.memOver } : {}) },
     });
-    const s: VmState = {
+    const s: ManagedVm = {
       originalKiB: r.original,
       firstSeenAt: 0,
       strikes: r.strikes,
@@ -475,7 +475,7 @@ describe('planCycle: properties', () => {
 
 describe('PEAK_FLOOR_WINDOW: the peak floor only for guests that starved lately', () => {
   const v = vm(1, { originalKiB: 8 * GiB, currentKiB: 8 * GiB, usedKiB: 1 * GiB });
-  const st = (lastStrikeAt?: number): VmState => seen({ originalKiB: 8 * GiB, peak: { kib: 4 * GiB, at: NOW - 1000 }, ...(lastStrikeAt !== undefined ? { lastStrikeAt } : {}) });
+  const st = (lastStrikeAt?: number): ManagedVm => seen({ originalKiB: 8 * GiB, peak: { kib: 4 * GiB, at: NOW - 1000 }, ...(lastStrikeAt !== undefined ? { lastStrikeAt } : {}) });
   const cfgW = config({ peakFloor: true, peakFloorWindowMs: 6 * 3_600_000 });
   it('a guest that never starved is sized for its use of now; one that starved within the window keeps its peak room', () => {
     const never = decideVm(v, st(), cfgW, NOW);

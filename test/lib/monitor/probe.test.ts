@@ -10,7 +10,7 @@ import { probeMain } from '../../../lib/monitor/command';
 import { collectSnapshot } from '../../../lib/monitor/collect';
 import { runProbe, type ProbeKind } from '../../../lib/monitor/probe';
 import { isLocalKernelUri, parseCpuModelName, parseNetDev } from '../../../lib/monitor/procfs';
-import { domain, FakeHypervisor, libvirtError, type FakeHost } from './fake-hypervisor';
+import { domain, FakeHypervisor, libvirtError, type FakeHost } from '../../support/fake-hypervisor';
 
 const KINDS: ProbeKind[] = ['host-system', 'host-monitor', 'vm-status', 'vm-monitor', 'legacy'];
 const noProc = () => undefined;

@@ -15,7 +15,7 @@ import {
 } from '../../../lib/monitor/reports';
 import type { HostSnapshot } from '../../../lib/monitor/snapshot';
 import { monitorText, renderTemplate } from '../../../lib/monitor/template';
-import { domain } from './fake-hypervisor';
+import { domain } from '../../support/fake-hypervisor';
 
 const node = { model: 'x86_64', memoryKiB: 16777216, cpus: 4, mhz: 2400, nodes: 1, sockets: 1, cores: 4, threads: 1 };
 

@@ -8,7 +8,7 @@ import { collectSnapshot } from '../../../lib/monitor/collect';
 import { parseKsm, parsePsiSomeAvg60, parseVmKsm, qemuPidFile } from '../../../lib/monitor/procfs';
 import { cpuSample, domainCpuDelay, hostSystemReport, vmMonitorReport } from '../../../lib/monitor/reports';
 import type { HostSnapshot } from '../../../lib/monitor/snapshot';
-import { domain, FakeHypervisor } from './fake-hypervisor';
+import { domain, FakeHypervisor } from '../../support/fake-hypervisor';
 
 const KSM = { run: '1\n', pages_shared: '1000\n', pages_sharing: '25600\n', pages_unshared: '5\n', general_profit: '100000000\n' };
 const PSI = {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DomainState } from '../../../lib/libvirt/types';
 import { changeBalloon, checkBalloonTarget, waitForBalloon } from '../../../lib/vmm/balloon';
-import { FakeClock, FakeHypervisor } from './fakes';
+import { FakeClock, FakeHypervisor } from '../../support/fake-hypervisor';
 
 const MiB = 1024;
 const ctx = (clock: FakeClock) => ({ floorKiB: 64 * MiB, settleTimeoutMs: 5000, clock, log: () => undefined });

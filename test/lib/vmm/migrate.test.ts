@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DomainState } from '../../../lib/libvirt/types';
 import { describeOptions, formatProgress, migrateDomain } from '../../../lib/vmm/migrate';
-import { FakeHypervisor } from './fakes';
+import { FakeHypervisor } from '../../support/fake-hypervisor';
 
 const MiB = 1024 * 1024;
 
@@ -60,7 +60,7 @@ describe('migrateDomain', () => {
   it('says so when the VM left the source anyway', async () => {
     const { hv, dom, ctx } = setup();
     dom.migrateOutcome = { ok: false, message: 'finish failed', leave: 'gone' };
-    await expect(migrateDomain(hv, dom, 'qemu+tcp://node2/system', { live: true }, ctx)).rejects.toThrow(/no longer on the source \(fake:\/\/\/system\): look for it on the destination$/);
+    await expect(migrateDomain(hv, dom, 'qemu+tcp://node2/system', { live: true }, ctx)).rejects.toThrow(/no longer on the source \(qemu:\/\/\/system\): look for it on the destination$/);
   });
 
   it('refuses a domain that is not running, before anything', async () => {

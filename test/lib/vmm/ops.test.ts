@@ -8,7 +8,7 @@ import { DEFAULT_CONFIG, type VmmConfig } from '../../../lib/vmm/config';
 import { localFiles } from '../../../lib/io/files';
 import { checkDomainXml, deployCheck, hasAcpi, OPS, type OpContext } from '../../../lib/vmm/ops';
 import { METADATA_URI, parseSizeMetadata } from '../../../lib/memory/oned-size';
-import { FakeHypervisor } from './fakes';
+import { FakeHypervisor } from '../../support/fake-hypervisor';
 
 const fixture = (name: string) => readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', name), 'utf8');
 const MiB = 1024;
@@ -122,7 +122,7 @@ describe('shutdown', () => {
   });
   it('names an unknown domain and where it looked', async () => {
     const hv = new FakeHypervisor();
-    await expect(OPS.shutdown(context(hv).ctx, hostArgs('one-404'))).rejects.toMatchObject({ kind: 'not-found', message: "domain 'one-404' not found on fake:///system" });
+    await expect(OPS.shutdown(context(hv).ctx, hostArgs('one-404'))).rejects.toMatchObject({ kind: 'not-found', message: "domain 'one-404' not found on qemu:///system" });
   });
   it('hasAcpi reads <features><acpi/>', () => {
     expect(hasAcpi('<domain><features>\n<acpi/><apic/></features></domain>')).toBe(true);

@@ -1,16 +1,53 @@
-// Test doubles for the VMM core: an in-memory Hypervisor whose balloon and
-// migration behave as each test says, and a clock that only moves on sleep.
-import { LibvirtError, VirErrorCode } from '../../../lib/libvirt/errors';
-import type {
-  BalloonStats,
-  DomainHandle,
-  DomainStats,
-  Hypervisor,
-  JobProgress,
-  MigrateOptions,
-} from '../../../lib/libvirt/types';
-import { DomainState } from '../../../lib/libvirt/types';
-import type { Clock } from '../../../lib/vmm/balloon';
+// The one Hypervisor double for the tests: an in-memory libvirt whose
+// domains' balloon, shutdown and migration behave as each test says (the VMM
+// actions), and which can also serve a fixed host - node figures, domain
+// stats rows, cloudvamp metadata - while counting every call, so a probe test
+// can assert that its libvirt calls do not grow with the number of domains.
+// A clock that only moves on sleep drives the domains.
+import { LibvirtError, VirErrorCode } from '../../lib/libvirt/errors';
+import {
+  DomainState,
+  type BalloonStats,
+  type DomainHandle,
+  type DomainStats,
+  type Hypervisor,
+  type JobProgress,
+  type MigrateOptions,
+  type NodeCpuStats,
+  type NodeInfo,
+  type NodeMemoryStats,
+} from '../../lib/libvirt/types';
+import { METADATA_URI } from '../../lib/memory/oned-size';
+import type { Clock } from '../../lib/vmm/balloon';
+
+/** A fixed host, as a probe sees it. */
+export interface FakeHost {
+  uri?: string;
+  hostname?: string;
+  node?: Partial<NodeInfo>;
+  nodeMemory?: NodeMemoryStats | 'unsupported';
+  nodeCpu?: NodeCpuStats;
+  /** domains reported with exactly these stats rows (see `domain()`) */
+  domains?: DomainStats[];
+  /** domain UUID → what virDomainGetMetadata returns for cloudvamp's namespace */
+  metadata?: Record<string, string>;
+}
+
+export const libvirtError = (code: number, text: string) => new LibvirtError(text, { code, domain: 0, libvirtMessage: text });
+
+/** A running domain's stats row, as virConnectGetAllDomainStats gives it: `one-ID`, a UUID from the ID. */
+export function domain(id: number | string, over: Partial<DomainStats> = {}): DomainStats {
+  const name = typeof id === 'number' ? `one-${id}` : id;
+  const n = typeof id === 'number' ? id : 999;
+  return {
+    name,
+    uuid: `00000000-0000-0000-0000-${String(n).padStart(12, '0')}`,
+    state: DomainState.Running,
+    stateReason: 1,
+    balloon: { currentKiB: 1048576, maximumKiB: 2097152, rssKiB: 524288 },
+    ...over,
+  };
+}
 
 export class FakeClock implements Clock {
   t = 0;
@@ -46,6 +83,8 @@ export interface FakeDomainSpec {
   acpi?: boolean;
   /** shutdown: the guest powers off after this many ms (Infinity = ignores ACPI) */
   powerOffAfterMs?: number;
+  /** getAllDomainStats reports exactly this row for the domain (a probe's fixed host) */
+  stats?: DomainStats;
 }
 
 let nextUuid = 1;
@@ -130,6 +169,7 @@ export class FakeDomain implements DomainHandle {
   /** namespace URI → element XML (virDomainGet/SetMetadata) */
   metadataByUri = new Map<string, string>();
   metadata(uri: string): string | undefined {
+    this.owner.call('metadata');
     return this.metadataByUri.get(uri);
   }
   setMetadata(uri: string, _key: string, xml: string): void {
@@ -202,20 +242,38 @@ function noDomain(id: string): LibvirtError {
 }
 
 export class FakeHypervisor implements Hypervisor {
-  readonly uri = 'fake:///system';
+  readonly uri: string;
   domains: FakeDomain[] = [];
   saved = new Map<string, FakeDomain>();
   created: string[] = [];
+  /** every Hypervisor call and every domain metadata read, in order */
+  calls: string[] = [];
   closed = false;
   stats: (d: FakeDomain, call: number) => Partial<DomainStats> = () => ({});
   private statsCalls = 0;
+  readonly clock: FakeClock;
 
-  constructor(readonly clock: FakeClock = new FakeClock()) {
+  constructor(
+    private readonly host: FakeHost = {},
+    clock: FakeClock = new FakeClock(),
+  ) {
+    this.uri = host.uri ?? 'qemu:///system';
+    this.clock = clock;
     clock.onSleep = (t) => {
       for (const d of [...this.domains]) d.step(t);
     };
+    for (const stats of host.domains ?? []) {
+      const d = this.add({ name: stats.name, uuid: stats.uuid, stats });
+      const xml = host.metadata?.[stats.uuid];
+      if (xml !== undefined) d.metadataByUri.set(METADATA_URI, xml);
+    }
   }
 
+  /** counts a call; a closed connection refuses it, as libvirt does */
+  call(name: string): void {
+    if (this.closed) throw new Error(`${name} on a closed connection`);
+    this.calls.push(name);
+  }
   add(spec: FakeDomainSpec): FakeDomain {
     const d = new FakeDomain(spec, this);
     this.domains.push(d);
@@ -228,45 +286,61 @@ export class FakeHypervisor implements Hypervisor {
     this.domains = this.domains.filter((x) => x !== d);
   }
   getAllDomainStats(): DomainStats[] {
+    this.call('getAllDomainStats');
     const call = this.statsCalls++;
     return this.domains.map((d) => ({
-      name: d.name,
-      uuid: d.uuid,
-      state: d.stateValue,
-      stateReason: 0,
-      balloon: { currentKiB: d.currentKiB, maximumKiB: d.maxKiB, rssKiB: 100_000 },
+      ...(d.spec.stats
+        ? structuredClone(d.spec.stats)
+        : {
+            name: d.name,
+            uuid: d.uuid,
+            state: d.stateValue,
+            stateReason: 0,
+            balloon: { currentKiB: d.currentKiB, maximumKiB: d.maxKiB, rssKiB: 100_000 },
+          }),
       ...this.stats(d, call),
     }));
   }
   listDomainNames(): string[] {
+    this.call('listDomainNames');
     return this.domains.map((d) => d.name);
   }
-  nodeInfo() {
-    return { model: 'x86_64', memoryKiB: 8 << 20, cpus: 2, mhz: 2000, nodes: 1, sockets: 1, cores: 2, threads: 1 };
+  nodeInfo(): NodeInfo {
+    this.call('nodeInfo');
+    return { model: 'x86_64', memoryKiB: 16777216, cpus: 4, mhz: 2400, nodes: 1, sockets: 1, cores: 4, threads: 1, ...this.host.node };
   }
-  nodeMemoryStats() {
-    return { totalKiB: 8 << 20, freeKiB: 4 << 20 };
+  nodeMemoryStats(): NodeMemoryStats {
+    this.call('nodeMemoryStats');
+    const m = this.host.nodeMemory ?? { totalKiB: 16777216, freeKiB: 8388608, buffersKiB: 1048576, cachedKiB: 2097152 };
+    if (m === 'unsupported') throw libvirtError(VirErrorCode.NoSupport, 'this function is not supported by the connection driver');
+    return m;
   }
-  nodeCpuStats() {
-    return undefined;
+  nodeCpuStats(): NodeCpuStats | undefined {
+    this.call('nodeCpuStats');
+    return this.host.nodeCpu;
   }
   hostname(): string {
-    return 'fake';
+    this.call('hostname');
+    return this.host.hostname ?? 'node1';
   }
   libVersion(): string {
+    this.call('libVersion');
     return this.versions.libvirt;
   }
   hypervisorVersion(): string {
+    this.call('hypervisorVersion');
     return this.versions.qemu;
   }
   /** what libVersion/hypervisorVersion report (deploy's feature support) */
   versions = { libvirt: '9.0.0', qemu: '7.2.0' };
   domain(id: string): FakeDomain {
+    this.call('domain');
     const d = this.domains.find((x) => x.name === id || x.uuid === id);
     if (!d) throw noDomain(id);
     return d;
   }
   createDomain(xml: string): FakeDomain {
+    this.call('createDomain');
     this.created.push(xml);
     const name = /<name>([^<]+)<\/name>/.exec(xml)?.[1] ?? 'unnamed';
     if (this.domains.some((d) => d.name === name)) throw new LibvirtError(`domain '${name}' already exists`, { code: 9, domain: 10, libvirtMessage: 'exists' });
@@ -276,6 +350,7 @@ export class FakeHypervisor implements Hypervisor {
     return this.createDomain(xml);
   }
   restoreDomain(file: string): void {
+    this.call('restoreDomain');
     const d = this.saved.get(file);
     if (!d) throw new LibvirtError(`cannot read ${file}`, { code: 38, domain: 10, libvirtMessage: 'no file' });
     d.stateValue = DomainState.Running;
