@@ -14,6 +14,7 @@ import {
   child,
   createTemplate,
   domainMemStats,
+  domainHost,
   ensureCloud,
   hostMem,
   hostXml,
@@ -53,14 +54,6 @@ function scalarKeyCounts(node: XmlNode): Record<string, number> {
 }
 
 /** Which harness host runs libvirt domain `name`, if any. */
-async function domainHost(name: string): Promise<number | undefined> {
-  for (const i of [1, 2]) {
-    const out = await hostExec(i, ['virsh', '-q', '-c', 'qemu:///system', 'list', '--name']).catch(() => '');
-    if (out.split('\n').map((l) => l.trim()).includes(name)) return i;
-  }
-  return undefined;
-}
-
 const indexOfHost = (hostId: number) => Number(Object.entries(cloud.hostIds).find(([, id]) => id === hostId)![0]);
 
 describe('monitoring through the cloudvamp IM_MAD', () => {

@@ -257,6 +257,15 @@ export async function domainMemStats(hostIndex: number, domain: string): Promise
   return stats;
 }
 
+/** The harness host (1, 2) whose libvirt runs the domain, or undefined when none does. */
+export async function domainHost(name: string): Promise<number | undefined> {
+  for (const i of HOSTS) {
+    const out = await hostExec(i, ['virsh', '-q', '-c', 'qemu:///system', 'list', '--name']).catch(() => '');
+    if (out.split('\n').map((l) => l.trim()).includes(name)) return i;
+  }
+  return undefined;
+}
+
 export async function domainCurrentKiB(hostIndex: number, domain: string): Promise<number> {
   return (await domainMemStats(hostIndex, domain)).actual!;
 }
