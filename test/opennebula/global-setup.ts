@@ -5,12 +5,31 @@
 // project's global set-up before any test, and oned would compete with the
 // unit tests for the CPU): the first test file starts the cloud
 // (test/opennebula/cloud.ts). The teardown stops oned, the hosts' sshd and
-// monitord clients, and the hosts.
+// monitord clients, and the hosts, then appends the run's wall-clock time to
+// bench/results/opennebula.txt when the claim rewrote that file in this run
+// (README's duration of the tier is read there).
+import { appendFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type {} from 'vitest';
 import { checkPrerequisites, ensureGuestBuilt } from '../harness/index.js';
-import { locateOpenNebula, lockHostSet, oneDown, oneHostsDown } from '../harness/opennebula.js';
+import { locateOpenNebula, lockHostSet, oneDown, oneHostsDown, REPO } from '../harness/opennebula.js';
+
+const RESULTS = path.join(REPO, 'bench/results/opennebula.txt');
+
+async function recordDuration(started: number): Promise<void> {
+  const written = await stat(RESULTS).catch(() => undefined);
+  if (!written || written.mtimeMs < started) return;
+  // the test files named on the command line (vitest run --project opennebula [file...]); none: every file
+  const files = process.argv.filter((a) => a.endsWith('.test.ts')).map((a) => path.basename(a));
+  const seconds = (Date.now() - started) / 1000;
+  await appendFile(
+    RESULTS,
+    `tier run: ${seconds.toFixed(0)} s wall-clock from global set-up to teardown (hosts, oned, ${files.length > 0 ? files.join(', ') : 'every test file of the tier'}; before stopping oned and the hosts)\n`,
+  );
+}
 
 export default async function setup(): Promise<() => Promise<void>> {
+  const started = Date.now();
   await checkPrerequisites();
   await ensureGuestBuilt();
   await locateOpenNebula();
@@ -25,6 +44,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   }
   return async () => {
     try {
+      await recordDuration(started).catch((err: unknown) => console.error(`bench/results/opennebula.txt: ${String(err)}`));
       await oneDown();
       await oneHostsDown();
     } finally {
