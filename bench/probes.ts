@@ -233,8 +233,10 @@ export async function run(): Promise<void> {
     out(
       '\nratio = virsh ms ÷ probe ms (both probes together); ms/virsh = cost of one virsh process (flat in N: the daemon does not re-read anything per connection).\n' +
         'RPCs: counted from libvirt client logs, connection set-up included (virsh RPCs = one dominfo + one dommemstat, counted, × VMs).\n' +
-        '* Hypervisor interface calls of one host/system + one vm/monitor run, in-process (open/close not included); on the test driver\n' +
-        '  they grow by one virDomainGetInfo per running VM (its bulk stats lack the balloon group).\n' +
+        '* Hypervisor interface calls of one host/system + one vm/monitor run, in-process (open/close not included). Per VM, each probe\n' +
+        '  looks up every ballooned domain (balloon below its maximum: all of them here) by UUID and reads its cloudvamp metadata\n' +
+        '  (`domain` + `metadata`, 2 RPCs), on a QEMU host too; on the test driver getAllDomainStats adds one virDomainGetInfo per\n' +
+        '  running VM (its bulk stats lack the balloon group), which QEMU does not need. Fixed per run: everything else.\n' +
         methods.map((m) => `  API calls by method, ${m}\n`).join('') +
         '\n',
     );
