@@ -213,4 +213,38 @@ describe('the claim on the real scheduler', () => {
     say(`restore-all: ${vms.length} VMs back at ${S_MIB} MiB in oned and libvirt; host 1's RESERVED_MEM from cloudvamp's ${published} KiB back to the operator's ${operatorReserveKiB} KiB`);
     await writeBenchResults();
   });
+  it('APPLY_MODE=resize: TOTAL_MEM − MEM_USAGE grows by what the balloons took, never twice (oned already counts the new size)', async () => {
+    const h1 = cloud.hostIds[1]!;
+    const onH1 = [];
+    for (const id of vms) if ((await vmState(id)).hostId === h1) onH1.push(id);
+    await forceSystemProbe(1);
+    await new Promise((r) => setTimeout(r, 3000));
+    const before = await hostMem(h1);
+    await writeCvemConf({ HOST_RESERVE_MODE: 'none', MIGRATE: 'no', MEM_OVER: '20', MIN_FREE_MEMORY: '32768', APPLY_MODE: 'resize' });
+    let shrinks = 0;
+    for (let cycles = 0; shrinks === 0 && cycles < 8; cycles++) {
+      if (cycles > 0) await new Promise((r) => setTimeout(r, 5000));
+      const run = await cvem(['run', '--once']);
+      expect(run.exitCode, run.stderr).toBe(0);
+      shrinks += run.events.filter((e) => e.event === 'shrink' && e.result === 'ok').length;
+    }
+    expect(shrinks).toBeGreaterThan(0);
+    let took = 0;
+    for (const id of onH1) took += S_KIB - (await domainMemStats(1, `one-${id}`)).actual!;
+    await waitFor(async () => (await hostMem(h1)).usageKiB < before.usageKiB, {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+      what: "oned's MEM_USAGE to drop after the resize-mode shrink",
+    });
+    // then a host/system probe, which in resize mode must add nothing for what oned already counts
+    await forceSystemProbe(1);
+    await new Promise((r) => setTimeout(r, 4000));
+    const after = await hostMem(h1);
+    const gained = after.totalKiB - after.usageKiB - (before.totalKiB - before.usageKiB);
+    // resize: oned's MEM_USAGE drops by the shrink; the probe must not offer it again
+    expect(gained).toBeGreaterThan(0);
+    expect(gained).toBeLessThanOrEqual(took + 1024);
+    say(`APPLY_MODE=resize: ${shrinks} shrinks took ${Math.round(took / 1024)} MiB in libvirt; TOTAL_MEM − MEM_USAGE grew by ${Math.round(gained / 1024)} MiB (MEM_USAGE −${Math.round((before.usageKiB - after.usageKiB) / 1024)} MiB, PACKEDMEMORY ${text(after.template, 'PACKEDMEMORY')} KiB)`);
+    await writeBenchResults();
+  });
 });
