@@ -83,30 +83,30 @@ export async function run(): Promise<void> {
       return { there, back };
     };
 
+    const line = (what: string, xs: number[], refXs: number[]) =>
+      out(`${what.padEnd(40)} ${summary(xs)}   ratio ${(median(xs) / median(refXs)).toFixed(2)}x\n`);
+    const report = (title: string, b: { shrink: number[]; grow: number[] }, m: { there: number[]; back: number[] } | undefined, r: typeof ref) => {
+      out(title);
+      line(`  balloon ${SIZE_MIB} -> ${SHRINK_MIB} MiB`, b.shrink, r.balloon.shrink);
+      line(`  balloon ${SHRINK_MIB} -> ${SIZE_MIB} MiB`, b.grow, r.balloon.grow);
+      if (m) line('  live migration h1 -> h2', m.there, r.migrate.there);
+      if (m) line('  live migration h2 -> h1', m.back, r.migrate.back);
+    };
     const ref = { balloon: await balloon(quiet), migrate: await migrate(quiet) };
+    report('\nquiet guest, neighbour quiet (reference):\n', ref.balloon, ref.migrate, ref);
     await agent(busy, 1, `dirty ${DIRTY_MIB_S}`);
     await agent(busy, 1, 'spin 600');
     const beside = { balloon: await balloon(quiet), migrate: await migrate(quiet) };
-    const itself = await balloon(busy);
-    const status = await agent(busy, 1, 'status');
+    report('quiet guest, neighbour busy (ratio to the reference):\n', beside.balloon, beside.migrate, ref);
+    // The busy guest's own balloon may not reach the target: its one vCPU is
+    // spinning, so the balloon driver gets little time. That is a result.
+    try {
+      report("busy guest itself (ratio to the quiet guest's reference):\n", await balloon(busy), undefined, ref);
+    } catch (error) {
+      out(`busy guest itself: ${(error as Error).message}\n`);
+    }
+    out(`busy guest's agent at the end: ${JSON.stringify(await agent(busy, 1, 'status'))}\n`);
     await agent(busy, 1, 'dirty 0');
-
-    const line = (what: string, xs: number[], refXs: number[]) =>
-      out(`${what.padEnd(58)} ${summary(xs)}   ratio ${(median(xs) / median(refXs)).toFixed(2)}x\n`);
-    out(`\nquiet guest, neighbour quiet (reference):\n`);
-    line(`  balloon ${SIZE_MIB} -> ${SHRINK_MIB} MiB`, ref.balloon.shrink, ref.balloon.shrink);
-    line(`  balloon ${SHRINK_MIB} -> ${SIZE_MIB} MiB`, ref.balloon.grow, ref.balloon.grow);
-    line('  live migration h1 -> h2', ref.migrate.there, ref.migrate.there);
-    line('  live migration h2 -> h1', ref.migrate.back, ref.migrate.back);
-    out(`quiet guest, neighbour busy (ratio to the reference):\n`);
-    line(`  balloon ${SIZE_MIB} -> ${SHRINK_MIB} MiB`, beside.balloon.shrink, ref.balloon.shrink);
-    line(`  balloon ${SHRINK_MIB} -> ${SIZE_MIB} MiB`, beside.balloon.grow, ref.balloon.grow);
-    line('  live migration h1 -> h2', beside.migrate.there, ref.migrate.there);
-    line('  live migration h2 -> h1', beside.migrate.back, ref.migrate.back);
-    out(`busy guest itself (ratio to the quiet guest's reference):\n`);
-    line(`  balloon ${SIZE_MIB} -> ${SHRINK_MIB} MiB`, itself.shrink, ref.balloon.shrink);
-    line(`  balloon ${SHRINK_MIB} -> ${SIZE_MIB} MiB`, itself.grow, ref.balloon.grow);
-    out(`busy guest's agent at the end: ${JSON.stringify(status)}\n`);
     out(`# load average after: ${load()}\n`);
   } finally {
     await destroyGuest(quiet).catch(() => undefined);
