@@ -9,6 +9,7 @@ const root = path.resolve(import.meta.dirname, '..', '..');
 /** results file → the line that starts each run in it (the last run is checked) */
 const CHECKED: Record<string, RegExp> = {
   'bench/results/probes.txt': /^# .*node --import tsx bench\/run\.ts probes/m,
+  'bench/results/vmm-busy.txt': /^# .*node --import tsx bench\/run\.ts vmm-busy/m,
 };
 
 /** The text of the file's last run. */
