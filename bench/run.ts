@@ -4,6 +4,7 @@ const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   probes: () => import('./probes'),
   elasticity: () => import('./elasticity'),
   vmm: () => import('./vmm'),
+  'vmm-busy': () => import('./vmm-busy'),
   planning: () => import('./planning'),
 };
 

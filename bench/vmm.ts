@@ -41,14 +41,14 @@ const GUESTS: Guest[] = [
   { name: 'cvb-vmm-1024', sizeMiB: 1024, holdMiB: 256, shrinkMiB: 512 },
 ];
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-function summary(values: number[]): string {
+export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+export function summary(values: number[]): string {
   const sorted = [...values].sort((a, b) => a - b);
   const median = sorted[Math.floor(sorted.length / 2)]!;
   return `median ${seconds(median)} (min ${seconds(sorted[0]!)}, max ${seconds(sorted.at(-1)!)}, n=${values.length})`;
 }
 
-async function timedAction(remotes: Remotes, config: string, action: string, args: string[]) {
+export async function timedAction(remotes: Remotes, config: string, action: string, args: string[]) {
   const t0 = performance.now();
   const r = await runAction(remotes, action, args, { env: { CLOUDVAMP_VMM_CONFIG: config }, timeoutMs: 300_000 });
   const wallMs = performance.now() - t0;

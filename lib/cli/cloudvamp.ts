@@ -68,7 +68,7 @@ async function statusJson(env: CvemEnv, configPath: string | undefined): Promise
     .sort((a, b) => a.id - b.id)
     .map((vm) => {
       const s = state.vms[String(vm.id)];
-      const f = chooseGuestFigures(vm, config, now).figures;
+      const f = chooseGuestFigures(vm, config, now, s?.lastChangeAt).figures;
       return {
         id: vm.id,
         name: vm.name,

@@ -89,7 +89,7 @@ export function formatStatus(view: ClusterView, state: ElasticityState, config: 
     if (o.mark === '*') unmanaged = true;
     if (o.mark === '?') unknown = true;
     const original = o.kib === undefined ? '?' : `${mib(o.kib)}${o.mark}`;
-    const f = chooseGuestFigures(vm, config, now).figures;
+    const f = chooseGuestFigures(vm, config, now, s?.lastChangeAt).figures;
     const last = s?.lastAction;
     rows.push([
       String(vm.id),

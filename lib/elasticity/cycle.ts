@@ -20,6 +20,9 @@
 // resized by someone else, or a host that no longer has room, makes the step
 // skip with its reason instead of acting on a stale plan.
 //
+// The read → re-check → act → record loop itself is the one both appliers use
+// (lib/step-runner.ts); what a step is, what it reads and how it is logged are here.
+//
 // Migrations go first because the grows that need them wait on their
 // success; grows before shrinks because a starving guest should not wait for
 // someone else's balloon. Each step is logged with its result; `shouldStop`
@@ -39,6 +42,7 @@ import { withMigration } from './migration-budget';
 import { limitsFor, planCycle, planRestore, type CyclePlan, type Migration, type VmDecision } from './policy';
 import type { ClusterSource, ClusterView, HostReservePublisher, HostView, KsmTuner, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
 import { nothingApplied, recheck, recordDone, type Step } from './precheck';
+import { runSteps } from '../step-runner';
 import { reconcile, type ActionKind, type ElasticityState, type LastAction, type Unproven, type ManagedVm } from './state';
 
 /** The state file could not be written; `state` is what must be written before anything else changes. */
@@ -199,65 +203,83 @@ async function applyPlan(
     current = await source.refresh(current, [vmId], hosts);
     return current;
   };
-  const step = async (what: Record<string, unknown>, s: Step, run: () => Promise<void>): Promise<boolean> => {
-    const vmId = s.kind === 'migrate' ? s.migration.vmId : s.decision.vmId;
-    if (stop()) {
-      stopped = true;
-      skip(what, vmId, 'info', 'stopping');
-      return false;
-    }
-    let fresh: ClusterView;
-    try {
-      fresh = await freshFor(s, vmId);
-    } catch (error) {
-      skip(what, vmId, 'warn', `could not re-read the cluster before acting: ${oneLineMessage(error)}`);
-      return false;
-    }
-    const why = recheck(s, view, fresh, done, config);
-    if (why !== undefined) {
-      skip(what, vmId, 'warn', why);
-      return false;
-    }
-    const started = deps.now();
-    try {
-      await run();
-      recordDone(done, s);
-      applied++;
-      setResult(state, vmId, 'ok');
-      log({ level: 'info', msg: `${String(what.event)} done`, ...what, result: 'ok', ms: deps.now() - started });
-      return true;
-    } catch (error) {
-      failed++;
-      setResult(state, vmId, 'failed');
-      log({ level: 'error', msg: `${String(what.event)} failed`, ...what, result: 'failed', error: oneLineMessage(error) });
-      return false;
-    }
-  };
-  for (const m of plan.migrations) {
-    const what = { event: 'migrate', vmId: m.vmId, fromHostId: m.fromHostId, toHostId: m.toHostId, kib: m.kib, forVmId: m.forVmId, reason: m.reason };
-    const ok = await step(what, { kind: 'migrate', migration: m }, () =>
-      deps.migrator.migrateLive(m.vmId, m.toHostId),
-    );
-    if (!ok) failedMoves.add(m.vmId);
+  // The steps in order: migrations first, then grows, then shrinks (see the
+  // file comment). Each one is logged with its result; a skipped or failed
+  // step does not stop the others, except that a grow waits on its relief
+  // migration (`blocked`).
+  interface CycleStep {
+    what: Record<string, unknown>;
+    step: Step;
+    vmId: number;
+    run: () => Promise<void>;
+    afterMigrationOf?: number;
   }
+  const migrations: CycleStep[] = plan.migrations.map((m) => ({
+    what: { event: 'migrate', vmId: m.vmId, fromHostId: m.fromHostId, toHostId: m.toHostId, kib: m.kib, forVmId: m.forVmId, reason: m.reason },
+    step: { kind: 'migrate', migration: m },
+    vmId: m.vmId,
+    run: () => deps.migrator.migrateLive(m.vmId, m.toHostId),
+  }));
   const changes = plan.decisions.filter((d) => d.action !== 'none');
   const ordered = [...changes.filter((d) => d.action === 'grow'), ...changes.filter((d) => d.action === 'shrink')];
-  const resized: VmDecision[] = [];
-  for (const d of ordered) {
+  const resizes: CycleStep[] = ordered.map((d) => {
     const vm = vms.get(d.vmId)!;
-    const what = { event: d.action, vmId: d.vmId, hostId: d.hostId, fromKiB: d.fromKiB, targetKiB: d.targetKiB, reason: d.reason };
-    if (d.afterMigrationOf !== undefined && failedMoves.has(d.afterMigrationOf)) {
-      skip(what, d.vmId, 'warn', 'its relief migration did not happen');
-      continue;
-    }
-    const resize = async () => {
-      // oned's copy of the original before the first change (and whenever it is missing or smaller than ours).
-      const original = state.vms[String(d.vmId)]?.originalKiB ?? d.originalKiB;
-      if (vm.recordedOriginalKiB !== original) await deps.publisher.recordOriginal(d.vmId, original);
-      await deps.applier.setMemory(vm, d.targetKiB);
+    return {
+      what: { event: d.action, vmId: d.vmId, hostId: d.hostId, fromKiB: d.fromKiB, targetKiB: d.targetKiB, reason: d.reason },
+      step: { kind: 'resize', decision: d },
+      vmId: d.vmId,
+      afterMigrationOf: d.afterMigrationOf,
+      run: async () => {
+        // oned's copy of the original before the first change (and whenever it is missing or smaller than ours).
+        const original = state.vms[String(d.vmId)]?.originalKiB ?? d.originalKiB;
+        if (vm.recordedOriginalKiB !== original) await deps.publisher.recordOriginal(d.vmId, original);
+        await deps.applier.setMemory(vm, d.targetKiB);
+      },
     };
-    if (await step(what, { kind: 'resize', decision: d }, resize)) resized.push(d);
-  }
+  });
+  const resized: VmDecision[] = [];
+  await runSteps<CycleStep, ClusterView>([...migrations, ...resizes], {
+    onFailure: 'continue',
+    now: () => deps.now(),
+    blocked: (c) => (c.afterMigrationOf !== undefined && failedMoves.has(c.afterMigrationOf) ? 'its relief migration did not happen' : undefined),
+    shouldStop: stop,
+    read: (c) => freshFor(c.step, c.vmId),
+    recheck: (c, fresh) => recheck(c.step, view, fresh, done, config),
+    act: (c) => c.run(),
+    record: (outcome) => {
+      const { what, step: s, vmId } = outcome.step;
+      switch (outcome.kind) {
+        case 'blocked':
+          skip(what, vmId, 'warn', outcome.reason);
+          return;
+        case 'stopped':
+          stopped = true;
+          skip(what, vmId, 'info', 'stopping');
+          break;
+        case 'unread':
+          skip(what, vmId, 'warn', `could not re-read the cluster before acting: ${oneLineMessage(outcome.error)}`);
+          break;
+        case 'refused':
+          skip(what, vmId, 'warn', outcome.refusal);
+          break;
+        case 'acted':
+          recordDone(done, s);
+          applied++;
+          setResult(state, vmId, 'ok');
+          log({ level: 'info', msg: `${String(what.event)} done`, ...what, result: 'ok', ms: outcome.ms });
+          if (s.kind === 'resize') resized.push(s.decision);
+          return;
+        case 'failed':
+          failed++;
+          setResult(state, vmId, 'failed');
+          log({ level: 'error', msg: `${String(what.event)} failed`, ...what, result: 'failed', error: oneLineMessage(outcome.error) });
+          break;
+        case 'not-started': // only after a stop on failure, which this applier does not ask for
+          return;
+      }
+      if (s.kind === 'migrate') failedMoves.add(s.migration.vmId);
+    },
+  });
   if (config.publish) {
     for (const d of resized) {
       if (stop()) break;

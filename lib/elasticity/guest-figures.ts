@@ -4,6 +4,8 @@
 // CloudVAMP's MEM_TOTAL / MEM_FREE). Pure.
 //
 //   balloon:  used = available − usable   (MemTotal − MemAvailable), free = usable
+//             with deflate-on-OOM (MemTotal keeps its boot size, see fromBalloon):
+//             used = current − usable, free = usable
 //   OneGate:  used = MEM_TOTAL − MEM_FREE, free = MEM_FREE
 
 import type { ElasticityConfig } from './config';
@@ -35,11 +37,30 @@ function fresh(updatedAt: number | undefined, config: ElasticityConfig, now: num
   return updatedAt === undefined || now - updatedAt <= config.figuresMaxAgeMs;
 }
 
-function fromBalloon(vm: VmView): GuestFigures | string {
+/**
+ * Balloon figures, or why not. A MemTotal clearly above the VM's current size
+ * has two causes: figures measured before a shrink (stale), or a guest with
+ * deflate-on-OOM (`<memballoon autodeflate='on'>`), whose virtio_balloon
+ * driver leaves ballooned pages in MemTotal (it adjusts totalram only without
+ * DEFLATE_ON_OOM) and counts them as used, so MemTotal keeps its boot size
+ * for good. MemTotal cannot tell the two apart; the guest's own stats time
+ * (BALLOON_LAST_UPDATE) can: stats the guest refreshed after the VM's last
+ * balloon change describe the VM as it is now. Such a guest's MemAvailable
+ * already excludes the balloon, so it is the free room, and its use is the
+ * current size less that (MemTotal − MemAvailable would count the balloon as
+ * use). The kernel's reservation then counts as use too: a few per cent more
+ * use than the guest has, which errs towards keeping memory.
+ */
+function fromBalloon(vm: VmView, lastChangeAt: number | undefined): GuestFigures | string {
   const b = vm.balloon;
   if (!b) return 'no balloon stats (is the virtio balloon stats period set?)';
   if (!(b.availableKiB > 0) || !(b.usableKiB >= 0)) return 'balloon stats incomplete';
-  if (b.availableKiB > vm.currentKiB * STALE_TOTAL_SLACK) return 'balloon stats predate the last change';
+  if (b.availableKiB > vm.currentKiB * STALE_TOTAL_SLACK) {
+    const guestRefreshedSinceChange = b.guestStamped === true && b.updatedAt !== undefined && lastChangeAt !== undefined && b.updatedAt > lastChangeAt;
+    if (!guestRefreshedSinceChange) return 'balloon stats predate the last change (or a deflate-on-OOM guest whose stats are not yet newer than the change)';
+    const free = Math.min(b.usableKiB, vm.currentKiB);
+    return { totalKiB: vm.currentKiB, freeKiB: free, usedKiB: vm.currentKiB - free, source: 'balloon', updatedAt: b.updatedAt };
+  }
   const free = Math.min(b.usableKiB, b.availableKiB);
   return { totalKiB: b.availableKiB, freeKiB: free, usedKiB: b.availableKiB - free, source: 'balloon', updatedAt: b.updatedAt };
 }
@@ -71,10 +92,11 @@ export function staleBalloon(vm: VmView, config: ElasticityConfig, now: number):
  * win (the guest measured them itself, the way CloudVAMP did). Unstamped
  * OneGate figures (the 2015 reporter) can be stale forever, because a USER_TEMPLATE key
  * keeps its last value, so balloon stats win over them when present.
+ * `lastChangeAt` is the VM's last balloon change (ManagedVm.lastChangeAt), if any.
  */
-export function chooseGuestFigures(vm: VmView, config: ElasticityConfig, now: number): FiguresChoice {
+export function chooseGuestFigures(vm: VmView, config: ElasticityConfig, now: number, lastChangeAt?: number): FiguresChoice {
   const g = fromOneGate(vm);
-  const b = fromBalloon(vm);
+  const b = fromBalloon(vm, lastChangeAt);
   const gOk = typeof g !== 'string' && fresh(g.updatedAt, config, now);
   const bOk = typeof b !== 'string' && fresh(b.updatedAt, config, now);
   if (gOk && g.updatedAt !== undefined) return { figures: g, why: 'OneGate figures' };

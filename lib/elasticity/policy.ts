@@ -130,7 +130,7 @@ export function decideVm(vm: VmView, vmState: ManagedVm | undefined, config: Ela
     ...extra,
   });
   if (!vm.running || vm.hostId === null) return none('not running');
-  const choice = chooseGuestFigures(vm, config, now);
+  const choice = chooseGuestFigures(vm, config, now, vmState?.lastChangeAt);
   const f = choice.figures;
   if (!f) return none(`no usable guest figures: ${choice.why}`);
   // Figures measured before this VM's last balloon change describe the VM as

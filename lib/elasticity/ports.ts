@@ -14,6 +14,8 @@ export interface BalloonFigures {
    * balloon.last-update (BALLOON_LAST_UPDATE), else the monitoring record's time
    */
   updatedAt?: number;
+  /** updatedAt is the guest's own stats time (BALLOON_LAST_UPDATE), not only when the record was taken */
+  guestStamped?: boolean;
 }
 
 /** Figures a guest published through OneGate into USER_TEMPLATE (MEM_TOTAL / MEM_FREE, KiB). */

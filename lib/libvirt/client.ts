@@ -249,8 +249,11 @@ export class LibvirtHypervisor implements Hypervisor {
   domain(nameOrUuid: string): LibvirtDomain {
     const lv = this.#lv;
     const conn = this.#c;
-    let dom = lv.virDomainLookupByName(conn, nameOrUuid);
-    if (!dom && isNoDomain(lv) && UUID_PATTERN.test(nameOrUuid)) dom = lv.virDomainLookupByUUIDString(conn, nameOrUuid);
+    // virsh's order for a UUID-shaped key: UUID first, then name. The probes look
+    // every ballooned domain up by UUID, and name-first cost them a failed RPC each.
+    const uuidShaped = UUID_PATTERN.test(nameOrUuid);
+    let dom = uuidShaped ? lv.virDomainLookupByUUIDString(conn, nameOrUuid) : null;
+    if (!dom && (!uuidShaped || isNoDomain(lv))) dom = lv.virDomainLookupByName(conn, nameOrUuid);
     if (!dom && isNoDomain(lv) && /^\d+$/.test(nameOrUuid)) dom = lv.virDomainLookupByID(conn, Number(nameOrUuid));
     if (!dom) {
       const error = readLastError(lv);

@@ -60,7 +60,14 @@ export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMo
     ...(recordedOriginal !== undefined && recordedOriginal > 0 ? { recordedOriginalKiB: recordedOriginal } : {}),
     ...(cloudvampSet !== undefined && cloudvampSet > 0 ? { cloudvampSetKiB: cloudvampSet } : {}),
     ...(available !== undefined && usable !== undefined
-      ? { balloon: { availableKiB: available, usableKiB: usable, ...(stamp !== undefined ? { updatedAt: stamp * 1000 } : {}) } }
+      ? {
+          balloon: {
+            availableKiB: available,
+            usableKiB: usable,
+            ...(stamp !== undefined ? { updatedAt: stamp * 1000 } : {}),
+            ...(lastUpdate !== undefined ? { guestStamped: true } : {}),
+          },
+        }
       : {}),
     ...((swapIn !== undefined || majorFaults !== undefined) && stamp !== undefined
       ? { counters: { ...(swapIn !== undefined ? { swapInKiB: swapIn } : {}), ...(majorFaults !== undefined ? { majorFaults } : {}), at: stamp * 1000 } }

@@ -4,7 +4,9 @@
 // the destination may receive and has room for the whole wave's arrivals). It
 // stops at the first failed check or migration, lets the moves already running
 // finish, and reports what was done, what failed and what never started.
+// The loop is the one both appliers use (lib/step-runner.ts), one step per wave.
 import { oneLineMessage } from '../errors';
+import { runSteps } from '../step-runner';
 import type { Cluster, Constraints, HostId, Move, Plan, VmId } from './model';
 
 /** The outside world the applier needs; oned implements it, tests use an in-memory double. */
@@ -36,59 +38,73 @@ export async function applyPlan(
 ): Promise<ApplyReport> {
   const report: ApplyReport = { done: [], failed: [], notStarted: [] };
   if (plan.infeasible) return report;
-  for (let i = 0; i < plan.waves.length; i++) {
-    const wave = plan.waves[i]!;
-    const waveNo = i + 1;
-    const stopHere = (reason: string) => {
-      report.stoppedAtWave = waveNo;
-      report.stopReason = reason;
-      for (const later of plan.waves.slice(i + 1)) report.notStarted.push(...later);
-    };
-    onEvent({ type: 'wave-start', wave: waveNo, waves: plan.waves.length, moves: wave.length });
-    let fresh: Cluster;
-    try {
-      fresh = await gateway.fetchCluster();
-    } catch (error) {
-      report.notStarted.push(...wave);
-      stopHere(`could not read the cluster before wave ${waveNo}: ${oneLineMessage(error)}`);
-      return report;
-    }
-    const refusals = preconditionFailures(fresh, wave, constraints);
-    if (refusals.size > 0) {
-      for (const move of wave) {
-        const reason = refusals.get(move);
-        if (reason) {
-          report.failed.push({ move, reason });
-          onEvent({ type: 'move-failed', wave: waveNo, move, reason });
-        } else {
-          report.notStarted.push(move);
-        }
-      }
-      stopHere('a precondition no longer holds');
-      return report;
-    }
-    const results = await Promise.allSettled(
-      wave.map((move) => {
-        onEvent({ type: 'move-start', wave: waveNo, move });
-        return gateway.migrate(move.vm, move.to, true);
-      }),
-    );
-    results.forEach((result, k) => {
-      const move = wave[k]!;
-      if (result.status === 'fulfilled') {
-        report.done.push(move);
-        onEvent({ type: 'move-done', wave: waveNo, move });
-      } else {
-        const reason = oneLineMessage(result.reason);
+  const waves = plan.waves.map((moves, i) => ({ moves, no: i + 1 }));
+  type WaveStep = (typeof waves)[number];
+  const stopHere = (wave: WaveStep, reason: string) => {
+    report.stoppedAtWave = wave.no;
+    report.stopReason = reason;
+  };
+  // One step per wave: one read, every move re-checked together (they share
+  // the destinations' room), the moves run concurrently; the first refusal or
+  // failed migration stops the run (lib/step-runner.ts).
+  await runSteps<WaveStep, Cluster, Map<Move, string>, Array<PromiseSettledResult<void>>>(waves, {
+    onFailure: 'stop',
+    read: (wave) => {
+      onEvent({ type: 'wave-start', wave: wave.no, waves: plan.waves.length, moves: wave.moves.length });
+      return gateway.fetchCluster();
+    },
+    recheck: (wave, fresh) => {
+      const refusals = preconditionFailures(fresh, wave.moves, constraints);
+      return refusals.size > 0 ? refusals : undefined;
+    },
+    act: (wave) =>
+      Promise.allSettled(
+        wave.moves.map((move) => {
+          onEvent({ type: 'move-start', wave: wave.no, move });
+          return gateway.migrate(move.vm, move.to, true);
+        }),
+      ),
+    succeeded: (results) => results.every((r) => r.status === 'fulfilled'),
+    record: (outcome) => {
+      const wave = outcome.step;
+      const failed = (move: Move, reason: string) => {
         report.failed.push({ move, reason });
-        onEvent({ type: 'move-failed', wave: waveNo, move, reason });
+        onEvent({ type: 'move-failed', wave: wave.no, move, reason });
+      };
+      switch (outcome.kind) {
+        case 'unread':
+          report.notStarted.push(...wave.moves);
+          stopHere(wave, `could not read the cluster before wave ${wave.no}: ${oneLineMessage(outcome.error)}`);
+          return;
+        case 'refused':
+          for (const move of wave.moves) {
+            const reason = outcome.refusal.get(move);
+            if (reason) failed(move, reason);
+            else report.notStarted.push(move);
+          }
+          stopHere(wave, 'a precondition no longer holds');
+          return;
+        case 'acted':
+          outcome.result.forEach((result, k) => {
+            const move = wave.moves[k]!;
+            if (result.status === 'fulfilled') {
+              report.done.push(move);
+              onEvent({ type: 'move-done', wave: wave.no, move });
+            } else failed(move, oneLineMessage(result.reason));
+          });
+          if (!outcome.ok) stopHere(wave, 'a migration failed');
+          return;
+        case 'not-started':
+          report.notStarted.push(...wave.moves);
+          return;
+        // allSettled never rejects, and the planner has neither `blocked` nor `shouldStop`.
+        case 'failed':
+        case 'blocked':
+        case 'stopped':
+          throw new Error(`internal: the planner's applier got a ${outcome.kind} wave`);
       }
-    });
-    if (results.some((r) => r.status === 'rejected')) {
-      stopHere('a migration failed');
-      return report;
-    }
-  }
+    },
+  });
   return report;
 }
 

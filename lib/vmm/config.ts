@@ -55,12 +55,13 @@ export const DEFAULT_CONFIG: VmmConfig = {
   // figures would stay at their boot values; 5 s keeps them fresher than any
   // manager cycle at the cost of one small virtio message per period
   balloonStatsPeriodS: 5,
-  // off by default: with deflate-on-OOM the guest keeps the ballooned pages in
-  // its MemTotal (virtio_balloon does not adjust totalram then), so the guest
-  // figures the elasticity manager reads no longer follow the balloon and it
-  // takes them as stale (measured: MemTotal stayed at 256 MiB with the balloon
-  // at 160). Turn it on (auto/yes) once the manager reads the size from balloon.current.
-  balloonAutodeflate: 'no',
+  // on where supported: a guest ballooned too far takes pages back instead of
+  // losing a process to the OOM killer. Its MemTotal then keeps its boot size
+  // (virtio_balloon does not adjust totalram with DEFLATE_ON_OOM); the
+  // elasticity manager trusts such figures once the guest's stats time
+  // (BALLOON_LAST_UPDATE) is newer than the VM's last balloon change
+  // (lib/elasticity/guest-figures.ts).
+  balloonAutodeflate: 'auto',
   balloonFreePageReporting: 'auto',
 };
 

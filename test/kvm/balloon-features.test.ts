@@ -2,8 +2,9 @@
 // guests (#9 defect 3, #13 part 3). Two guests deployed through the built
 // `deploy` action from an OpenNebula-shaped XML (a bare <memballoon>): ON with
 // the stats period, autodeflate and free page reporting where this host's
-// libvirt/QEMU support them (BALLOON_AUTODEFLATE=auto; autodeflate is off by
-// default) and OFF with both safety nets switched off. The guest kernel (Debian 6.1 cloud) has CONFIG_PAGE_REPORTING and the
+// libvirt/QEMU support them (the defaults: BALLOON_STATS_PERIOD=5,
+// BALLOON_AUTODEFLATE=auto, BALLOON_FREE_PAGE_REPORTING=auto) and OFF with both
+// safety nets switched off. The guest kernel (Debian 6.1 cloud) has CONFIG_PAGE_REPORTING and the
 // virtio_balloon driver honours DEFLATE_ON_OOM.
 //
 // Figures are printed as `FIGURE {json}` lines; bench/results/balloon-safety-nets.txt
@@ -12,7 +13,11 @@ import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openHypervisor } from '../../lib/libvirt/client.js';
 import type { Hypervisor } from '../../lib/libvirt/types.js';
+import { parseConfig } from '../../lib/elasticity/config.js';
+import { decideVm } from '../../lib/elasticity/policy.js';
+import type { ManagedVm } from '../../lib/elasticity/state.js';
 import { vmMemory } from '../../lib/memory/accounting.js';
+import { vmViewFromOne } from '../../lib/oned/elasticity-ports.js';
 import { collectSnapshot } from '../../lib/monitor/collect.js';
 import { domainMemory } from '../../lib/monitor/reports.js';
 import { agent, destroyGuest, guestDomainXml, hostUri, virsh, waitFor } from '../harness/index.js';
@@ -58,7 +63,7 @@ beforeAll(async () => {
   remotes = await makeRemotes();
   hv = openHypervisor(hostUri(1));
   await Promise.all([
-    deploy(ON, 'BALLOON_AUTODEFLATE=auto'),
+    deploy(ON, '# the defaults'),
     deploy(OFF, 'BALLOON_AUTODEFLATE=no\nBALLOON_FREE_PAGE_REPORTING=no'),
   ]);
   for (const name of [ON, OFF]) await waitFor(() => agent(name, 1, 'ping', 2_000), { timeoutMs: 120_000, intervalMs: 250, what: `the agent of ${name}` });
@@ -182,6 +187,102 @@ describe('resize accounting on a real guest (#9 defect 4)', () => {
     const resized = packedOf(ON);
     expect(resized).toEqual({ onedKiB: BALLOONED_MIB * MiB, packedKiB: 0 });
     figure('resize-accounting', { onedBeforeKiB: ballooned.onedKiB, packedMemoryModeKiB: ballooned.packedKiB, onedAfterResizeKiB: resized.onedKiB, packedAfterResizeKiB: resized.packedKiB });
+  });
+});
+
+describe('the elasticity manager shrinks a deflate-on-OOM guest and grows it back (#13 part 3)', () => {
+  const MIN_FREE_MIB = 64;
+  const cvem = parseConfig(
+    [`MEM_OVER=30`, `MEM_MARGIN=5`, `MIN_FREE_MEMORY=${MIN_FREE_MIB * MiB}`, `MEM_MIN=${128 * MiB}`, `MEM_DIFF_TO_CHANGE=${16 * MiB}`, 'COOLDOWN=3', 'PEAK_FLOOR=no', 'FIGURES_MAX_AGE=30', ''].join('\n'),
+  );
+  /**
+   * One manager decision on what oned would hold for the VM: the keys the vm/monitor probe writes
+   * (REALMEMORY = balloon.current, GUEST_MEMTOTAL / GUEST_MEMAVAILABLE, BALLOON_LAST_UPDATE) from this
+   * domain's real balloon stats, through the adapter the daemon uses (vmViewFromOne) into decideVm.
+   */
+  const decide = (state: ManagedVm) => {
+    const b = bulk(ON);
+    const monitoring: Record<string, string> = { TIMESTAMP: String(Math.floor(Date.now() / 1000)) };
+    for (const [k, v] of [['REALMEMORY', b.currentKiB], ['GUEST_MEMTOTAL', b.availableKiB], ['GUEST_MEMAVAILABLE', b.usableKiB], ['BALLOON_LAST_UPDATE', b.lastUpdate]] as const)
+      if (v !== undefined) monitoring[k] = String(v);
+    const view = vmViewFromOne(
+      { id: 1, name: ON, uid: 0, gid: 0, state: 3, lcmState: 3, deployId: ON, lastPoll: 0, hostId: 1, hostname: 'h1', templateMemoryMiB: MAX_MIB, cpu: 1, userTemplate: {}, monitoring },
+      { applyMode: 'memory-action' },
+    );
+    return { view, d: decideVm(view, state, cvem.config!, Date.now()), stats: b };
+  };
+  /** the built `memory` action, as MEMORY_COMMAND runs it, then the state change recordPlan makes */
+  const apply = async (state: ManagedVm, d: ReturnType<typeof decideVm>): Promise<ManagedVm> => {
+    const r = await runAction(remotes, 'memory', [ON, String(d.targetKiB), 'h1'], { env: { CLOUDVAMP_VMM_CONFIG: remotes.file(`${ON}.conf`) }, timeoutMs: 60_000 });
+    expect({ exit: r.exitCode, errors: r.errorLines }).toEqual({ exit: 0, errors: [] });
+    return { ...state, strikes: d.strikes, lastChangeAt: Date.now(), ...(d.starving ? { lastStrikeAt: Date.now() } : {}) };
+  };
+  const cycleUntil = async (state: ManagedVm, action: 'shrink' | 'grow', what: string) => {
+    const seen: string[] = [];
+    return waitFor(
+      () => {
+        const r = decide(state);
+        seen.push(r.d.reason);
+        return r.d.action === action && r;
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000, what: `${what} (last decisions: ${seen.slice(-2).join(' | ')})` },
+    );
+  };
+
+  it('a shrunk guest keeps its boot MemTotal, its stats are trusted once newer than the change, and it is grown back when it starves', async () => {
+    expect(cvem.errors).toEqual([]);
+    // back to the full size (the resize test left the balloon at 384 MiB), as deployed
+    const dom = hv.domain(ON);
+    try {
+      dom.setMemoryLive(MAX_MIB * MiB);
+    } finally {
+      dom.free();
+    }
+    await waitFor(() => bulk(ON).currentKiB === MAX_MIB * MiB, { timeoutMs: 30_000, what: `${ON} at ${MAX_MIB} MiB` });
+    let state: ManagedVm = { originalKiB: MAX_MIB * MiB, firstSeenAt: Date.now(), strikes: 0 };
+
+    // 1. idle guest: the manager shrinks it
+    const shrink = await cycleUntil(state, 'shrink', `the manager to shrink ${ON}`);
+    state = await apply(state, shrink.d);
+    const changedAt = state.lastChangeAt!;
+    await waitFor(() => bulk(ON).currentKiB === shrink.d.targetKiB, { timeoutMs: 30_000, what: `${ON}'s balloon at ${shrink.d.targetKiB} KiB` });
+
+    // 2. stats refreshed by the guest after the change: MemTotal still at boot size (deflate-on-OOM), yet accepted
+    const after = await waitFor(
+      () => {
+        const b = bulk(ON);
+        return b.lastUpdate !== undefined && b.lastUpdate * 1000 > changedAt && b;
+      },
+      { timeoutMs: 30_000, intervalMs: 500, what: `balloon stats of ${ON} refreshed after the shrink` },
+    );
+    expect(after.availableKiB!).toBeGreaterThan(shrink.d.targetKiB * 1.02);
+    const settled = decide(state);
+    expect(settled.d.figures, settled.d.reason).toBeDefined();
+    expect(settled.d.figures!.totalKiB).toBe(shrink.d.targetKiB);
+    // MemAvailable already excludes the balloon: what the guest has left is below its new size
+    expect(settled.d.figures!.freeKiB).toBeLessThan(shrink.d.targetKiB);
+
+    // 3. the guest allocates until it has less than MIN_FREE left: the manager grows it
+    const status = (await agent(ON, 1, 'status'));
+    const holdMiB = status.heldMiB + Math.round(status.memAvailableKiB / MiB) - MIN_FREE_MIB + 16;
+    expect(await agent(ON, 1, `hold ${holdMiB}`)).toBe(`ok held=${holdMiB}`);
+    const grow = await cycleUntil(state, 'grow', `the manager to grow ${ON} back`);
+    expect(grow.d.starving).toBe(true);
+    state = await apply(state, grow.d);
+    await waitFor(() => bulk(ON).currentKiB === grow.d.targetKiB, { timeoutMs: 30_000, what: `${ON}'s balloon at ${grow.d.targetKiB} KiB` });
+    expect(grow.d.targetKiB).toBeGreaterThan(shrink.d.targetKiB);
+    const end = (await agent(ON, 1, 'status'));
+    expect(end).toMatchObject({ heldMiB: holdMiB, allocFailures: 0, restarts: status.restarts });
+    figure('autodeflate-manager', {
+      shrunkKiB: shrink.d.targetKiB,
+      memTotalAfterShrinkKiB: after.availableKiB,
+      memAvailableAfterShrinkKiB: after.usableKiB,
+      usedSeenKiB: settled.d.figures!.usedKiB,
+      heldMiB: holdMiB,
+      grownKiB: grow.d.targetKiB,
+      growReason: grow.d.reason,
+    });
+    expect(await agent(ON, 1, 'hold 0')).toBe('ok held=0');
   });
 });
 

@@ -279,6 +279,61 @@ describe('decideVm: figures older than the last change', () => {
   });
 });
 
+describe('decideVm: a deflate-on-OOM guest (MemTotal keeps its boot size after a shrink)', () => {
+  // 4 GiB guest, shrunk to 1 GiB 30 s ago; with autodeflate the guest still reports MemTotal 4 GiB (less the
+  // kernel's reservation) and counts the 3 GiB balloon as used: MemAvailable 40 MiB is what it has left
+  const changedAt = NOW - 30_000;
+  const state = seen({ lastChangeAt: changedAt });
+  const deflating = (lastUpdate: number, guestStamped = true) =>
+    vm(1, {
+      originalKiB: 4 * GiB,
+      currentKiB: 1 * GiB,
+      balloon: { availableKiB: 4 * GiB - 60 * MiB, usableKiB: 40 * MiB, updatedAt: lastUpdate, ...(guestStamped ? { guestStamped: true } : {}) },
+    });
+
+  it('stats the guest refreshed after the change are used: use = current − MemAvailable, the starving guest grows', () => {
+    const d = decideVm(deflating(NOW - 5_000), state, config(), NOW);
+    expect(d.figures).toMatchObject({ totalKiB: 1 * GiB, freeKiB: 40 * MiB, usedKiB: 1 * GiB - 40 * MiB, source: 'balloon' });
+    expect(d).toMatchObject({ action: 'grow', starving: true });
+    expect(d.targetKiB).toBeGreaterThan(1 * GiB);
+  });
+
+  it('stats from before the change are refused', () => {
+    const d = decideVm(deflating(changedAt - 1_000), state, config(), NOW);
+    expect(d.action).toBe('none');
+    expect(d.reason).toMatch(/predate the last change/);
+  });
+
+  it("without the guest's own stats time (only monitord's record time) or a change time, MemTotal above the size still means stale", () => {
+    expect(decideVm(deflating(NOW - 5_000, false), state, config(), NOW).reason).toMatch(/predate the last change/);
+    expect(decideVm(deflating(NOW - 5_000), seen({}), config(), NOW).reason).toMatch(/predate the last change/);
+  });
+
+  it('property: fresh deflate-on-OOM figures give free = min(MemAvailable, current), use = current − free, and a grow whenever free ≤ MIN_FREE', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 256, max: 65536 }),
+        fc.double({ min: 0.05, max: 0.97, noNaN: true }),
+        fc.double({ min: 0, max: 1.2, noNaN: true }),
+        fc.integer({ min: 1, max: 60_000 }),
+        (originalMiB, currentShare, freeShare, ago) => {
+          const original = originalMiB * MiB;
+          const current = Math.max(MiB, Math.round(original * currentShare));
+          const usable = Math.round(current * freeShare);
+          const cfg = config();
+          const v = vm(1, { originalKiB: original, currentKiB: current, balloon: { availableKiB: original - 16 * MiB, usableKiB: usable, updatedAt: NOW - ago + 1, guestStamped: true } });
+          fc.pre(original - 16 * MiB > current * 1.02);
+          const d = decideVm(v, seen({ originalKiB: original, lastChangeAt: NOW - ago }), cfg, NOW);
+          const free = Math.min(usable, current);
+          expect(d.figures, d.reason).toMatchObject({ totalKiB: current, freeKiB: free, usedKiB: current - free });
+          if (free <= cfg.minFreeKiB && current < original) expect(d.action, d.reason).toBe('grow');
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+});
+
 describe('decideVm: properties', () => {
   it('never below the floor, never above the original, changes at least MEM_DIFF_TO_CHANGE', () => {
     fc.assert(

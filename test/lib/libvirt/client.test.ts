@@ -138,6 +138,24 @@ describe('domain lookup', () => {
     }
   });
 
+  it('takes a UUID-shaped key as a UUID first, as virsh does (one lookup RPC for the probes, which look domains up by UUID)', () => {
+    const [a, b] = testDomains(2);
+    if (!a || !b) throw new Error('testDomains(2) returned fewer than 2 domains');
+    // a domain *named* like the other's UUID: by-name-first would return it
+    const path = writeTestDriverXml(dir, testNode([a, { ...b, name: a.uuid }]), `node-${counter++}.xml`);
+    const hv = openHypervisor(`test://${path}`);
+    open.push(hv);
+    const dom = hv.domain(a.uuid);
+    try {
+      expect(dom.name).toBe(a.name);
+      const named = hv.domain(b.uuid);
+      expect(named.name).toBe(a.uuid);
+      named.free();
+    } finally {
+      dom.free();
+    }
+  });
+
   it.each(['no-such-vm', '00000000-0000-0000-0000-000000000000', '4242'])('throws not-found with code 42 for %s', (key) => {
     const error = thrown(() => defaultNode().domain(key));
     expect(error).toBeInstanceOf(LibvirtError);

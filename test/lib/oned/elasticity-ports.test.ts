@@ -29,6 +29,9 @@ describe('oned → elasticity views', () => {
   it("balloon figures are as old as libvirt's last refresh (BALLOON_LAST_UPDATE), not monitord's record time", () => {
     const frozen = oneVm({ monitoring: { ...oneVm().monitoring, BALLOON_LAST_UPDATE: '1699990000' } });
     expect(vmViewFromOne(frozen, { applyMode: 'memory-action' }).balloon?.updatedAt).toBe(1699990000000);
+    // only the guest's own time proves stats refreshed after a balloon change (a deflate-on-OOM guest's MemTotal cannot)
+    expect(vmViewFromOne(frozen, { applyMode: 'memory-action' }).balloon?.guestStamped).toBe(true);
+    expect(vmViewFromOne(oneVm(), { applyMode: 'memory-action' }).balloon?.guestStamped).toBeUndefined();
     // the guest's pressure counters, sampled with the balloon stats; absent keys: no counters at all
     const paging = oneVm({ monitoring: { ...oneVm().monitoring, BALLOON_LAST_UPDATE: '1699990000', GUEST_SWAP_IN: '2048', GUEST_MAJOR_FAULTS: '31' } });
     expect(vmViewFromOne(paging, { applyMode: 'memory-action' }).counters).toEqual({ swapInKiB: 2048, majorFaults: 31, at: 1699990000000 });

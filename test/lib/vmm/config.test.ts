@@ -52,7 +52,7 @@ describe('parseConfig', () => {
 
   it('balloon options: a stats period by default, each safety net auto; bad values named', () => {
     // autodeflate is opt-in: the guest's MemTotal stops following the balloon with it (see DEFAULT_CONFIG)
-    expect(DEFAULT_CONFIG).toMatchObject({ balloonStatsPeriodS: 5, balloonAutodeflate: 'no', balloonFreePageReporting: 'auto' });
+    expect(DEFAULT_CONFIG).toMatchObject({ balloonStatsPeriodS: 5, balloonAutodeflate: 'auto', balloonFreePageReporting: 'auto' });
     const { errors } = parseConfig('BALLOON_STATS_PERIOD=-1\nBALLOON_AUTODEFLATE=maybe\nBALLOON_FREE_PAGE_REPORTING=on');
     expect(errors).toEqual([
       { line: 1, message: "BALLOON_STATS_PERIOD='-1' is not a whole number of seconds (0 = as oned writes it)" },
