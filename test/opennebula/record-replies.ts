@@ -21,6 +21,12 @@ export function scrubDocument(xml: string): string {
     .replace(/>([^<>]+)</g, (_m, v: string) => `>${kind(v)}<`);
 }
 
+/** A MONITORING_DATA document reduced to the records of one VM. */
+export function onlyVmMonitoring(xml: string, vmId: number): string {
+  const id = new RegExp(`<ID>(?:<!\\[CDATA\\[)?${vmId}(?:\\]\\]>)?</ID>`);
+  return xml.replace(/<MONITORING>[\s\S]*?<\/MONITORING>/g, (record) => (id.test(record) ? record : ''));
+}
+
 /** The calls cloudvamp makes (lib/oned/client.ts), with the arguments it passes. */
 export function cloudvampCalls(vmId: number, hostId: number): Array<[string, string, XmlRpcEncodable[]]> {
   return [
@@ -42,7 +48,10 @@ export async function recordRealReplies(vmId: number, hostId: number): Promise<s
   for (const [method, file, params] of cloudvampCalls(vmId, hostId)) {
     const reply = parseMethodResponse(await postXml(ENDPOINT, serializeMethodCall(method, [SESSION, ...params]), { timeoutMs: 30_000 }));
     if (!Array.isArray(reply) || reply[0] !== true) throw new Error(`${method} failed while recording: ${JSON.stringify(reply)}`);
-    const [ok, body, code] = reply as [boolean, unknown, number];
+    const [ok, raw, code] = reply as [boolean, unknown, number];
+    // the monitoring pool holds every VM oned still has records of: keep the
+    // recorded VM's alone, so the fixture does not depend on what ran before
+    const body = file === 'vmpool-monitoring' && typeof raw === 'string' ? onlyVmMonitoring(raw, vmId) : raw;
     const scrubbed = typeof body === 'string' && body.startsWith('<') ? scrubDocument(body) : typeof body === 'string' ? 'x' : 1;
     const f = path.join(REPLIES_DIR, `${file}.xml`);
     await writeFile(f, serializeMethodResponse([ok, scrubbed, code]));
