@@ -34,6 +34,12 @@ export default defineConfig({
           name: 'unit',
           include: ['test/**/*.test.ts'],
           exclude: ['test/kvm/**', 'test/opennebula/**', 'node_modules/**', ...ARTEFACTS, ...BENCH],
+          // Unit files share nothing global but fake timers, which each file
+          // restores: one module graph in worker threads instead of a fresh
+          // process per file halves the project's wall time on 2 cores
+          // (38 s -> 17 s), most of it was per-file start-up, not tests.
+          pool: 'threads',
+          isolate: false,
           testTimeout: 30_000,
           sequence: { groupOrder: 0 },
         },
