@@ -28,6 +28,10 @@ const BENCH = ['test/bench/**/*.test.ts'];
 export default defineConfig({
   test: {
     reporters: ['default'],
+    // Read by vitest's threads pool from the root config only (a project's
+    // own setting does not reach it); the unit project is the only one on
+    // threads, so this is its setting.
+    poolOptions: { threads: { isolate: false } },
     projects: [
       {
         test: {
