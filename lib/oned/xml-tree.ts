@@ -155,7 +155,8 @@ export function parseXmlDocument(xml: string): XmlElement {
       pos = expectEnd('?>', 'processing instruction');
     } else if (xml.startsWith('</', pos)) {
       const name = nameAt(xml, pos + 2);
-      const close = name ? xml.indexOf('>', pos) : -1;
+      // `</NAME>` as oned writes it needs no search (a pool dump has a million of them)
+      const close = !name ? -1 : xml.charCodeAt(pos + 2 + name.length) === GT ? pos + 2 + name.length : xml.indexOf('>', pos);
       if (!name || close < 0 || xml.slice(pos + 2 + name.length, close).trim() !== '') throw new XmlSyntaxError('bad closing tag', pos);
       const open = stack.pop();
       if (!open || open.name !== name) throw new XmlSyntaxError(`closing tag </${name}> does not match <${open?.name ?? ''}>`, pos);
@@ -163,7 +164,8 @@ export function parseXmlDocument(xml: string): XmlElement {
     } else if (xml[pos] === '<') {
       const name = nameAt(xml, pos + 1);
       if (!name) throw new XmlSyntaxError('bad tag', pos);
-      const close = findTagEnd(xml, pos);
+      const after = pos + 1 + name.length;
+      const close = xml.charCodeAt(after) === GT ? after : findTagEnd(xml, pos);
       const selfClosing = xml[close - 1] === '/';
       const element: XmlElement = { name, children: [] };
       if (top) top.children.push(element);
@@ -180,6 +182,8 @@ export function parseXmlDocument(xml: string): XmlElement {
   if (stack.length > 0 || !root) throw new XmlSyntaxError(`unclosed element <${stack[stack.length - 1]?.name ?? '?'}>`, pos);
   return root;
 }
+
+const GT = 0x3e;
 
 /** End of a start tag, skipping quoted attribute values (which may contain '>'). */
 function findTagEnd(xml: string, start: number): number {
@@ -209,9 +213,37 @@ export const isXmlText = (text: string): boolean => XML_CHAR.test(text);
 /** Escapes text content. `\r` becomes a reference because XML parsers turn a literal CR into LF. */
 export function escapeXmlText(text: string): string {
   if (!NEEDS_ESCAPE.test(text)) return text;
-  return text.replace(/[&<>\r]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : '&#13;'));
+  // A pool dump is one string of tens of MB: a byte loop instead of a callback per character.
+  if (text.length >= LARGE) return escapeBytes(text);
+  return text.replace(/[&<>\r]/g, (c) => ESCAPES[c]!);
 }
 const NEEDS_ESCAPE = /[&<>\r]/;
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '\r': '&#13;' };
+
+const ESCAPE_BYTES: Record<number, Buffer> = { [AMP]: Buffer.from('&amp;'), 0x3c: Buffer.from('&lt;'), [GT]: Buffer.from('&gt;'), 0x0d: Buffer.from('&#13;') };
+
+function escapeBytes(text: string): string {
+  const src = Buffer.from(text, 'utf8');
+  let extra = 0;
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i]!;
+    if (c === AMP) extra += 4;
+    else if (c === 0x3c || c === GT) extra += 3;
+    else if (c === 0x0d) extra += 4;
+  }
+  const out = Buffer.allocUnsafe(src.length + extra);
+  let j = 0;
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i]!;
+    if (c !== AMP && c !== 0x3c && c !== GT && c !== 0x0d) {
+      out[j++] = c;
+      continue;
+    }
+    const escape = ESCAPE_BYTES[c]!;
+    for (let k = 0; k < escape.length; k++) out[j++] = escape[k]!;
+  }
+  return out.toString('utf8', 0, j);
+}
 
 /** Compact serialisation (as oned writes its documents); attributes are not modelled. */
 export function serializeXmlElement(element: XmlElement): string {
