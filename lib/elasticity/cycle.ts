@@ -42,6 +42,7 @@ import { withMigration } from './migration-budget';
 import { limitsFor, planCycle, planRestore, type CyclePlan, type Migration, type VmDecision } from './policy';
 import type { ClusterSource, ClusterView, HostReservePublisher, HostView, KsmTuner, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
 import { nothingApplied, recheck, recordDone, type Step } from './precheck';
+import { forEachBounded } from '../bounded';
 import { runSteps } from '../step-runner';
 import { reconcile, type ActionKind, type ElasticityState, type LastAction, type Unproven, type ManagedVm } from './state';
 
@@ -157,6 +158,9 @@ export function publishedFigures(vm: VmView, d: VmDecision, config: ElasticityCo
     CLOUDVAMP_TIME: Math.floor(now / 1000),
   };
 }
+
+/** Published figures written at once (one.vm.update each); oned serves concurrent calls. */
+export const PUBLISH_CONCURRENCY = 8;
 
 async function applyPlan(
   deps: CycleDeps,
@@ -283,14 +287,15 @@ async function applyPlan(
     },
   });
   if (config.publish) {
-    for (const d of resized) {
-      if (stop()) break;
+    // Independent writes, one per resized VM: a few in flight at once (see lib/bounded.ts).
+    await forEachBounded(resized, PUBLISH_CONCURRENCY, async (d) => {
+      if (stop()) return;
       try {
         await deps.publisher.publish(d.vmId, publishedFigures(vms.get(d.vmId)!, d, config, now));
       } catch (error) {
         log({ level: 'warn', msg: 'publish failed', event: 'publish', vmId: d.vmId, error: oneLineMessage(error) });
       }
-    }
+    });
   }
   await persist(deps, state);
   const moved = plan.migrations.filter((m) => !failedMoves.has(m.vmId));
