@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS, type ElasticityConfig } from '../lib/elasticity/config';
 import { runCycle, type CycleDeps } from '../lib/elasticity/cycle';
-import { planCycle } from '../lib/elasticity/policy';
+import { planCycle } from '../lib/elasticity/plan';
 import type { ClusterSource, ClusterView, MemoryApplier } from '../lib/elasticity/ports';
 import { emptyState, reconcile, type ElasticityState } from '../lib/elasticity/state';
 import { createOneClient } from '../lib/oned/client';
