@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULTS, type ElasticityConfig } from '../lib/elasticity/config';
 import { PUBLISH_CONCURRENCY, runCycle, type CycleDeps } from '../lib/elasticity/cycle';
 import { forEachBounded } from '../lib/bounded';
-import { planCycle } from '../lib/elasticity/policy';
+import { planCycle } from '../lib/elasticity/plan';
 import type { ClusterSource, ClusterView, MemoryApplier } from '../lib/elasticity/ports';
 import { emptyState, reconcile, type ElasticityState } from '../lib/elasticity/state';
 import { createOneClient, type OneClient } from '../lib/oned/client';
