@@ -29,7 +29,7 @@
 // the cluster must be copied into CLOUDVAMP_BASE_RESERVED_MEM (docs/elasticity.md).
 
 import type { ElasticityConfig } from './config';
-import { limitsFor, mib, sizeForUse } from './policy';
+import { limitsFor, mib, sizeForUse } from './vm-rule';
 import type { ClusterView, HostView, VmView } from './ports';
 import { decayedPeak, type ElasticityState, type ManagedVm } from './state';
 

@@ -656,12 +656,7 @@ export class OnedSimulator {
       return;
     }
     setLeaf(last, 'ETIME', now);
-    const back = clone(previous);
-    const set = (name: string, value: string | number) => (findChild(back, name)!.children = [String(value)]);
-    set('SEQ', intAt(last, 'SEQ') + 1);
-    for (const name of ['STIME', 'RSTIME']) set(name, now);
-    for (const name of ['ETIME', 'RETIME', 'ACTION']) set(name, 0);
-    at(vm, 'HISTORY_RECORDS').children.push(back);
+    this.pushHistory(vm, previous, now);
     setLeaf(at(vm, 'USER_TEMPLATE'), 'ERROR', `Error live migrating VM: ${step.fail}`);
   }
 
@@ -671,36 +666,43 @@ export class OnedSimulator {
     if (this.options.migrations === 'oned' && live && lcm === LCM_RUNNING) {
       if (this.inFlight.has(id)) throw new OnedFailure('ACTION', `Migrate action is not available for state ${VM_ACTIVE}/${LCM_MIGRATE}`);
       setLeaf(last, 'ACTION', LIVE_MIGRATE_ACTION);
-      const next = clone(last);
-      const set = (name: string, value: string | number) => (findChild(next, name)!.children = [String(value)]);
-      set('SEQ', intAt(last, 'SEQ') + 1);
-      set('HOSTNAME', leaf(destination, 'NAME'));
-      set('HID', hostId);
-      set('CID', leaf(destination, 'CLUSTER_ID'));
-      set('VM_MAD', leaf(destination, 'VM_MAD'));
-      for (const name of ['STIME', 'RSTIME', 'ETIME', 'PSTIME', 'PETIME', 'RETIME', 'ESTIME', 'EETIME', 'ACTION']) set(name, 0);
-      at(vm, 'HISTORY_RECORDS').children.push(next);
+      this.pushHistory(vm, last, 0, { hostId, host: destination });
       this.inFlight.set(id, { sourceId, hostId });
       return id;
     }
     setLeaf(last, 'ETIME', now);
     setLeaf(last, 'RETIME', now);
     setLeaf(last, 'ACTION', live && lcm === LCM_RUNNING ? LIVE_MIGRATE_ACTION : MIGRATE_ACTION);
-    const next = clone(last);
-    const set = (name: string, value: string | number) => (findChild(next, name)!.children = [String(value)]);
-    set('SEQ', intAt(last, 'SEQ') + 1);
-    set('HOSTNAME', leaf(destination, 'NAME'));
-    set('HID', hostId);
-    set('CID', leaf(destination, 'CLUSTER_ID'));
-    set('VM_MAD', leaf(destination, 'VM_MAD'));
-    for (const name of ['STIME', 'RSTIME']) set(name, now);
-    for (const name of ['ETIME', 'PSTIME', 'PETIME', 'RETIME', 'ESTIME', 'EETIME', 'ACTION']) set(name, 0);
-    at(vm, 'HISTORY_RECORDS').children.push(next);
+    this.pushHistory(vm, last, now, { hostId, host: destination });
 
     const source = this.hosts.get(sourceId);
     if (source) this.moveShare(source, -memoryKiB, -cpu, id);
     this.moveShare(destination, memoryKiB, cpu, id);
     return id;
+  }
+
+  /**
+   * Opens the VM's next HISTORY record (SEQ one past the last), as oned's
+   * cp_history / cp_previous_history do: a copy of `from`, moved to `to` when
+   * given (its host name, ID, cluster and VM_MAD), with STIME and RSTIME =
+   * `startedAt` (0 while a live migration has not started) and every end time
+   * and ACTION 0.
+   */
+  private pushHistory(vm: XmlElement, from: XmlElement, startedAt: number, to?: { hostId: number; host: XmlElement }): void {
+    const records = at(vm, 'HISTORY_RECORDS');
+    const last = childrenNamed(records, 'HISTORY').at(-1)!;
+    const next = clone(from);
+    const set = (name: string, value: string | number) => (findChild(next, name)!.children = [String(value)]);
+    set('SEQ', intAt(last, 'SEQ') + 1);
+    if (to) {
+      set('HOSTNAME', leaf(to.host, 'NAME'));
+      set('HID', to.hostId);
+      set('CID', leaf(to.host, 'CLUSTER_ID'));
+      set('VM_MAD', leaf(to.host, 'VM_MAD'));
+    }
+    for (const name of ['STIME', 'RSTIME']) set(name, startedAt);
+    for (const name of ['ETIME', 'PSTIME', 'PETIME', 'RETIME', 'ESTIME', 'EETIME', 'ACTION']) set(name, 0);
+    records.children.push(next);
   }
 
   private moveShare(host: XmlElement, memoryKiB: number, cpu: number, vmId: number): void {
