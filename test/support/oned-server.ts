@@ -128,6 +128,16 @@ function stripWhitespace(node: XmlElement): XmlElement {
 
 const loadFixture = (file: string): XmlElement => stripWhitespace(parseXmlDocument(readFileSync(ONED_FIXTURE_DIR + file, 'utf8')));
 
+/** Renames hosts in a fixture: every NAME or HOSTNAME whose whole text is a key of `names`. */
+function renameHosts(node: XmlElement, names: Readonly<Record<string, string>>): XmlElement {
+  for (const child of childElements(node)) {
+    const text = textOf(child);
+    if ((child.name === 'NAME' || child.name === 'HOSTNAME') && Object.hasOwn(names, text)) child.children = [names[text]!];
+    else renameHosts(child, names);
+  }
+  return node;
+}
+
 // ------------------------------------------------------------ schema validation
 
 export interface SchemaCheck {
@@ -247,6 +257,12 @@ export interface OnedSimulatorOptions {
   onMigrate?: (vmId: number, fromHostId: number, toHostId: number, live: boolean) => Promise<void>;
   /** 'instant' (default): a migration completes inside the call; 'oned': as oned does, driven by `migrationStep` */
   migrations?: 'instant' | 'oned';
+  /**
+   * Host names to serve instead of the fixtures' (whole-text NAME/HOSTNAME
+   * values, in hosts and in VM histories): real-guest tests name the hosts of
+   * whichever harness set they run on.
+   */
+  hostNames?: Readonly<Record<string, string>>;
 }
 
 /** A VM group as `onevmgroup create` takes it: roles, and AFFINED / ANTI_AFFINED rules between roles (by name). */
@@ -323,11 +339,11 @@ export class OnedSimulator {
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
     this.extraMonitoringKeys = new Set(options.extraMonitoringKeys ?? []);
     for (const file of options.hostFixtures ?? DEFAULT_HOST_FIXTURES) {
-      const host = loadFixture(file);
+      const host = renameHosts(loadFixture(file), options.hostNames ?? {});
       this.hosts.set(intAt(host, 'ID'), host);
     }
     for (const file of options.vmFixtures ?? DEFAULT_VM_FIXTURES) {
-      const vm = loadFixture(file);
+      const vm = renameHosts(loadFixture(file), options.hostNames ?? {});
       const id = intAt(vm, 'ID');
       this.vms.set(id, vm);
       const monitoring = at(vm, 'MONITORING');
