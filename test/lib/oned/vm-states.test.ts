@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULTS, type ElasticityConfig } from '../../../lib/elasticity/config';
 import { createOneClient } from '../../../lib/oned/client';
+import type { VmView } from '../../../lib/elasticity/ports';
 import { OnedClusterSource } from '../../../lib/oned/elasticity-ports';
 import { DEFAULT_SESSION, startOnedSimulator, validateOneDocument, type OnedSimulator } from '../../support/oned-server';
 
@@ -13,7 +14,7 @@ afterEach(async () => {
   sim = undefined;
 });
 
-const recheckFields = ({ id, running, hostId, hostName, deployId, currentKiB, templateMemoryKiB, cpu, uid }: Record<string, unknown>) => ({
+const recheckFields = ({ id, running, hostId, hostName, deployId, currentKiB, templateMemoryKiB, cpu, uid }: VmView) => ({
   id, running, hostId, hostName, deployId, currentKiB, templateMemoryKiB, cpu, uid,
 });
 
