@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agent, waitFor } from '../harness/index.js';
-import { forceSystemProbe, oneCall, REPO, systemProbeNow } from '../harness/opennebula.js';
+import { forceSystemProbe, hostExec, oneCall, REPO, systemProbeNow } from '../harness/opennebula.js';
 import {
   agentChannel,
   type Cloud,
@@ -212,6 +212,61 @@ describe('the claim on the real scheduler', () => {
     expect(Number(text((await hostMem(h1)).template, 'RESERVED_MEM'))).toBe(operatorReserveKiB);
     say(`restore-all: ${vms.length} VMs back at ${S_MIB} MiB in oned and libvirt; host 1's RESERVED_MEM from cloudvamp's ${published} KiB back to the operator's ${operatorReserveKiB} KiB`);
     await writeBenchResults();
+  });
+  it('stale figures: a VM whose balloon stats stopped updating is not shrunk, the log says how old they are against FIGURES_MAX_AGE; a VM beside it with fresh figures is', async () => {
+    // restore-all has put every VM back at S; the frozen VM's stats must describe it at S before they stop
+    const frozen = vms[2]!;
+    const restoredS = Date.now() / 1000;
+    await waitFor(async () => ((await domainMemStats(1, `one-${frozen}`)).last_update ?? 0) > restoredS, {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+      what: `VM ${frozen}'s balloon stats refreshed after restore-all`,
+    });
+    // what a domain without a stats period does (#9 defect 3): libvirt stops asking the guest, balloon.last-update freezes
+    await hostExec(1, ['virsh', '-q', '-c', 'qemu:///system', 'dommemstat', `one-${frozen}`, '--period', '0', '--live']);
+    try {
+      const frozenAt = (await domainMemStats(1, `one-${frozen}`)).last_update!;
+      // the fresh VMs' figures in oned are at most MONITOR_VM (10 s) + the stats period (5 s) old, plus the probe's
+      // own time: 25 s leaves them fresh, and the frozen VM's are older once that has passed since they froze
+      const maxAgeS = 25;
+      await waitFor(async () => Date.now() / 1000 - frozenAt > maxAgeS + 2, { timeoutMs: 60_000, intervalMs: 500, what: `VM ${frozen}'s balloon stats to be ${maxAgeS + 2} s old` });
+      // control: with FIGURES_MAX_AGE beyond their age the same figures would shrink the frozen VM (staleness is the one reason it is left alone)
+      await writeCvemConf({ HOST_RESERVE_MODE: 'none', MIGRATE: 'no', MEM_OVER: '20', MIN_FREE_MEMORY: '32768', PEAK_FLOOR: 'no', FIGURES_MAX_AGE: '100000' });
+      const control = await cvem(['run', '--once', '--dry-run']);
+      expect(control.exitCode, control.stderr).toBe(0);
+      expect(control.events.find((e) => e.event === 'plan' && e.vmId === frozen), JSON.stringify(control.events)).toMatchObject({ action: 'shrink' });
+      await writeCvemConf({ HOST_RESERVE_MODE: 'none', MIGRATE: 'no', MEM_OVER: '20', MIN_FREE_MEMORY: '32768', PEAK_FLOOR: 'no', FIGURES_MAX_AGE: String(maxAgeS) });
+      let freshShrunk: Record<string, unknown> | undefined;
+      let stale: Record<string, unknown> | undefined;
+      const all: Array<Record<string, unknown>> = [];
+      for (let cycles = 0; !freshShrunk && cycles < 4; cycles++) {
+        if (cycles > 0) await new Promise((r) => setTimeout(r, 2500));
+        const run = await cvem(['run', '--once']);
+        expect(run.exitCode, run.stderr).toBe(0);
+        all.push(...run.events);
+        // every cycle warns about it (once per process: each `run --once` is one)
+        stale = run.events.find((e) => e.event === 'stale-figures' && e.vmId === frozen);
+        expect(stale, JSON.stringify(run.events)).toBeDefined();
+        freshShrunk = run.events.find((e) => e.event === 'shrink' && e.vmId !== frozen && e.result === 'ok');
+      }
+      const show = all.map((e) => JSON.stringify(e)).join('\n');
+      expect(freshShrunk, show).toBeDefined();
+      expect(all.filter((e) => e.vmId === frozen && (e.event === 'shrink' || e.event === 'grow' || (e.event === 'plan' && e.action !== 'none'))), show).toEqual([]);
+      const m = /balloon stats last refreshed (\d+) s ago, more than FIGURES_MAX_AGE (\d+) s/.exec(String(stale!.msg));
+      expect(m, String(stale!.msg)).not.toBeNull();
+      expect(Number(m![2])).toBe(maxAgeS);
+      const ageS = Number(m![1]);
+      expect(ageS).toBeGreaterThan(maxAgeS);
+      expect(ageS).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000 - frozenAt) + 1);
+      expect(stale!.updatedAt).toBe(frozenAt * 1000);
+      expect((await domainMemStats(1, `one-${frozen}`)).actual).toBe(S_KIB);
+      say(`stale figures: VM ${frozen}'s balloon stats frozen (period 0); cvem left it at ${S_MIB} MiB ("${String(stale!.msg)}") and shrank VM ${String(freshShrunk!.vmId)} beside it (${String(freshShrunk!.reason)})`);
+    } finally {
+      await hostExec(1, ['virsh', '-q', '-c', 'qemu:///system', 'dommemstat', `one-${frozen}`, '--period', '5', '--live']);
+      // every VM back at S for the next test
+      const restore = await cvem(['restore-all']);
+      expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
+    }
   });
   it('APPLY_MODE=resize: TOTAL_MEM − MEM_USAGE grows by exactly what the balloons took, never twice (oned already counts the new size)', async () => {
     const h1 = cloud.hostIds[1]!;
