@@ -4,7 +4,7 @@
 // are searched for too. Prints the time and its ratio to 1 s.
 import { performance } from 'node:perf_hooks';
 import { DEFAULTS } from '../lib/elasticity/config';
-import { planCycle } from '../lib/elasticity/policy';
+import { planCycle } from '../lib/elasticity/plan';
 import type { ClusterView, VmView } from '../lib/elasticity/ports';
 import { reconcile, emptyState } from '../lib/elasticity/state';
 import { seededRandom } from '../lib/random';

@@ -60,7 +60,7 @@
 
 import type { ElasticityConfig, GrowthRule } from '../../lib/elasticity/config';
 import { recordPlan } from '../../lib/elasticity/cycle';
-import { decideVm } from '../../lib/elasticity/policy';
+import { decideVm } from '../../lib/elasticity/vm-rule';
 import type { VmView } from '../../lib/elasticity/ports';
 import { emptyState, reconcile, type ElasticityState } from '../../lib/elasticity/state';
 import { seededRandom } from '../../lib/random';

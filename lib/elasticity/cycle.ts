@@ -13,7 +13,8 @@
 //
 // Before each step what it touches is read again (the VM, and the host that
 // must have room: one.vm.info + one.host.info through ClusterSource.refresh,
-// a grow's host once per cycle, the shrinks one pool read for all; so a cycle
+// a grow's host once per cycle, the shrinks one read of the VMs' states for
+// all (ClusterSource.vmStates: short pool bodies + monitoring); so a cycle
 // costs O(changes) calls, not O(changes × cluster); a source without refresh
 // gives a whole snapshot) and the step's precondition
 // re-checked (lib/elasticity/precheck.ts): a VM that moved, stopped or was
@@ -39,9 +40,12 @@ import type { ElasticityConfig } from './config';
 import { staleBalloon } from './guest-figures';
 import { operatorBase, planHostReserves, type HostReserveDecision } from './host-reserve';
 import { withMigration } from './migration-budget';
-import { limitsFor, planCycle, planRestore, type CyclePlan, type Migration, type VmDecision } from './policy';
+import type { Migration } from './host-relief';
+import { planCycle, planRestore, type CyclePlan } from './plan';
+import { limitsFor, type VmDecision } from './vm-rule';
 import type { ClusterSource, ClusterView, HostReservePublisher, HostView, KsmTuner, Logger, MemoryApplier, Migrator, Publisher, StateStore, VmView } from './ports';
 import { nothingApplied, recheck, recordDone, type Step } from './precheck';
+import { forEachBounded } from '../bounded';
 import { runSteps } from '../step-runner';
 import { reconcile, type ActionKind, type ElasticityState, type LastAction, type Unproven, type ManagedVm } from './state';
 
@@ -158,6 +162,9 @@ export function publishedFigures(vm: VmView, d: VmDecision, config: ElasticityCo
   };
 }
 
+/** Published figures written at once (one.vm.update each); oned serves concurrent calls. */
+export const PUBLISH_CONCURRENCY = 8;
+
 async function applyPlan(
   deps: CycleDeps,
   config: ElasticityConfig,
@@ -189,19 +196,22 @@ async function applyPlan(
   // refresh re-reads the step's VM, a migration's destination every time, a
   // grow's host once per cycle (this cycle's own grows are in `done`), and the
   // shrinks, independent of one another, share one pool read when there are
-  // more than three of them. Without refresh: a whole snapshot per step.
+  // more than three of them (vmStates: the VMs' state, host and size only; a
+  // shrink's re-check needs no host). Without refresh: a whole snapshot per step.
   const source = deps.fresh ?? deps.source;
-  let current = view;
+  const current = new LocalViews(view);
   const hostsRead = new Set<number>();
   const shrinks = plan.decisions.filter((d) => d.action === 'shrink').length;
-  let shrinkWave: ClusterView | undefined;
+  let shrinkWave: LocalViews | undefined;
   const freshFor = async (s: Step, vmId: number): Promise<ClusterView> => {
     if (!source.refresh) return source.snapshot();
-    if (s.kind === 'resize' && s.decision.action === 'shrink' && shrinks > 3) return (shrinkWave ??= await source.snapshot());
-    const hosts = touchedHosts(s).filter((h) => s.kind === 'migrate' || !hostsRead.has(h));
+    if (s.kind === 'resize' && s.decision.action === 'shrink' && shrinks > 3) return (shrinkWave ??= new LocalViews(await (source.vmStates?.() ?? source.snapshot()))).around(vmId, []);
+    const touched = touchedHosts(s);
+    const hosts = touched.filter((h) => s.kind === 'migrate' || !hostsRead.has(h));
     for (const h of hosts) hostsRead.add(h);
-    current = await source.refresh(current, [vmId], hosts);
-    return current;
+    // Only what the re-check looks at goes to refresh and comes back: the step's VM,
+    // its hosts and the VMs oned places on them (their sizes are the host's commitment).
+    return current.merge(await source.refresh(current.around(vmId, touched), [vmId], hosts), vmId);
   };
   // The steps in order: migrations first, then grows, then shrinks (see the
   // file comment). Each one is logged with its result; a skipped or failed
@@ -281,18 +291,64 @@ async function applyPlan(
     },
   });
   if (config.publish) {
-    for (const d of resized) {
-      if (stop()) break;
+    // Independent writes, one per resized VM: a few in flight at once (see lib/bounded.ts).
+    await forEachBounded(resized, PUBLISH_CONCURRENCY, async (d) => {
+      if (stop()) return;
       try {
         await deps.publisher.publish(d.vmId, publishedFigures(vms.get(d.vmId)!, d, config, now));
       } catch (error) {
         log({ level: 'warn', msg: 'publish failed', event: 'publish', vmId: d.vmId, error: oneLineMessage(error) });
       }
-    }
+    });
   }
   await persist(deps, state);
   const moved = plan.migrations.filter((m) => !failedMoves.has(m.vmId));
   return { state, applied, failed, skipped, stopped, resized, moved };
+}
+
+/**
+ * The cluster as the applier last read it, indexed so that each step's re-check
+ * costs O(its hosts' VMs), not O(cluster): at 10,000 VMs the whole-view copy per
+ * step (one per refresh) cost more than the cycle's decision.
+ */
+class LocalViews {
+  private readonly vms = new Map<number, VmView>();
+  private readonly hosts = new Map<number, HostView>();
+  private readonly byHost = new Map<number, Set<number>>();
+  constructor(view: ClusterView) {
+    for (const h of view.hosts) this.hosts.set(h.id, h);
+    for (const vm of view.vms) this.put(vm);
+  }
+  private put(vm: VmView): void {
+    const old = this.vms.get(vm.id);
+    if (old?.hostId != null) this.byHost.get(old.hostId)?.delete(vm.id);
+    this.vms.set(vm.id, vm);
+    if (vm.hostId !== null) {
+      let on = this.byHost.get(vm.hostId);
+      if (!on) this.byHost.set(vm.hostId, (on = new Set()));
+      on.add(vm.id);
+    }
+  }
+  /** The VM, these hosts and every VM on them, as a ClusterView a re-check reads like the whole cluster. */
+  around(vmId: number, hostIds: readonly number[]): ClusterView {
+    const ids = new Set<number>([vmId]);
+    for (const h of hostIds) for (const id of this.byHost.get(h) ?? []) ids.add(id);
+    return {
+      vms: [...ids].flatMap((id) => (this.vms.has(id) ? [this.vms.get(id)!] : [])),
+      hosts: hostIds.flatMap((h) => (this.hosts.has(h) ? [this.hosts.get(h)!] : [])),
+    };
+  }
+  /** Takes in what refresh read (`vmId` is dropped if refresh dropped it); returns `fresh`. */
+  merge(fresh: ClusterView, vmId: number): ClusterView {
+    for (const h of fresh.hosts) this.hosts.set(h.id, h);
+    for (const vm of fresh.vms) this.put(vm);
+    if (!fresh.vms.some((v) => v.id === vmId)) {
+      const old = this.vms.get(vmId);
+      if (old?.hostId != null) this.byHost.get(old.hostId)?.delete(vmId);
+      this.vms.delete(vmId);
+    }
+    return fresh;
+  }
 }
 
 /** The hosts whose room a step's re-check needs: a migration's destination, a grow's host; a shrink needs none. */

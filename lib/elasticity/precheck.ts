@@ -19,7 +19,8 @@
 //     a migration twice would not).
 
 import type { ElasticityConfig } from './config';
-import { mib, type Migration, type VmDecision } from './policy';
+import type { Migration } from './host-relief';
+import { mib, type VmDecision } from './vm-rule';
 import type { ClusterView } from './ports';
 
 

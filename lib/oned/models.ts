@@ -9,8 +9,8 @@
 // (DISK_SIZE=[…], SCHED_ACTION=[…]) are left out, and for a repeated scalar key
 // the first occurrence wins, as in oned's own template lookups.
 
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { CloudvampError } from '../errors';
+import { readXml, XmlSyntaxError, type XmlBuilder } from './xml-tree';
 
 /** VM STATE (PROTOCOL.md §4). */
 export const VmState = {
@@ -128,29 +128,53 @@ type Obj = { [key: string]: Node | Node[] };
 
 const REPEATED = new Set(['VM_POOL.VM', 'HOST_POOL.HOST', 'HISTORY_RECORDS.HISTORY', 'MONITORING_DATA.MONITORING', 'VMS.ID']);
 
-const parser = new XMLParser({
-  ignoreAttributes: true,
-  ignoreDeclaration: true,
-  parseTagValue: false,
-  trimValues: true,
-  processEntities: true,
-  htmlEntities: true,
-  isArray: (_name, jpath) => {
-    const parts = String(jpath).split('.');
-    return REPEATED.has(parts.slice(-2).join('.'));
-  },
-});
-
 const onedFormatError = (message: string) => new CloudvampError('oned', `${message} — is the endpoint an OpenNebula 6.x/7.x oned?`);
 
+/**
+ * oned's documents through the same strict reader as the XML-RPC envelope
+ * (lib/oned/xml-tree.ts): one pass that also rejects malformed XML. A pool
+ * dump of 10,000 VMs is tens of MB, and a general parser plus its separate
+ * validation pass cost the manager's cycle more than its whole decision.
+ */
 function parseDocument(xml: string, rootName: string): Node {
-  const wellFormed = XMLValidator.validate(xml);
-  if (wellFormed !== true) throw onedFormatError(`oned sent malformed ${rootName} XML (line ${wellFormed.err.line}: ${wellFormed.err.msg})`);
-  const document = parser.parse(xml) as Obj;
-  const root = document[rootName];
-  if (root === undefined) throw onedFormatError(`expected a <${rootName}> document from oned, got <${Object.keys(document).join(', ')}>`);
-  return Array.isArray(root) ? root[0]! : root;
+  let root: Frame;
+  try {
+    root = readXml(xml, nodeBuilder);
+  } catch (error) {
+    if (error instanceof XmlSyntaxError) throw onedFormatError(`oned sent malformed ${rootName} XML (${error.message})`);
+    throw error;
+  }
+  if (root.name !== rootName) throw onedFormatError(`expected a <${rootName}> document from oned, got <${root.name}>`);
+  return valueOf(root);
 }
+
+/**
+ * An element as the readers below take it: a leaf is its trimmed text (CDATA
+ * included); otherwise an object of its children by name, a list where a name
+ * repeats (always for REPEATED, so one VM is still a pool of one). Text beside
+ * child elements (whitespace between them) is dropped.
+ */
+interface Frame {
+  name: string;
+  text: string;
+  object: Obj | undefined;
+}
+const valueOf = (frame: Frame): Node => frame.object ?? frame.text.trim();
+const nodeBuilder: XmlBuilder<Frame> = {
+  open: (name) => ({ name, text: '', object: undefined }),
+  text(frame, text) {
+    if (frame.object === undefined) frame.text += text;
+  },
+  close(frame, parent) {
+    if (!parent) return;
+    const object = (parent.object ??= Object.create(null) as Obj);
+    const value = valueOf(frame);
+    const existing = object[frame.name];
+    if (existing === undefined) object[frame.name] = REPEATED.has(`${parent.name}.${frame.name}`) ? [value] : value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else object[frame.name] = [existing, value];
+  },
+};
 
 const asObject = (node: Node | Node[] | undefined): Obj => (typeof node === 'object' && node !== null && !Array.isArray(node) ? node : {});
 const asList = (node: Node | Node[] | undefined): Node[] => (node === undefined || node === '' ? [] : Array.isArray(node) ? node : [node]);

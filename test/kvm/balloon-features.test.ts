@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openHypervisor } from '../../lib/libvirt/client.js';
 import type { Hypervisor } from '../../lib/libvirt/types.js';
 import { parseConfig } from '../../lib/elasticity/config.js';
-import { decideVm } from '../../lib/elasticity/policy.js';
+import { decideVm } from '../../lib/elasticity/vm-rule.js';
 import type { ManagedVm } from '../../lib/elasticity/state.js';
 import { vmMemory } from '../../lib/memory/accounting.js';
 import { vmViewFromOne } from '../../lib/oned/elasticity-ports.js';

@@ -53,4 +53,48 @@ describe('re-reads before each step', () => {
     expect(reads.snapshots).toBe(2);
     expect(reads.refreshes).toEqual([{ vms: [7], hosts: [0] }, { vms: [8], hosts: [] }]);
   });
+
+  it("with vmStates the shrinks' wave reads the VMs' states, not a whole snapshot, and a shrink of a VM resized meanwhile is skipped", async () => {
+    const cloud = new FakeCloud().addHost(0, 64 * GiB);
+    for (let id = 1; id <= 5; id++) cloud.addVm(id, 0, 4 * GiB, 1 * GiB);
+    const { deps, reads } = counting(cloud);
+    let states = 0;
+    deps.source.vmStates = async () => {
+      states++;
+      const view = await cloud.snapshot();
+      // someone else resized VM 3 after the plan: the wave's read shows it
+      return { hosts: [], vms: view.vms.map((vm) => (vm.id === 3 ? { ...vm, currentKiB: 3 * GiB } : vm)) };
+    };
+    const r = await runCycle(deps, config(), emptyState());
+    expect(r).toMatchObject({ applied: 4, skipped: 1 });
+    expect({ snapshots: reads.snapshots, states }).toEqual({ snapshots: 1, states: 1 });
+    expect(r.state.vms['3']!.lastAction).toMatchObject({ result: 'skipped' });
+  });
+
+  it("a grow's re-check counts every VM oned places on its host, this cycle's earlier grows at their new size, not only the VMs it re-read", async () => {
+    // Host 0 runs two starving VMs and a third that stays as it is. After the
+    // plan, host 0 loses memory (an operator lowered it): the first grow still
+    // fits, the second only if the first one's new size were forgotten.
+    const cloud = new FakeCloud().addHost(0, 64 * GiB).addVm(9, 0, 20 * GiB, 20 * GiB);
+    for (const id of [7, 8]) {
+      cloud.addVm(id, 0, 16 * GiB, 8 * GiB);
+      cloud.vms.get(id)!.currentKiB = 8 * GiB;
+      cloud.vms.get(id)!.userTemplate.CLOUDVAMP_ORIGINAL_MEMORY = 16 * GiB;
+    }
+    const { deps, reads } = counting(cloud);
+    const snapshot = deps.source.snapshot.bind(deps.source);
+    deps.source.snapshot = async () => {
+      const view = await snapshot();
+      cloud.hosts.set(0, { ...cloud.hosts.get(0)!, totalKiB: 42 * GiB }); // after the plan's read
+      return view;
+    };
+    const r = await runCycle(deps, config({ hostReserveKiB: 0 }), emptyState());
+    const grows = r.plan.decisions.filter((d) => d.action === 'grow');
+    expect(grows.map((d) => d.vmId)).toEqual([7, 8]);
+    const grown = grows[0]!.targetKiB - grows[0]!.fromKiB;
+    expect(36 * GiB + grown).toBeLessThanOrEqual(42 * GiB); // the first fits
+    expect(36 * GiB + grown + (grows[1]!.targetKiB - grows[1]!.fromKiB)).toBeGreaterThan(42 * GiB); // both do not
+    expect(r).toMatchObject({ applied: 1, skipped: 1 });
+    expect(reads.refreshes).toEqual([{ vms: [7], hosts: [0] }, { vms: [8], hosts: [] }]);
+  });
 });

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { runCycle, runDaemon, runRestore, timerSleep, type CycleDeps } from '../../../lib/elasticity/cycle';
+import { PUBLISH_CONCURRENCY, runCycle, runDaemon, runRestore, timerSleep, type CycleDeps } from '../../../lib/elasticity/cycle';
 import { OnedError } from '../../../lib/oned/errors';
 import type { LogEvent } from '../../../lib/elasticity/ports';
 import { emptyState } from '../../../lib/elasticity/state';
@@ -33,6 +33,30 @@ describe('one cycle', () => {
       expect.objectContaining({ vmId: 2, action: 'none', dryRun: true, reason: expect.stringMatching(/within 25..35 %/) }),
     ]);
     expect(r.plan.decisions).toHaveLength(2);
+  });
+
+  it('publishes the resized VMs\' figures a few at a time (PUBLISH_CONCURRENCY), each one, a failed one logged without stopping the others', async () => {
+    const cloud = new FakeCloud().addHost(0, 256 * GiB);
+    for (let id = 1; id <= 20; id++) cloud.addVm(id, 0, 4 * GiB, 1 * GiB);
+    const { deps, logs } = harness(cloud);
+    let inFlight = 0;
+    let most = 0;
+    const published: number[] = [];
+    deps.publisher = {
+      recordOriginal: (vmId, kib) => cloud.recordOriginal(vmId, kib),
+      async publish(vmId) {
+        most = Math.max(most, ++inFlight);
+        await Promise.resolve();
+        inFlight--;
+        if (vmId === 5) throw new Error('oned said no');
+        published.push(vmId);
+      },
+    };
+    const r = await runCycle(deps, config(), emptyState());
+    expect(r.applied).toBe(20);
+    expect(published.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1).filter((id) => id !== 5));
+    expect(most).toBe(PUBLISH_CONCURRENCY);
+    expect(logs.filter((l) => l.event === 'publish')).toEqual([expect.objectContaining({ vmId: 5, level: 'warn', error: 'oned said no' })]);
   });
 
   it('persists originals before the first change, then applies and publishes', async () => {

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { recordPlan } from '../../../lib/elasticity/cycle';
 import { isMoveBack, migrationBudget, migrationsLastHour, withMigration } from '../../../lib/elasticity/migration-budget';
-import { planCycle } from '../../../lib/elasticity/policy';
+import { planCycle } from '../../../lib/elasticity/plan';
 import { emptyState, reconcile, type ElasticityState } from '../../../lib/elasticity/state';
 import { cluster, config, GiB, host, MiB, vm } from './builders';
 

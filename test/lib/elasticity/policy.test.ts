@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { recordPlan } from '../../../lib/elasticity/cycle';
-import { checkPlan, decideVm, floorFor, planCycle, planRestore } from '../../../lib/elasticity/policy';
+import { planCycle, planRestore } from '../../../lib/elasticity/plan';
+import { checkPlan } from '../../../lib/elasticity/plan-check';
+import { decideVm, floorFor } from '../../../lib/elasticity/vm-rule';
 import type { ElasticityState, ManagedVm } from '../../../lib/elasticity/state';
 import { emptyState, reconcile } from '../../../lib/elasticity/state';
 import type { ClusterView, VmView } from '../../../lib/elasticity/ports';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Migration, VmDecision } from '../../../lib/elasticity/policy';
+import type { Migration } from '../../../lib/elasticity/host-relief';
+import type { VmDecision } from '../../../lib/elasticity/vm-rule';
 import type { ClusterView } from '../../../lib/elasticity/ports';
 import { headroomNow, nothingApplied, recheck, recordDone, type Step } from '../../../lib/elasticity/precheck';
 import { cluster, config, GiB, host, vm } from './builders';

@@ -91,6 +91,17 @@ describe('parseVm', () => {
     expect(() => parseVm(broken)).toThrow(/VM 43 has TEMPLATE\/MEMORY = 'lots', not an integer/);
     expect(() => parseVm('<VM><ID>1</ID>')).toThrow(CloudvampError);
     expect(() => parseVm('<HOST/>')).toThrow(/expected a <VM> document/);
+    // malformed: one strict pass refuses it, naming the document
+    expect(() => parseVm(fixture('vm-running-plain.xml').replace('</NAME>', ''))).toThrow(/malformed VM XML/);
+    expect(() => parseVmPool(`<VM_POOL>${fixture('vm-running-plain.xml')}`)).toThrow(/malformed VM_POOL XML/);
+    expect(() => parseVm(fixture('vm-running-plain.xml').replace('<NAME>', '<NAME>&nbsp;'))).toThrow(/malformed VM XML/);
+  });
+
+  it('takes the first of a repeated scalar and reads escaped text and keys named like Object members', () => {
+    const vm = parseVm(
+      fixture('vm-running-plain.xml').replace('<USER_TEMPLATE>', '<USER_TEMPLATE><NOTE>a &amp; b &lt;c&gt;</NOTE><NOTE>second</NOTE><constructor>x</constructor><toString>y</toString>'),
+    );
+    expect(vm.userTemplate).toMatchObject({ NOTE: 'a & b <c>', constructor: 'x', toString: 'y' });
   });
 
   it('reads a pool of one and of several', () => {
