@@ -13,7 +13,8 @@
 //
 // Before each step what it touches is read again (the VM, and the host that
 // must have room: one.vm.info + one.host.info through ClusterSource.refresh,
-// a grow's host once per cycle, the shrinks one pool read for all; so a cycle
+// a grow's host once per cycle, the shrinks one read of the VMs' states for
+// all (ClusterSource.vmStates: short pool bodies + monitoring); so a cycle
 // costs O(changes) calls, not O(changes × cluster); a source without refresh
 // gives a whole snapshot) and the step's precondition
 // re-checked (lib/elasticity/precheck.ts): a VM that moved, stopped or was
@@ -195,7 +196,8 @@ async function applyPlan(
   // refresh re-reads the step's VM, a migration's destination every time, a
   // grow's host once per cycle (this cycle's own grows are in `done`), and the
   // shrinks, independent of one another, share one pool read when there are
-  // more than three of them. Without refresh: a whole snapshot per step.
+  // more than three of them (vmStates: the VMs' state, host and size only; a
+  // shrink's re-check needs no host). Without refresh: a whole snapshot per step.
   const source = deps.fresh ?? deps.source;
   const current = new LocalViews(view);
   const hostsRead = new Set<number>();
@@ -203,7 +205,7 @@ async function applyPlan(
   let shrinkWave: LocalViews | undefined;
   const freshFor = async (s: Step, vmId: number): Promise<ClusterView> => {
     if (!source.refresh) return source.snapshot();
-    if (s.kind === 'resize' && s.decision.action === 'shrink' && shrinks > 3) return (shrinkWave ??= new LocalViews(await source.snapshot())).around(vmId, []);
+    if (s.kind === 'resize' && s.decision.action === 'shrink' && shrinks > 3) return (shrinkWave ??= new LocalViews(await (source.vmStates?.() ?? source.snapshot()))).around(vmId, []);
     const touched = touchedHosts(s);
     const hosts = touched.filter((h) => s.kind === 'migrate' || !hostsRead.has(h));
     for (const h of hosts) hostsRead.add(h);

@@ -37,7 +37,7 @@ export function isLocalKernelUri(uri: string): boolean {
 }
 
 /** Host-wide KSM (/sys/kernel/mm/ksm/*), the files the probe reads. */
-export const KSM_FILES = ['run', 'pages_shared', 'pages_sharing', 'pages_unshared', 'general_profit'] as const;
+export const KSM_FILES = ['run', 'pages_shared', 'pages_sharing', 'pages_unshared', 'general_profit', 'ksm_zero_pages'] as const;
 
 export interface KsmState {
   /** 0 stopped, 1 running, 2 stopped and unmerged */
@@ -47,6 +47,11 @@ export interface KsmState {
   /** sites sharing them: the pages KSM saved */
   pagesSharing: number;
   pagesUnshared?: number;
+  /**
+   * pages KSM merged into the kernel's zero page (use_zero_pages; Linux >= 6.10
+   * counts them here and not in pages_sharing): saved as well
+   */
+  zeroPages?: number;
   /** bytes saved minus the cost of KSM's own metadata (Linux ≥ 6.1); may be negative */
   generalProfitBytes?: number;
 }
@@ -65,20 +70,24 @@ export function parseKsm(read: (name: (typeof KSM_FILES)[number]) => string | un
   const ksm: KsmState = { run, pagesShared, pagesSharing };
   const unshared = intOf(read('pages_unshared'));
   const profit = intOf(read('general_profit'));
+  const zero = intOf(read('ksm_zero_pages'));
   if (unshared !== undefined) ksm.pagesUnshared = unshared;
+  if (zero !== undefined) ksm.zeroPages = zero;
   if (profit !== undefined) ksm.generalProfitBytes = profit;
   return ksm;
 }
 
 /** Per process (/proc/<pid>/ksm_merging_pages and ksm_stat, Linux ≥ 6.1): pages of this VM KSM merged, and its profit. */
 export interface VmKsm {
+  /** ksm_merging_pages + the process's ksm_zero_pages (merged into the zero page, which ksm_merging_pages leaves out) */
   mergingPages: number;
   profitBytes?: number;
 }
 
 export function parseVmKsm(mergingPages: string | undefined, ksmStat: string | undefined): VmKsm | undefined {
-  const pages = intOf(mergingPages);
-  if (pages === undefined) return undefined;
+  const merging = intOf(mergingPages);
+  if (merging === undefined) return undefined;
+  const pages = merging + (intOf(/^ksm_zero_pages\s+(\d+)$/m.exec(ksmStat ?? '')?.[1]) ?? 0);
   const profit = intOf(/^ksm_process_profit\s+(-?\d+)$/m.exec(ksmStat ?? '')?.[1]);
   return profit === undefined ? { mergingPages: pages } : { mergingPages: pages, profitBytes: profit };
 }

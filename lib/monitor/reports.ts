@@ -149,8 +149,12 @@ export function physicalMemoryKiB(snap: HostSnapshot): number {
 /** Bytes per page for KSM's page counts (x86_64 and most arm64 kernels use 4 KiB pages). */
 const PAGE_KIB = 4;
 
-/** Memory KSM saves on the host: every page sharing a merged one is a page not backed twice. */
-export const ksmSavedKiB = (snap: HostSnapshot): number | undefined => (snap.ksm ? snap.ksm.pagesSharing * PAGE_KIB : undefined);
+/**
+ * Memory KSM saves on the host: every page sharing a merged one is a page not
+ * backed twice, and so is every page merged into the zero page (use_zero_pages),
+ * which the kernel counts apart in ksm_zero_pages.
+ */
+export const ksmSavedKiB = (snap: HostSnapshot): number | undefined => (snap.ksm ? (snap.ksm.pagesSharing + (snap.ksm.zeroPages ?? 0)) * PAGE_KIB : undefined);
 
 export function borrowed(snap: HostSnapshot, opts: ReportOptions) {
   const physicalKiB = physicalMemoryKiB(snap);
@@ -188,6 +192,7 @@ function hostSystemEntries(snap: HostSnapshot, opts: ReportOptions): Template {
     ['KSM_SAVED_MEMORY', ksmSavedKiB(snap)],
     ['KSM_PAGES_SHARING', ksm?.pagesSharing],
     ['KSM_PAGES_SHARED', ksm?.pagesShared],
+    ['KSM_ZERO_PAGES', ksm?.zeroPages],
     ['KSM_GENERAL_PROFIT', ksm?.generalProfitBytes === undefined ? undefined : Math.floor(ksm.generalProfitBytes / 1024)],
     ['CLOUDVAMP_KSM_OVERCOMMIT', ksm ? (opts.ksmOvercommit ?? 0) : undefined],
     // contention: pressure stall information, percent of the last 60 s some task waited (SCHED_RANK = "- CPU_PRESSURE")

@@ -10,7 +10,7 @@ import { cpuSample, domainCpuDelay, hostSystemReport, vmMonitorReport } from '..
 import type { HostSnapshot } from '../../../lib/monitor/snapshot';
 import { domain, FakeHypervisor } from '../../support/fake-hypervisor';
 
-const KSM = { run: '1\n', pages_shared: '1000\n', pages_sharing: '25600\n', pages_unshared: '5\n', general_profit: '100000000\n' };
+const KSM: Record<string, string> = { run: '1\n', pages_shared: '1000\n', pages_sharing: '25600\n', pages_unshared: '5\n', general_profit: '100000000\n' };
 const PSI = {
   cpu: 'some avg10=12.50 avg60=30.25 avg300=5.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n',
   memory: 'some avg10=0.00 avg60=1.50 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.50 avg300=0.00 total=0\n',
@@ -35,6 +35,15 @@ describe('parsers', () => {
     expect(parseKsm((n) => (n === 'general_profit' ? undefined : KSM[n]))).not.toHaveProperty('generalProfitBytes');
     expect(parseVmKsm('12', 'ksm_process_profit -4096\n')).toEqual({ mergingPages: 12, profitBytes: -4096 });
     expect(parseVmKsm(undefined, undefined)).toBeUndefined();
+  });
+  it('KSM: pages merged into the zero page (use_zero_pages, Linux >= 6.10 counts them in ksm_zero_pages, not pages_sharing) are saved memory too', () => {
+    // the kernel's ksm.rst: with use_zero_pages, pages_sharing + ksm_zero_pages is what KSM saved
+    const zero: Record<string, string> = { ...KSM, ksm_zero_pages: '2560\n' };
+    expect(parseKsm((n) => zero[n])).toMatchObject({ pagesSharing: 25600, zeroPages: 2560 });
+    expect(keyOf(hostSystemReport(base({ ksm: parseKsm((n) => zero[n])! }), { overcommit: 1 }), 'KSM_SAVED_MEMORY')).toBe((25600 + 2560) * 4);
+    expect(keyOf(hostSystemReport(base({ ksm: parseKsm((n) => zero[n])! }), { overcommit: 1, ksmOvercommit: 1 }), 'TOTALMEMORY')).toBe((1 << 24) + 1048576 + (25600 + 2560) * 4);
+    // per VM: /proc/<pid>/ksm_merging_pages leaves them out too; ksm_stat has them
+    expect(parseVmKsm('12', 'ksm_rmap_items 40\nksm_zero_pages 30\nksm_merging_pages 12\nksm_process_profit 4096\n')).toEqual({ mergingPages: 42, profitBytes: 4096 });
   });
   it('PSI: the avg60 of the some line', () => {
     expect([parsePsiSomeAvg60(PSI.cpu), parsePsiSomeAvg60(PSI.memory), parsePsiSomeAvg60('garbage'), parsePsiSomeAvg60(undefined)]).toEqual([30.25, 1.5, undefined, undefined]);
