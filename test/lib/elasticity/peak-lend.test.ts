@@ -40,8 +40,8 @@ describe('PEAK_LEND: peak room lent to a neighbour starving with no room on the 
   });
 
   it('PEAK_LEND: yes by default, yes/no in the file', () => {
-    expect(parseConfig('').config.peakLend).toBe(true);
-    expect(parseConfig('PEAK_LEND=no\n').config.peakLend).toBe(false);
+    expect(parseConfig('').config?.peakLend).toBe(true);
+    expect(parseConfig('PEAK_LEND=no\n').config?.peakLend).toBe(false);
     expect(parseConfig('PEAK_LEND=maybe\n').errors.map((e) => e.key)).toEqual(['PEAK_LEND']);
   });
 
