@@ -32,11 +32,14 @@ const variant = (name: string, label: string, change: Partial<ElasticityConfig>,
  * regrowth reserve, and a fixed share of the borrowed memory reserved (the
  * previous default: 25 %, capped at 25 % of the host) - each with and without
  * the peak floor the default uses, so the curve separates the two levers.
- * And the default's own knob (HOST_RESERVE_BURST) swept.
+ * And the per-host 'joint' reserve (the previous default: HOST_RESERVE_BURST=50) swept.
  */
 export const CURVE: readonly { scheme: Scheme; family: 'default' | 'burst' | 'O' | 'share' }[] = [
   { scheme: CLOUDVAMP, family: 'default' },
-  ...[25, 100].map((b) => ({ scheme: variant(`burst-${b}`, `joint, HOST_RESERVE_BURST=${b}`, { hostReserveBurstPercent: b }), family: 'burst' as const })),
+  ...[25, 50, 100].map((b) => ({
+    scheme: variant(`joint-${b}`, `joint, HOST_RESERVE_BURST=${b} (max 100 %)`, { hostReserveMode: 'joint', hostReserveBurstPercent: b, hostReserveMaxPercent: 100 }),
+    family: 'burst' as const,
+  })),
   ...[1, 0.5, 0.25].flatMap((o) =>
     [false, true].map((floor) => ({
       scheme: variant(`O${o}${floor ? '-floor' : ''}`, `reserve none, OVERCOMMIT=${o}${floor ? ', PEAK_FLOOR' : ''}`, { hostReserveMode: 'none', peakFloor: floor }, o),
