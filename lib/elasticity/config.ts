@@ -155,16 +155,18 @@ export const EXAMPLE_KSM_COMMAND = 'ssh -- {host} sudo /var/tmp/one/vmm/cloudvam
  *   0.177 % → 0.097 % of VM-seconds). Using the peak as a shrink floor as well
  *   halves the reclaimed memory and cost more VMs per host than it saved
  *   starvation. Numbers in docs/elasticity.md.
- * - HOST_RESERVE_MODE share, HOST_RESERVE_SHARE 25 %, HOST_RESERVE_MAX 25 %,
- *   HOST_RESERVE_THRESHOLD 262144 KiB: publish per host a RESERVED_MEM holding
- *   a quarter of the memory the balloons took back there, so oned's scheduler
- *   leaves room for guests to grow back into. In the density benchmark at the
- *   probe's OVERCOMMIT=1: starvation 11.7 % → 0.100 % of VM-seconds
- *   (2.43× → 1.92× VMs vs no overcommit, 1.35× vs static 1.5). Reserving what
- *   the VMs' recent peaks need back (`peak`) gave the same density and 0.22 %
- *   starvation: what starves is mostly growth no peak predicts. 256 MiB of
- *   hysteresis keeps the oned writes to hosts whose reserve really moved.
- *   Numbers in docs/elasticity.md.
+ * - HOST_RESERVE_MODE share, HOST_RESERVE_SHARE 30 %, HOST_RESERVE_MAX 30 %,
+ *   HOST_RESERVE_THRESHOLD 262144 KiB, with PEAK_FLOOR yes and PEAK_LEND yes:
+ *   publish per host a RESERVED_MEM holding 30 % of the memory the balloons
+ *   took back there (at most 30 % of the host), so oned's scheduler leaves room
+ *   for guests to grow back into; the peak floor keeps each guest's burst room
+ *   inside it and lends it to a neighbour that starves with no room. Chosen on
+ *   the density benchmark's tuning windows (trace day 1 0-6 h, invented seed
+ *   42): there it dominated the per-host 'joint' reserve once peak room was
+ *   lent (5.37x / 0.049 % against 4.39x / 0.085 %; 1.57x / 0.036 % against
+ *   1.44x / 0.032 %). 256 MiB of hysteresis keeps the oned writes to hosts
+ *   whose reserve really moved. Figures: bench/results/density.md, reasons:
+ *   docs/elasticity.md.
  */
 export const DEFAULTS: ElasticityConfig = {
   memOverPercent: 30,

@@ -11,6 +11,8 @@ const CHECKED: Record<string, RegExp> = {
   'bench/results/probes.txt': /^# .*node --import tsx bench\/run\.ts probes/m,
   'bench/results/vmm-busy.txt': /^# .*node --import tsx bench\/run\.ts vmm-busy/m,
   'bench/results/cycle.txt': /^# .*bench\/cycle\.ts/m,
+  // one run per file, rendered from the committed raw parts (npm run bench:density -- --report)
+  'bench/results/density.md': /^# Density benchmark/m,
 };
 
 /** The text of the file's last run. */
