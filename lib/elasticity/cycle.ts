@@ -87,6 +87,8 @@ export interface CycleDeps {
   fresh?: ClusterSource;
   /** VMs whose stale guest figures were already logged (the daemon keeps it: once per VM until fresh again) */
   staleLogged?: Set<number>;
+  /** VMs already logged as left alone on a host without cloudvamp's drivers (the daemon keeps it: once per VM) */
+  foreignLogged?: Set<number>;
 }
 
 export interface CycleOptions {
@@ -438,6 +440,22 @@ async function snapshotAndReconcile(deps: CycleDeps, config: ElasticityConfig, s
   // Hosts without cloudvamp's drivers: their VMs are not adopted nor touched, and they receive no migration.
   const foreignHosts = new Set(view.hosts.filter((h) => !usesCloudvamp(h, config)).map((h) => h.id));
   const foreignVms = new Set(view.vms.filter((vm) => vm.hostId !== null && foreignHosts.has(vm.hostId)).map((vm) => vm.id));
+  if (deps.foreignLogged) {
+    for (const vm of view.vms) {
+      if (!foreignVms.has(vm.id) || deps.foreignLogged.has(vm.id)) continue;
+      deps.foreignLogged.add(vm.id);
+      const host = view.hosts.find((h) => h.id === vm.hostId)!;
+      deps.log({
+        level: 'info',
+        msg: `VM ${vm.id} left alone: its host ${host.name} (${host.id}) runs IM_MAD ${host.drivers!.im} and VM_MAD ${host.drivers!.vm}, not cloudvamp's drivers (DRIVER_NAME ${config.driverName}); cloudvamp neither adopts, resizes nor migrates VMs there`,
+        event: 'foreign-host',
+        vmId: vm.id,
+        hostId: host.id,
+        imMad: host.drivers!.im,
+        vmMad: host.drivers!.vm,
+      });
+    }
+  }
   const r = reconcile(state, view, now, { ...opts, notAdopted: foreignVms });
   for (const id of r.added) deps.log({ level: 'info', msg: 'VM managed, original size recorded', event: 'adopt', vmId: id, originalKiB: r.state.vms[String(id)]!.originalKiB });
   for (const id of r.forgotten) deps.log({ level: 'info', msg: 'VM no longer exists, forgotten', event: 'forget', vmId: id });
@@ -622,7 +640,7 @@ async function loop(
   config: ElasticityConfig,
   opts: CycleOptions & { once?: boolean; signal: AbortSignal },
 ): Promise<{ cycles: number; state: ElasticityState }> {
-  const cycleDeps: CycleDeps = { ...deps, shouldStop: () => opts.signal.aborted, staleLogged: deps.staleLogged ?? new Set() };
+  const cycleDeps: CycleDeps = { ...deps, shouldStop: () => opts.signal.aborted, staleLogged: deps.staleLogged ?? new Set(), foreignLogged: deps.foreignLogged ?? new Set() };
   let state = await deps.store.load();
   let cycles = 0;
   /** a state the last cycle could not write: nothing changes until it is written */

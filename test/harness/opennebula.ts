@@ -287,6 +287,21 @@ async function startSshd(i: number): Promise<void> {
   });
 }
 
+/**
+ * One more host for a running front-end (oneUp set up hosts.sh's first ones):
+ * starts host i's namespace, names it in the front-end's ssh config and
+ * starts its sshd. Register it with addHost.
+ */
+export async function oneExtraHostUp(i: number): Promise<void> {
+  await oneHostsUp(i);
+  const config = path.join(SSH_DIR, 'config');
+  const entry = `Host ${hostName(i)}\n  HostName ${hostIp(i)}\n`;
+  const text = await readFile(config, 'utf8');
+  // before `Host *`: ssh takes each option from the first block that matches
+  if (!text.includes(entry)) await writeFile(config, `${entry}${text}`);
+  await startSshd(i);
+}
+
 /** A veth from this namespace into the hosts' switch: the hosts reach monitord, we reach their sshd. */
 async function frontendLink(): Promise<void> {
   const sw = `${PREFIX}-sw`;
@@ -437,10 +452,13 @@ export async function oneDown(): Promise<void> {
 
 // ---------------------------------------------------------------- hosts, datastore
 
-/** Registers host i with the cloudvamp drivers (after syncing the remotes); returns its oned id. */
-export async function addHost(i: number, extraTemplate = ''): Promise<number> {
+/**
+ * Registers host i with the cloudvamp drivers, or others (OpenNebula's stock
+ * kvm / qemu ones), after syncing the remotes; returns its oned id.
+ */
+export async function addHost(i: number, extraTemplate = '', drivers = { im: 'cloudvamp', vm: 'cloudvamp' }): Promise<number> {
   await syncRemotes(i);
-  const id = (await oneCall('one.host.allocate', hostName(i), 'cloudvamp', 'cloudvamp', -1)) as number;
+  const id = (await oneCall('one.host.allocate', hostName(i), drivers.im, drivers.vm, -1)) as number;
   if (extraTemplate) await oneCall('one.host.update', id, extraTemplate, 1);
   return id;
 }
