@@ -12,7 +12,7 @@
 // and never act. Plans are made from a snapshot that ages while they run; this
 // loop is what makes a stale plan skip or stop instead of acting blindly.
 //
-// Both appliers use it: the elasticity manager's (lib/elasticity/cycle.ts,
+// Both appliers use it: the elasticity manager's (lib/elasticity/apply-plan.ts,
 // one step per migration or resize, going on past a skipped or failed step:
 // the steps are independent, except a grow that waits on its relief migration,
 // which `blocked` handles) and the planner's (lib/planning/apply.ts, one step
