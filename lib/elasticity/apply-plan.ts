@@ -14,16 +14,19 @@
 // someone else, or a host that no longer has room, makes the step skip with
 // its reason instead of acting on a stale plan.
 //
-// Migrations go first because the grows that need them wait on their
-// success; grows before shrinks because a starving guest should not wait for
-// someone else's balloon. Each step is logged with its result; `shouldStop`
-// is checked between steps, so SIGTERM finishes the step in flight and stops.
+// Migrations go first, one at a time, because the grows that need them wait
+// on their success; grows before shrinks because a starving guest should not
+// wait for someone else's balloon. Within the grows, and within the shrinks,
+// the steps of different hosts run STEP_CONCURRENCY at once and a host's own
+// steps one after another. Each step is logged with its result; `shouldStop`
+// is checked before each step starts, so SIGTERM finishes the steps in flight
+// and stops.
 // A resize happens only once oned holds the VM's original
 // (Publisher.recordOriginal, read back).
 
 import { oneLineMessage } from '../errors';
 import { forEachBounded } from '../bounded';
-import { runSteps } from '../step-runner';
+import { runSteps, type StepPorts } from '../step-runner';
 import type { ElasticityConfig } from './config';
 import type { CycleDeps } from './cycle';
 import type { Migration } from './host-relief';
@@ -90,6 +93,9 @@ export function publishedFigures(vm: VmView, d: VmDecision, config: ElasticityCo
   };
 }
 
+/** Steps of different hosts in flight at once within a wave of grows or of shrinks. */
+export const STEP_CONCURRENCY = 8;
+
 /** Published figures written at once (one.vm.update each); oned serves concurrent calls. */
 export const PUBLISH_CONCURRENCY = 8;
 
@@ -130,10 +136,11 @@ export async function applyPlan(
   const current = new LocalViews(view);
   const hostsRead = new Set<number>();
   const shrinks = plan.decisions.filter((d) => d.action === 'shrink').length;
-  let shrinkWave: LocalViews | undefined;
+  // a promise, so that the wave's concurrent first shrinks share one read
+  let shrinkWave: Promise<LocalViews> | undefined;
   const freshFor = async (s: Step, vmId: number): Promise<ClusterView> => {
     if (!source.refresh) return source.snapshot();
-    if (s.kind === 'resize' && s.decision.action === 'shrink' && shrinks > 3) return (shrinkWave ??= new LocalViews(await (source.vmStates?.() ?? source.snapshot()))).around(vmId, []);
+    if (s.kind === 'resize' && s.decision.action === 'shrink' && shrinks > 3) return (await (shrinkWave ??= (source.vmStates?.() ?? source.snapshot()).then((v) => new LocalViews(v)))).around(vmId, []);
     const touched = touchedHosts(s);
     const hosts = touched.filter((h) => s.kind === 'migrate' || !hostsRead.has(h));
     for (const h of hosts) hostsRead.add(h);
@@ -158,9 +165,7 @@ export async function applyPlan(
     vmId: m.vmId,
     run: () => deps.migrator.migrateLive(m.vmId, m.toHostId),
   }));
-  const changes = plan.decisions.filter((d) => d.action !== 'none');
-  const ordered = [...changes.filter((d) => d.action === 'grow'), ...changes.filter((d) => d.action === 'shrink')];
-  const resizes: CycleStep[] = ordered.map((d) => {
+  const resizeStep = (d: VmDecision): CycleStep => {
     const vm = vms.get(d.vmId)!;
     return {
       what: { event: d.action, vmId: d.vmId, hostId: d.hostId, fromKiB: d.fromKiB, targetKiB: d.targetKiB, reason: d.reason },
@@ -174,9 +179,12 @@ export async function applyPlan(
         await deps.applier.setMemory(vm, d.targetKiB);
       },
     };
-  });
+  };
+  const changes = plan.decisions.filter((d) => d.action !== 'none');
+  const growSteps = changes.filter((d) => d.action === 'grow').map(resizeStep);
+  const shrinkSteps = changes.filter((d) => d.action === 'shrink').map(resizeStep);
   const resized: VmDecision[] = [];
-  await runSteps<CycleStep, ClusterView>([...migrations, ...resizes], {
+  const ports: StepPorts<CycleStep, ClusterView> = {
     onFailure: 'continue',
     now: () => deps.now(),
     blocked: (c) => (c.afterMigrationOf !== undefined && failedMoves.has(c.afterMigrationOf) ? 'its relief migration did not happen' : undefined),
@@ -217,7 +225,16 @@ export async function applyPlan(
       }
       if (s.kind === 'migrate') failedMoves.add(s.migration.vmId);
     },
-  });
+  };
+  // Migrations one at a time (each touches two hosts, and the grows wait on
+  // them), then the grows, then the shrinks: within a wave the steps of
+  // different hosts run STEP_CONCURRENCY at once (a memory action is an ssh to
+  // the host, a resize oned's own wait), a host's own steps one after another
+  // so that each re-check sees the room the previous one took.
+  await runSteps(migrations, ports);
+  const byHost = { concurrency: STEP_CONCURRENCY, lane: (c: CycleStep) => (c.step.kind === 'resize' && c.step.decision.hostId !== null ? c.step.decision.hostId : `vm ${c.vmId}`) };
+  await runSteps(growSteps, { ...ports, parallel: byHost });
+  await runSteps(shrinkSteps, { ...ports, parallel: byHost });
   if (config.publish) {
     // Independent writes, one per resized VM: a few in flight at once (see lib/bounded.ts).
     await forEachBounded(resized, PUBLISH_CONCURRENCY, async (d) => {
