@@ -20,8 +20,9 @@ import {
   hostsDown,
   hostsUp,
   hostUri,
-  lockMachine,
+  lockHostSet,
   startGuest,
+  STATE_DIR,
 } from '../test/harness/index.js';
 import { makeRemotes, type Remotes } from '../test/vmm/remotes';
 import { summary, timedAction } from './vmm';
@@ -38,7 +39,7 @@ const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 const out = (s: string) => process.stdout.write(s);
 
 export async function run(): Promise<void> {
-  const unlock = await lockMachine();
+  const unlock = await lockHostSet(STATE_DIR, 'kvm');
   let remotes: Remotes | undefined;
   const quiet = `${HOST_PREFIX}-quiet`;
   const busy = `${HOST_PREFIX}-busy`;

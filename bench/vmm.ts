@@ -19,8 +19,9 @@ import {
   hostsDown,
   hostsUp,
   hostUri,
-  lockMachine,
+  lockHostSet,
   startGuest,
+  STATE_DIR,
 } from '../test/harness/index.js';
 import { makeRemotes, runAction, type Remotes } from '../test/vmm/remotes';
 
@@ -57,7 +58,7 @@ export async function timedAction(remotes: Remotes, config: string, action: stri
 }
 
 export async function run(): Promise<void> {
-  const unlock = await lockMachine();
+  const unlock = await lockHostSet(STATE_DIR, 'kvm');
   let remotes: Remotes | undefined;
   try {
     await checkPrerequisites();

@@ -114,7 +114,7 @@ export async function ensureGuestBuilt(): Promise<void> {
 
 async function runHostsSh(args: string[]): Promise<void> {
   // hosts.sh takes the machine lock itself unless CLOUDVAMP_TEST_LOCKED says
-  // that we (or the vitest process that forked us) hold it: see lockMachine
+  // that we (or the vitest process that forked us) hold it: see lockHostSet
   const r = await execa('bash', [HOSTS_SH, ...args], { reject: false, all: true });
   if (r.exitCode !== 0) throw new HarnessError(`hosts.sh ${args.join(' ')} failed (exit ${r.exitCode}): ${r.all.trim()}`);
 }
@@ -187,14 +187,23 @@ export async function findGuest(name: string): Promise<number | undefined> {
 }
 
 /**
- * Serialises real-guest test runs on this machine (they share the host
- * namespaces and its 2 cores). Holds an flock(1) on `${STATE_DIR}.lock`
- * until the returned release function is called, or until this process
- * dies; meanwhile hosts.sh (which otherwise takes the lock itself) is told
- * through CLOUDVAMP_TEST_LOCKED not to wait for it.
+ * Locks of host sets this process holds. The kvm and opennebula global
+ * set-ups run in one vitest process, each holding its own set's lock, and
+ * CLOUDVAMP_TEST_LOCKED is process-wide: it stays set until the last of them
+ * is released.
  */
-export async function lockMachine(timeoutMs = 20 * 60_000): Promise<() => Promise<void>> {
-  const lockFile = `${STATE_DIR}.lock`;
+let locksHeld = 0;
+
+/**
+ * Serialises real-guest test runs on one host set (they share its namespaces
+ * and this machine's 2 cores). Holds an flock(1) on `${stateDir}.lock` until
+ * the returned release function is called, or until this process dies;
+ * meanwhile hosts.sh (which otherwise takes the lock itself, and would hand
+ * its fd on to the libvirtds it starts) is told through CLOUDVAMP_TEST_LOCKED
+ * not to wait for it. `tier` names the test project in the time-out message.
+ */
+export async function lockHostSet(stateDir: string, tier: string, timeoutMs = 20 * 60_000): Promise<() => Promise<void>> {
+  const lockFile = `${stateDir}.lock`;
   const child = spawn('flock', ['-x', '-w', String(Math.ceil(timeoutMs / 1000)), lockFile, '-c', 'echo locked; exec cat >/dev/null'], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -202,16 +211,20 @@ export async function lockMachine(timeoutMs = 20 * 60_000): Promise<() => Promis
     child.stdout.once('data', () => resolve());
     child.once('error', reject);
     child.once('exit', (code) =>
-      reject(new HarnessError(`could not lock ${lockFile} (flock exit ${code}): another kvm test run holds it`)),
+      reject(new HarnessError(`could not lock ${lockFile} (flock exit ${code}): another ${tier} test run holds it`)),
     );
   });
   // inherited by hosts.sh and by the test workers vitest forks after this
+  locksHeld++;
   process.env.CLOUDVAMP_TEST_LOCKED = '1';
+  let released = false;
   return async () => {
+    if (released) return;
+    released = true;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.stdin.end();
     await exited;
-    delete process.env.CLOUDVAMP_TEST_LOCKED;
+    if (--locksHeld === 0) delete process.env.CLOUDVAMP_TEST_LOCKED;
   };
 }
 
