@@ -187,12 +187,21 @@ export async function findGuest(name: string): Promise<number | undefined> {
 }
 
 /**
- * Locks of host sets this process holds. The kvm and opennebula global
- * set-ups run in one vitest process, each holding its own set's lock, and
- * CLOUDVAMP_TEST_LOCKED is process-wide: it stays set until the last of them
- * is released.
+ * How many host-set locks this process holds, kept in CLOUDVAMP_TEST_LOCKED
+ * itself. The kvm and opennebula global set-ups run in one vitest process,
+ * each holding its own set's lock, and each project loads this module in its
+ * own module graph, so a counter in a module variable is not shared: the
+ * opennebula teardown's release then cleared the variable while the kvm set's
+ * lock was still held, and the kvm teardown's hosts.sh waited 20 minutes for
+ * the lock its own process held. hosts.sh only asks whether the variable is
+ * set; it is removed with the last release. A count inherited from a parent
+ * that holds a lock is kept.
  */
-let locksHeld = 0;
+const locksHeld = () => Number(process.env.CLOUDVAMP_TEST_LOCKED) || 0;
+function setLocksHeld(n: number): void {
+  if (n > 0) process.env.CLOUDVAMP_TEST_LOCKED = String(n);
+  else delete process.env.CLOUDVAMP_TEST_LOCKED;
+}
 
 /**
  * Serialises real-guest test runs on one host set (they share its namespaces
@@ -215,8 +224,7 @@ export async function lockHostSet(stateDir: string, tier: string, timeoutMs = 20
     );
   });
   // inherited by hosts.sh and by the test workers vitest forks after this
-  locksHeld++;
-  process.env.CLOUDVAMP_TEST_LOCKED = '1';
+  setLocksHeld(locksHeld() + 1);
   let released = false;
   return async () => {
     if (released) return;
@@ -224,7 +232,7 @@ export async function lockHostSet(stateDir: string, tier: string, timeoutMs = 20
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.stdin.end();
     await exited;
-    if (--locksHeld === 0) delete process.env.CLOUDVAMP_TEST_LOCKED;
+    setLocksHeld(locksHeld() - 1);
   };
 }
 

@@ -21,13 +21,18 @@ describe('lockHostSet', () => {
     else process.env.CLOUDVAMP_TEST_LOCKED = before;
   });
 
-  it('keeps CLOUDVAMP_TEST_LOCKED until the last of two sets is released, whichever goes first', async () => {
+  it('keeps CLOUDVAMP_TEST_LOCKED until the last of two sets is released, whichever goes first, across module instances', async () => {
+    // vitest loads each project's global set-up in its own module graph: the kvm
+    // set's lock and the opennebula set's come from two instances of index.ts
+    const secondInstance = './index.js?instance=opennebula';
+    const other = (await import(/* @vite-ignore */ secondInstance)) as typeof import('./index.js');
+    expect(other.lockHostSet).not.toBe(lockHostSet);
     for (const order of [
       [0, 1],
       [1, 0],
     ]) {
-      const releases = [await lockHostSet(path.join(dir, 'kvm'), 'kvm'), await lockHostSet(path.join(dir, 'one'), 'opennebula')];
-      expect(process.env.CLOUDVAMP_TEST_LOCKED).toBe('1');
+      const releases = [await lockHostSet(path.join(dir, 'kvm'), 'kvm'), await other.lockHostSet(path.join(dir, 'one'), 'opennebula')];
+      expect(process.env.CLOUDVAMP_TEST_LOCKED).toBe('2');
       await releases[order[0]!]!();
       expect(process.env.CLOUDVAMP_TEST_LOCKED).toBe('1');
       // a second call of the same release must not count as the other set's
