@@ -10,6 +10,7 @@ import type { ElasticityConfig } from './config';
 import { newLedger, type HostLedger } from './host-ledger';
 import { decideHost, urgency, type Migration } from './host-relief';
 import { isMoveBack, migrationBudget } from './migration-budget';
+import { lendPeakRoom } from './peak-lend';
 import type { ClusterView } from './ports';
 import type { ElasticityState } from './state';
 import { decideVm, mib, type VmDecision } from './vm-rule';
@@ -73,7 +74,8 @@ export function planCycle(view: ClusterView, state: ElasticityState, config: Ela
       mayMoveTo: (vmId, hostId) => !isMoveBack(state, vmId, hostId, config, now),
     },
   );
-  return settleHosts(view, decisions, ledger);
+  const plan = settleHosts(view, decisions, ledger);
+  return { ...plan, decisions: lendPeakRoom(view, decisions, plan.decisions, plan.migrations, state, config, now) };
 }
 
 /**

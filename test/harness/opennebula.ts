@@ -443,6 +443,38 @@ export async function forceSystemProbe(i: number): Promise<void> {
   await hostExec(i, ['kill', '-USR1', pid]);
 }
 
+/** The key the harness's own host/system probe prints: when that probe run started (epoch ms). */
+export const PROBED_AT_KEY = 'CLOUDVAMP_TEST_PROBED_AT';
+// sorts before every other probe of the directory (the monitord client runs them in name order)
+const PROBED_AT_PROBE = `000-cloudvamp-test-probed-at.sh`;
+
+/**
+ * A host/system probe of host i that started after this call has reached
+ * oned: SIGUSR1 to its monitord client, then waits until oned's host TEMPLATE
+ * carries PROBED_AT_KEY from a run that started after the signal. A fixed
+ * sleep after the signal can read the previous probe's figures when the
+ * probe (or monitord) is slow; this cannot. The marker probe goes into the
+ * host's synced remotes only (the front-end's tree stays as installed).
+ */
+export async function systemProbeNow(i: number, hostId: number, timeoutMs = 60_000): Promise<void> {
+  await hostExec(i, [
+    'sh',
+    '-c',
+    `d=${HOST_REMOTES}/im/cloudvamp-probes.d/host/system; test -d "$d" || { echo "no $d on this host (remotes not synced?)" >&2; exit 1; }; ` +
+      `f="$d/${PROBED_AT_PROBE}"; test -x "$f" || { printf '#!/bin/sh\necho "${PROBED_AT_KEY}=$(date +%%s%%3N)"\n' > "$f" && chmod 755 "$f"; }`,
+  ]);
+  const signalled = Date.now();
+  await forceSystemProbe(i);
+  const re = new RegExp(`<${PROBED_AT_KEY}><!\\[CDATA\\[(\\d+)\\]\\]></${PROBED_AT_KEY}>`);
+  await waitFor(
+    async () => {
+      const m = re.exec((await oneCall('one.host.info', hostId)) as string);
+      return m !== null && Number(m[1]) >= signalled;
+    },
+    { timeoutMs, intervalMs: 250, what: `a host/system probe of ${hostName(i)} started after ${new Date(signalled).toISOString()} to reach oned` },
+  );
+}
+
 /** oned's log lines about VM id (vms/<id>/vm.log), for failure messages. */
 export async function vmLog(id: number): Promise<string> {
   return readFile(path.join(ONE_LOCATION, 'var/vms', String(id), 'vm.log'), 'utf8').catch(() => '');

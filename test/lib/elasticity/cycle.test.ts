@@ -1,5 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { PUBLISH_CONCURRENCY, runCycle, runDaemon, runRestore, timerSleep, type CycleDeps } from '../../../lib/elasticity/cycle';
+import { PUBLISH_CONCURRENCY } from '../../../lib/elasticity/apply-plan';
+import { runCycle, runRestore, type CycleDeps } from '../../../lib/elasticity/cycle';
+import { runDaemon } from '../../../lib/elasticity/daemon';
+import { timerSleep } from '../../../lib/elasticity/timer';
 import { OnedError } from '../../../lib/oned/errors';
 import type { LogEvent } from '../../../lib/elasticity/ports';
 import { emptyState } from '../../../lib/elasticity/state';

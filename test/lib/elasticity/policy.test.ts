@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { recordPlan } from '../../../lib/elasticity/cycle';
+import { recordPlan } from '../../../lib/elasticity/apply-plan';
 import { planCycle, planRestore } from '../../../lib/elasticity/plan';
 import { checkPlan } from '../../../lib/elasticity/plan-check';
 import { decideVm, floorFor } from '../../../lib/elasticity/vm-rule';
