@@ -33,7 +33,7 @@ import type { Migration } from './host-relief';
 import { withMigration } from './migration-budget';
 import type { CyclePlan } from './plan';
 import type { ClusterView, HostView, VmView } from './ports';
-import { nothingApplied, recheck, recordDone, type Step } from './precheck';
+import { nothingApplied, nothingToDo, rebased, recheck, recordDone, type Step } from './precheck';
 import { persist } from './state-saving';
 import type { ActionKind, ElasticityState, LastAction, ManagedVm } from './state';
 import { limitsFor, type VmDecision } from './vm-rule';
@@ -154,9 +154,10 @@ export async function applyPlan(
   // migration (`blocked`).
   interface CycleStep {
     what: Record<string, unknown>;
+    /** as planned; a restore is rebased on the size its re-check read (precheck.ts `rebased`) */
     step: Step;
     vmId: number;
-    run: () => Promise<void>;
+    run: (step: Step) => Promise<void>;
     afterMigrationOf?: number;
   }
   const migrations: CycleStep[] = plan.migrations.map((m) => ({
@@ -172,11 +173,12 @@ export async function applyPlan(
       step: { kind: 'resize', decision: d },
       vmId: d.vmId,
       afterMigrationOf: d.afterMigrationOf,
-      run: async () => {
+      run: async (s) => {
+        if (s.kind !== 'resize' || nothingToDo(s)) return;
         // oned's copy of the original before the first change (and whenever it is missing or smaller than ours).
         const original = state.vms[String(d.vmId)]?.originalKiB ?? d.originalKiB;
         if (vm.recordedOriginalKiB !== original) await deps.publisher.recordOriginal(d.vmId, original);
-        await deps.applier.setMemory(vm, d.targetKiB);
+        await deps.applier.setMemory(vm, s.decision.targetKiB);
       },
     };
   };
@@ -190,8 +192,15 @@ export async function applyPlan(
     blocked: (c) => (c.afterMigrationOf !== undefined && failedMoves.has(c.afterMigrationOf) ? 'its relief migration did not happen' : undefined),
     shouldStop: stop,
     read: (c) => freshFor(c.step, c.vmId),
-    recheck: (c, fresh) => recheck(c.step, view, fresh, done, config),
-    act: (c) => c.run(),
+    recheck: (c, fresh) => {
+      const why = recheck(c.step, view, fresh, done, config);
+      if (why === undefined) {
+        c.step = rebased(c.step, fresh);
+        if (c.step.kind === 'resize') c.what.fromKiB = c.step.decision.fromKiB;
+      }
+      return why;
+    },
+    act: (c) => c.run(c.step),
     record: (outcome) => {
       const { what, step: s, vmId } = outcome.step;
       switch (outcome.kind) {
@@ -209,6 +218,13 @@ export async function applyPlan(
           skip(what, vmId, 'warn', outcome.refusal);
           break;
         case 'acted':
+          if (nothingToDo(s)) {
+            // restore-all on a VM already back at its original (grown since the plan): done without a change
+            applied++;
+            setResult(state, vmId, 'ok');
+            log({ level: 'info', msg: `${String(what.event)} done: VM ${vmId} is already at its original size, nothing changed`, ...what, result: 'ok' });
+            return;
+          }
           recordDone(done, s);
           applied++;
           setResult(state, vmId, 'ok');

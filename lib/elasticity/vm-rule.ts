@@ -52,6 +52,12 @@ export interface VmDecision {
   afterMigrationOf?: number;
   /** the guest's pressure counters seen this cycle, for the state */
   counters?: GuestCounters;
+  /**
+   * restore-all's grow back to the original (planRestore): its target comes
+   * from the state, not from the guest's figures, so a size change since the
+   * plan does not void it (precheck.ts)
+   */
+  restore?: true;
 }
 
 const MiB = 1024;

@@ -121,6 +121,50 @@ describe('one cycle', () => {
   });
 });
 
+describe('restore-all on sizes that moved after its plan', () => {
+  it("grows a VM whose size changed since the plan to its original, and leaves one already back at it alone: nothing skipped (tier run: 140 → 318 MiB)", async () => {
+    const cloud = new FakeCloud().addHost(0, 64 * GiB).addVm(1, 0, 4 * GiB, 1 * GiB).addVm(2, 0, 2 * GiB, 0.5 * GiB);
+    const { deps, logs } = harness(cloud);
+    const after = await runCycle(deps, config(), emptyState());
+    expect(cloud.vms.get(1)!.currentKiB).toBeLessThan(3 * GiB);
+    expect(cloud.vms.get(2)!.currentKiB).toBeLessThan(2 * GiB);
+    // The plan reads the sizes before the previous cycle's grows land; each step's fresh read sees them.
+    deps.source = {
+      snapshot: async () => {
+        const planned = await cloud.snapshot();
+        cloud.vms.get(1)!.currentKiB = 3 * GiB;
+        cloud.vms.get(2)!.currentKiB = 2 * GiB;
+        return planned;
+      },
+    };
+    deps.fresh = cloud;
+    cloud.calls = [];
+    const r = await runRestore(deps, config(), after.state);
+    expect(r).toMatchObject({ failed: 0, skipped: 0, applied: 2 });
+    expect(cloud.vms.get(1)!.currentKiB).toBe(4 * GiB);
+    expect(cloud.calls.filter((c) => c.startsWith('setMemory'))).toEqual([`setMemory 1 ${4 * GiB}`]);
+    expect(logs).toContainEqual(expect.objectContaining({ event: 'grow', vmId: 1, result: 'ok', fromKiB: 3 * GiB, targetKiB: 4 * GiB }));
+    expect(logs).toContainEqual(expect.objectContaining({ event: 'grow', vmId: 2, result: 'ok', msg: expect.stringMatching(/already at its original size, nothing changed/) }));
+    expect(r.state.vms['1']!.lastAction).toMatchObject({ action: 'restore', result: 'ok' });
+  });
+
+  it('the normal cycle still skips a grow or shrink whose VM changed size since the plan', async () => {
+    const cloud = new FakeCloud().addHost(0, 64 * GiB).addVm(1, 0, 4 * GiB, 1 * GiB);
+    const { deps, logs } = harness(cloud);
+    deps.source = {
+      snapshot: async () => {
+        const planned = await cloud.snapshot();
+        cloud.vms.get(1)!.currentKiB = 3 * GiB;
+        return planned;
+      },
+    };
+    deps.fresh = cloud;
+    const r = await runCycle(deps, config(), emptyState());
+    expect(r).toMatchObject({ applied: 0, skipped: 1 });
+    expect(logs).toContainEqual(expect.objectContaining({ event: 'shrink', result: 'skipped', skipReason: expect.stringMatching(/changed size since the plan \(4096 MiB → 3072 MiB\)/) }));
+  });
+});
+
 describe('daemon over simulated time', () => {
   it('shrinks an idle VM, grows it back within two cooldowns when demand jumps, never overloads the host', async () => {
     const cfg = config();
