@@ -21,7 +21,7 @@
 import { oneLineMessage } from '../errors';
 import { applyPlan, recordPlan } from './apply-plan';
 import type { ElasticityConfig } from './config';
-import { staleBalloon } from './guest-figures';
+import { balloonMoving, staleBalloon } from './guest-figures';
 import { operatorBase, planHostReserves, type HostReserveDecision } from './host-reserve';
 import type { Migration } from './host-relief';
 import { planCycle, planRestore, type CyclePlan } from './plan';
@@ -183,6 +183,11 @@ async function snapshotAndReconcile(deps: CycleDeps, config: ElasticityConfig, s
         deps.log({ level: 'warn', msg: `VM ${vm.id}: ${why}`, event: 'stale-figures', vmId: vm.id, updatedAt: vm.balloon?.updatedAt });
       }
     }
+  }
+  // Not once per VM like stale figures: a balloon is on its way for a cycle or two after a change, then arrives or counts as stuck.
+  for (const vm of view.vms) {
+    const why = vm.running ? balloonMoving(vm, r.state.vms[String(vm.id)], config, now) : undefined;
+    if (why !== undefined) deps.log({ level: 'info', msg: `VM ${vm.id}: ${why}`, event: 'balloon-moving', vmId: vm.id, currentKiB: vm.currentKiB, setKiB: r.state.vms[String(vm.id)]!.lastAction!.toKiB });
   }
   // The policy sees unproven VMs as not running: left alone, their memory still counted on their host.
   const left = new Set([...r.unproven.map((u) => u.vmId), ...foreignVms]);

@@ -165,6 +165,31 @@ describe('restore-all on sizes that moved after its plan', () => {
   });
 });
 
+describe('a guest read while its balloon still moves', () => {
+  it('is not shrunk again on the figures of mid-inflation, and the log says why (tier run: 376 MiB on its way to 139 MiB, "used 0 MiB, free 100 %")', async () => {
+    const cfg = config({ cooldownMs: 0, figuresMaxAgeMs: 25_000 });
+    const cloud = new FakeCloud().addHost(0, 64 * GiB).addVm(1, 0, 4 * GiB, 1 * GiB);
+    const { deps, logs } = harness(cloud);
+    const first = await runCycle(deps, cfg, emptyState());
+    const set = cloud.vms.get(1)!.currentKiB;
+    expect(set).toBeLessThan(2 * GiB);
+    // The balloon has come only part of the way, and the guest reports (almost) all of it free.
+    Object.assign(cloud.vms.get(1)!, { currentKiB: 3 * GiB, demandKiB: 0 });
+    vi.setSystemTime(T0 + 3_000);
+    cloud.calls = [];
+    const second = await runCycle(deps, cfg, first.state);
+    expect(cloud.calls).toEqual([]);
+    expect(second.plan.decisions[0]).toMatchObject({ action: 'none', reason: expect.stringMatching(/^balloon at 3072 MiB, still on its way to the \d+ MiB set 3 s ago/) });
+    expect(logs).toContainEqual(
+      expect.objectContaining({ level: 'info', event: 'balloon-moving', vmId: 1, currentKiB: 3 * GiB, setKiB: set, msg: expect.stringMatching(/^VM 1: balloon at 3072 MiB, still on its way/) }),
+    );
+    // Arrived: the figures count again.
+    cloud.vms.get(1)!.currentKiB = set;
+    const third = await runCycle(deps, cfg, second.state);
+    expect(third.plan.decisions[0]!.reason).not.toMatch(/balloon at/);
+  });
+});
+
 describe('daemon over simulated time', () => {
   it('shrinks an idle VM, grows it back within two cooldowns when demand jumps, never overloads the host', async () => {
     const cfg = config();
