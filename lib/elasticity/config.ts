@@ -54,6 +54,8 @@ export interface ElasticityConfig {
    * a steady or slowly growing one is still sized for its use of now).
    */
   peakFloorWindowMs: number;
+  /** With PEAK_FLOOR: a guest lends the room its peak keeps to a neighbour starving with no room on the host (peak-lend.ts). */
+  peakLend: boolean;
   /**
    * Per host, publish RESERVED_MEM = the operator's own reserve + the memory the
    * host's ballooned VMs are predicted to need back (their recent peak), so
@@ -182,6 +184,7 @@ export const DEFAULTS: ElasticityConfig = {
   peakHalfLifeMs: 86_400_000,
   peakFloor: true,
   peakFloorWindowMs: 0,
+  peakLend: true,
   hostReserveMode: 'joint',
   hostReserveBurstPercent: 50,
   hostReserveSharePercent: 25,
@@ -230,7 +233,7 @@ function num(
   };
 }
 
-function bool(field: 'migrate' | 'publish' | 'peakFloor'): Setter {
+function bool(field: 'migrate' | 'publish' | 'peakFloor' | 'peakLend'): Setter {
   return (value, config, errors, key) => {
     const v = value.trim().toLowerCase();
     if (['yes', 'true', '1', 'on'].includes(v)) config[field] = true;
@@ -269,6 +272,7 @@ const KEYS: Record<string, Setter> = {
   STRIKE_RESET: num('strikeResetMs', { min: 0, scale: 1000, unit: 'seconds' }),
   SHRINK_HOLD_OFF: num('shrinkHoldOffMs', { min: 0, scale: 1000, unit: 'seconds' }),
   PEAK_FLOOR: bool('peakFloor'),
+  PEAK_LEND: bool('peakLend'),
   PEAK_FLOOR_WINDOW: num('peakFloorWindowMs', { min: 0, scale: 1000, unit: 'seconds' }),
   PEAK_HALF_LIFE: num('peakHalfLifeMs', { min: 0, scale: 1000, unit: 'seconds' }),
   HOST_RESERVE_MODE: oneOf('hostReserveMode', ['joint', 'share', 'peak', 'none'] as const),

@@ -25,6 +25,18 @@ export function committedByHost(view: ClusterView): Map<number, number> {
   return committed;
 }
 
+/** Each host's VMs, in the snapshot's order (VMs on no host are left out). */
+export function vmsByHost(view: ClusterView): Map<number, VmView[]> {
+  const byHost = new Map<number, VmView[]>();
+  for (const vm of view.vms) {
+    if (vm.hostId === null) continue;
+    const list = byHost.get(vm.hostId) ?? [];
+    list.push(vm);
+    byHost.set(vm.hostId, list);
+  }
+  return byHost;
+}
+
 /** Everything decideHost needs to know about the cluster; `headroom` is updated as grows and migrations are accepted. */
 export interface HostLedger {
   config: ElasticityConfig;
@@ -94,12 +106,5 @@ export function newLedger(
   const hosts = new Map(view.hosts.map((h) => [h.id, h]));
   const headroom = new Map(view.hosts.map((h) => [h.id, hostHeadroom(h, committed.get(h.id) ?? 0, config)]));
   const index = reliefIndex(view, headroom, committed);
-  const vmsByHost = new Map<number, VmView[]>();
-  for (const vm of view.vms) {
-    if (vm.hostId === null) continue;
-    const list = vmsByHost.get(vm.hostId) ?? [];
-    list.push(vm);
-    vmsByHost.set(vm.hostId, list);
-  }
-  return { config, hosts, vmsByHost, headroom, pinned: new Set(), mayMigrateFrom, ...limits, index };
+  return { config, hosts, vmsByHost: vmsByHost(view), headroom, pinned: new Set(), mayMigrateFrom, ...limits, index };
 }

@@ -29,6 +29,7 @@
 // the cluster must be copied into CLOUDVAMP_BASE_RESERVED_MEM (docs/elasticity.md).
 
 import type { ElasticityConfig } from './config';
+import { vmsByHost } from './host-ledger';
 import { limitsFor, mib, sizeForUse } from './vm-rule';
 import type { ClusterView, HostView, VmView } from './ports';
 import { decayedPeak, type ElasticityState, type ManagedVm } from './state';
@@ -138,13 +139,7 @@ export interface HostReserveDecision {
 
 /** One decision per host: what RESERVED_MEM should be and whether it is worth a oned write. */
 export function planHostReserves(view: ClusterView, state: ElasticityState, config: ElasticityConfig, now: number): HostReserveDecision[] {
-  const byHost = new Map<number, VmView[]>();
-  for (const vm of view.vms) {
-    if (vm.hostId === null) continue;
-    const list = byHost.get(vm.hostId) ?? [];
-    list.push(vm);
-    byHost.set(vm.hostId, list);
-  }
+  const byHost = vmsByHost(view);
   return view.hosts.map((host) => decideHostReserve(host, byHost.get(host.id) ?? [], state, config, now));
 }
 

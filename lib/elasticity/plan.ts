@@ -10,6 +10,7 @@ import type { ElasticityConfig } from './config';
 import { newLedger, type HostLedger } from './host-ledger';
 import { decideHost, urgency, type Migration } from './host-relief';
 import { isMoveBack, migrationBudget } from './migration-budget';
+import { lendPeakRoom } from './peak-lend';
 import type { ClusterView } from './ports';
 import type { ElasticityState } from './state';
 import { decideVm, mib, type VmDecision } from './vm-rule';
@@ -73,7 +74,8 @@ export function planCycle(view: ClusterView, state: ElasticityState, config: Ela
       mayMoveTo: (vmId, hostId) => !isMoveBack(state, vmId, hostId, config, now),
     },
   );
-  return settleHosts(view, decisions, ledger);
+  const plan = settleHosts(view, decisions, ledger);
+  return { ...plan, decisions: lendPeakRoom(view, decisions, plan.decisions, plan.migrations, state, config, now) };
 }
 
 /**
@@ -88,7 +90,7 @@ export function planRestore(view: ClusterView, state: ElasticityState, config: E
     if (!vm.running || vm.hostId === null) return { ...base, action: 'none', targetKiB: vm.currentKiB, reason: 'not running' };
     if (vm.currentKiB >= originalKiB)
       return { ...base, action: 'none', targetKiB: vm.currentKiB, reason: `already at its original ${mib(originalKiB)}` };
-    return { ...base, action: 'grow', targetKiB: originalKiB, reason: `restore: ${mib(vm.currentKiB)} → original ${mib(originalKiB)}` };
+    return { ...base, action: 'grow', restore: true, targetKiB: originalKiB, reason: `restore: ${mib(vm.currentKiB)} → original ${mib(originalKiB)}` };
   });
   return settleHosts(view, decisions, newLedger(view, config, () => true), opts);
 }

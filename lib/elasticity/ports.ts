@@ -123,6 +123,12 @@ export interface ClusterSource {
    * A VM oned no longer has is dropped. Absent: the applier takes a whole snapshot.
    */
   refresh?(base: ClusterView, vmIds: readonly number[], hostIds: readonly number[]): Promise<ClusterView>;
+  /**
+   * Every VM's state, host and size, no hosts (`hosts: []`) and no USER_TEMPLATE
+   * figures: what the re-check of a wave of shrinks reads (one.vmpool.info short
+   * bodies + one.vmpool.monitoring), cheaper than a whole snapshot. Absent: a snapshot.
+   */
+  vmStates?(): Promise<ClusterView>;
 }
 
 export interface MemoryApplier {

@@ -57,6 +57,12 @@ export interface MigrateOptions {
 export interface OneClient {
   /** `one.vmpool.infoextended`: full bodies, USER_TEMPLATE included (the short `one.vmpool.info` drops it since 5.8). */
   vmPoolInfoExtended(query?: VmPoolQuery): Promise<OneVm[]>;
+  /**
+   * `one.vmpool.info`: short bodies (VirtualMachine::to_xml_short): state, DEPLOY_ID,
+   * TEMPLATE/{CPU,MEMORY,VCPU}, the last HISTORY's host, MONITORING/{CPU,MEMORY,STATE}
+   * and only a few USER_TEMPLATE keys. A third of the bytes of infoextended.
+   */
+  vmPoolInfo(query?: Omit<VmPoolQuery, 'pageSize'>): Promise<OneVm[]>;
   /** `one.vmpool.monitoring`: seconds 0 = last record per VM, −1 = all stored, N = last N seconds. */
   vmPoolMonitoring(seconds?: number, filter?: number): Promise<VmMonitoringRecord[]>;
   /** `one.hostpool.info`: HOST_SHARE and TEMPLATE are reliable, MONITORING may be stale or empty. */
@@ -154,6 +160,10 @@ export class XmlRpcOneClient implements OneClient {
       if (page.length !== pageSize || byId.size === before) break;
     }
     return [...byId.values()].sort((a, b) => a.id - b.id);
+  }
+
+  async vmPoolInfo(query: Omit<VmPoolQuery, 'pageSize'> = {}): Promise<OneVm[]> {
+    return parseVmPool(await this.document('one.vmpool.info', [query.filter ?? PoolFilter.ALL, -1, -1, query.state ?? PoolState.ANY_BUT_DONE]));
   }
 
   async vmPoolMonitoring(seconds = 0, filter: number = PoolFilter.ALL): Promise<VmMonitoringRecord[]> {

@@ -10,7 +10,7 @@
 // the first occurrence wins, as in oned's own template lookups.
 
 import { CloudvampError } from '../errors';
-import { parseXmlDocument, XmlSyntaxError, type XmlElement } from './xml-tree';
+import { readXml, XmlSyntaxError, type XmlBuilder } from './xml-tree';
 
 /** VM STATE (PROTOCOL.md §4). */
 export const VmState = {
@@ -137,15 +137,15 @@ const onedFormatError = (message: string) => new CloudvampError('oned', `${messa
  * validation pass cost the manager's cycle more than its whole decision.
  */
 function parseDocument(xml: string, rootName: string): Node {
-  let root: XmlElement;
+  let root: Frame;
   try {
-    root = parseXmlDocument(xml);
+    root = readXml(xml, nodeBuilder);
   } catch (error) {
     if (error instanceof XmlSyntaxError) throw onedFormatError(`oned sent malformed ${rootName} XML (${error.message})`);
     throw error;
   }
   if (root.name !== rootName) throw onedFormatError(`expected a <${rootName}> document from oned, got <${root.name}>`);
-  return toNode(root);
+  return valueOf(root);
 }
 
 /**
@@ -154,23 +154,27 @@ function parseDocument(xml: string, rootName: string): Node {
  * repeats (always for REPEATED, so one VM is still a pool of one). Text beside
  * child elements (whitespace between them) is dropped.
  */
-function toNode(element: XmlElement): Node {
-  let text = '';
-  let object: Obj | undefined;
-  for (const child of element.children) {
-    if (typeof child === 'string') {
-      if (object === undefined) text += child;
-      continue;
-    }
-    object ??= Object.create(null) as Obj;
-    const value = toNode(child);
-    const existing = object[child.name];
-    if (existing === undefined) object[child.name] = REPEATED.has(`${element.name}.${child.name}`) ? [value] : value;
-    else if (Array.isArray(existing)) existing.push(value);
-    else object[child.name] = [existing, value];
-  }
-  return object ?? text.trim();
+interface Frame {
+  name: string;
+  text: string;
+  object: Obj | undefined;
 }
+const valueOf = (frame: Frame): Node => frame.object ?? frame.text.trim();
+const nodeBuilder: XmlBuilder<Frame> = {
+  open: (name) => ({ name, text: '', object: undefined }),
+  text(frame, text) {
+    if (frame.object === undefined) frame.text += text;
+  },
+  close(frame, parent) {
+    if (!parent) return;
+    const object = (parent.object ??= Object.create(null) as Obj);
+    const value = valueOf(frame);
+    const existing = object[frame.name];
+    if (existing === undefined) object[frame.name] = REPEATED.has(`${parent.name}.${frame.name}`) ? [value] : value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else object[frame.name] = [existing, value];
+  },
+};
 
 const asObject = (node: Node | Node[] | undefined): Obj => (typeof node === 'object' && node !== null && !Array.isArray(node) ? node : {});
 const asList = (node: Node | Node[] | undefined): Node[] => (node === undefined || node === '' ? [] : Array.isArray(node) ? node : [node]);

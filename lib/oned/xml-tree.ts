@@ -112,11 +112,41 @@ function codePoint(digits: string, radix: number, match: string, offset: number)
   return String.fromCodePoint(value);
 }
 
+/**
+ * What the reader builds as it goes: `open` for each start tag (under its
+ * parent), `text` for each piece of text or CDATA inside an element (decoded,
+ * line ends normalised), `close` when the element ends (at once for `<X/>`).
+ * The XML-RPC envelope takes the element tree (parseXmlDocument); oned's pool
+ * dumps of thousands of VMs build their own shape straight away, without a
+ * whole tree in between for the garbage collector (lib/oned/models.ts).
+ */
+export interface XmlBuilder<E> {
+  open(name: string, parent: E | undefined): E;
+  text(element: E, text: string): void;
+  close(element: E, parent: E | undefined): void;
+}
+
+const treeBuilder: XmlBuilder<XmlElement> = {
+  open(name, parent) {
+    const element: XmlElement = { name, children: [] };
+    parent?.children.push(element);
+    return element;
+  },
+  text: (element, text) => void element.children.push(text),
+  close: () => undefined,
+};
+
 /** Parses one document into its root element; text between elements is kept verbatim (XML-RPC strings need their spaces). */
 export function parseXmlDocument(xml: string): XmlElement {
+  return readXml(xml, treeBuilder);
+}
+
+/** Reads one document strictly (see the file comment) through `builder`; returns what it built for the root element. */
+export function readXml<E>(xml: string, builder: XmlBuilder<E>): E {
   let pos = 0;
-  const stack: XmlElement[] = [];
-  let root: XmlElement | undefined;
+  const stack: E[] = [];
+  const names: string[] = [];
+  let root: E | undefined;
 
   const skipMisc = () => {
     for (;;) {
@@ -147,7 +177,7 @@ export function parseXmlDocument(xml: string): XmlElement {
     if (xml.startsWith('<![CDATA[', pos)) {
       const end = xml.indexOf(']]>', pos);
       if (end < 0) throw new XmlSyntaxError('unterminated CDATA section', pos);
-      top!.children.push(normaliseLineEnds(xml.slice(pos + 9, end)));
+      builder.text(top!, normaliseLineEnds(xml.slice(pos + 9, end)));
       pos = end + 3;
     } else if (xml.startsWith('<!--', pos)) {
       pos = expectEnd('-->', 'comment');
@@ -158,8 +188,10 @@ export function parseXmlDocument(xml: string): XmlElement {
       // `</NAME>` as oned writes it needs no search (a pool dump has a million of them)
       const close = !name ? -1 : xml.charCodeAt(pos + 2 + name.length) === GT ? pos + 2 + name.length : xml.indexOf('>', pos);
       if (!name || close < 0 || xml.slice(pos + 2 + name.length, close).trim() !== '') throw new XmlSyntaxError('bad closing tag', pos);
-      const open = stack.pop();
-      if (!open || open.name !== name) throw new XmlSyntaxError(`closing tag </${name}> does not match <${open?.name ?? ''}>`, pos);
+      const open = names.pop();
+      if (open !== name) throw new XmlSyntaxError(`closing tag </${name}> does not match <${open ?? ''}>`, pos);
+      const element = stack.pop()!;
+      builder.close(element, stack[stack.length - 1]);
       pos = close + 1;
     } else if (xml[pos] === '<') {
       const name = nameAt(xml, pos + 1);
@@ -167,19 +199,22 @@ export function parseXmlDocument(xml: string): XmlElement {
       const after = pos + 1 + name.length;
       const close = xml.charCodeAt(after) === GT ? after : findTagEnd(xml, pos);
       const selfClosing = xml[close - 1] === '/';
-      const element: XmlElement = { name, children: [] };
-      if (top) top.children.push(element);
-      else root = element;
-      if (!selfClosing) stack.push(element);
+      const element = builder.open(name, top);
+      if (top === undefined) root = element;
+      if (selfClosing) builder.close(element, top);
+      else {
+        stack.push(element);
+        names.push(name);
+      }
       pos = close + 1;
     } else {
       const next = xml.indexOf('<', pos);
       const end = next < 0 ? xml.length : next;
-      top!.children.push(decodeXmlText(xml.slice(pos, end), pos));
+      builder.text(top!, decodeXmlText(xml.slice(pos, end), pos));
       pos = end;
     }
   }
-  if (stack.length > 0 || !root) throw new XmlSyntaxError(`unclosed element <${stack[stack.length - 1]?.name ?? '?'}>`, pos);
+  if (stack.length > 0 || root === undefined) throw new XmlSyntaxError(`unclosed element <${names[names.length - 1] ?? '?'}>`, pos);
   return root;
 }
 

@@ -52,7 +52,7 @@ function hostsShEnv(): Record<string, string> {
     CLOUDVAMP_TEST_SUBNET: SUBNET,
     CLOUDVAMP_TEST_STATE: STATE_DIR,
     CLOUDVAMP_TEST_PRIVATE_TMP: '1',
-    // the caller holds lockHostSet (hosts.sh would otherwise lock again and
+    // the caller holds lockHostSet(STATE_DIR) (hosts.sh would otherwise lock again and
     // hand the lock's fd on to the libvirtds it starts)
     CLOUDVAMP_TEST_LOCKED: '1',
   };
@@ -73,7 +73,7 @@ export async function hostExec(i: number, command: string[]): Promise<string> {
   return hostsSh(['exec', String(i), ...command]);
 }
 
-/** Starts libvirt hosts 1..n of this set (hosts.sh up; the caller holds lockHostSet). */
+/** Starts libvirt hosts 1..n of this set (hosts.sh up; the caller holds lockHostSet(STATE_DIR)). */
 export async function oneHostsUp(n: number): Promise<void> {
   await hostsSh(['up', String(n)]);
 }
@@ -82,25 +82,6 @@ export async function oneHostsDown(): Promise<void> {
   await hostsSh(['down']);
 }
 
-/** Like index.ts's lockMachine, for this set: an flock on `${STATE_DIR}.lock` held by a child until released. */
-export async function lockHostSet(timeoutMs = 20 * 60_000): Promise<() => Promise<void>> {
-  const lockFile = `${STATE_DIR}.lock`;
-  const child = spawn('flock', ['-x', '-w', String(Math.ceil(timeoutMs / 1000)), lockFile, '-c', 'echo locked; exec cat >/dev/null'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.once('data', () => resolve());
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new HarnessError(`could not lock ${lockFile} (flock exit ${code}): another opennebula test run holds it`)));
-  });
-  // hosts.sh must not take it again (nor hand its fd to the libvirtds it starts)
-  process.env.CLOUDVAMP_TEST_LOCKED = '1';
-  return async () => {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.stdin.end();
-    await exited;
-  };
-}
 const OCTET = Number(SUBNET.split('.')[2] ?? 251);
 /** this machine's address on the hosts' network (monitord listens there) */
 export const FRONTEND_IP = `${SUBNET}.254`;
@@ -287,6 +268,21 @@ async function startSshd(i: number): Promise<void> {
   });
 }
 
+/**
+ * One more host for a running front-end (oneUp set up hosts.sh's first ones):
+ * starts host i's namespace, names it in the front-end's ssh config and
+ * starts its sshd. Register it with addHost.
+ */
+export async function oneExtraHostUp(i: number): Promise<void> {
+  await oneHostsUp(i);
+  const config = path.join(SSH_DIR, 'config');
+  const entry = `Host ${hostName(i)}\n  HostName ${hostIp(i)}\n`;
+  const text = await readFile(config, 'utf8');
+  // before `Host *`: ssh takes each option from the first block that matches
+  if (!text.includes(entry)) await writeFile(config, `${entry}${text}`);
+  await startSshd(i);
+}
+
 /** A veth from this namespace into the hosts' switch: the hosts reach monitord, we reach their sshd. */
 async function frontendLink(): Promise<void> {
   const sw = `${PREFIX}-sw`;
@@ -437,10 +433,13 @@ export async function oneDown(): Promise<void> {
 
 // ---------------------------------------------------------------- hosts, datastore
 
-/** Registers host i with the cloudvamp drivers (after syncing the remotes); returns its oned id. */
-export async function addHost(i: number, extraTemplate = ''): Promise<number> {
+/**
+ * Registers host i with the cloudvamp drivers, or others (OpenNebula's stock
+ * kvm / qemu ones), after syncing the remotes; returns its oned id.
+ */
+export async function addHost(i: number, extraTemplate = '', drivers = { im: 'cloudvamp', vm: 'cloudvamp' }): Promise<number> {
   await syncRemotes(i);
-  const id = (await oneCall('one.host.allocate', hostName(i), 'cloudvamp', 'cloudvamp', -1)) as number;
+  const id = (await oneCall('one.host.allocate', hostName(i), drivers.im, drivers.vm, -1)) as number;
   if (extraTemplate) await oneCall('one.host.update', id, extraTemplate, 1);
   return id;
 }
@@ -460,6 +459,38 @@ export async function forceSystemProbe(i: number): Promise<void> {
   const pid = (await hostExec(i, ['cat', '/var/tmp/one_db/.monitor_client.pid'])).trim();
   if (!/^\d+$/.test(pid)) throw new HarnessError(`no monitord client pid on ${hostName(i)}: '${pid}'`);
   await hostExec(i, ['kill', '-USR1', pid]);
+}
+
+/** The key the harness's own host/system probe prints: when that probe run started (epoch ms). */
+export const PROBED_AT_KEY = 'CLOUDVAMP_TEST_PROBED_AT';
+// sorts before every other probe of the directory (the monitord client runs them in name order)
+const PROBED_AT_PROBE = `000-cloudvamp-test-probed-at.sh`;
+
+/**
+ * A host/system probe of host i that started after this call has reached
+ * oned: SIGUSR1 to its monitord client, then waits until oned's host TEMPLATE
+ * carries PROBED_AT_KEY from a run that started after the signal. A fixed
+ * sleep after the signal can read the previous probe's figures when the
+ * probe (or monitord) is slow; this cannot. The marker probe goes into the
+ * host's synced remotes only (the front-end's tree stays as installed).
+ */
+export async function systemProbeNow(i: number, hostId: number, timeoutMs = 60_000): Promise<void> {
+  await hostExec(i, [
+    'sh',
+    '-c',
+    `d=${HOST_REMOTES}/im/cloudvamp-probes.d/host/system; test -d "$d" || { echo "no $d on this host (remotes not synced?)" >&2; exit 1; }; ` +
+      `f="$d/${PROBED_AT_PROBE}"; test -x "$f" || { printf '#!/bin/sh\necho "${PROBED_AT_KEY}=$(date +%%s%%3N)"\n' > "$f" && chmod 755 "$f"; }`,
+  ]);
+  const signalled = Date.now();
+  await forceSystemProbe(i);
+  const re = new RegExp(`<${PROBED_AT_KEY}><!\\[CDATA\\[(\\d+)\\]\\]></${PROBED_AT_KEY}>`);
+  await waitFor(
+    async () => {
+      const m = re.exec((await oneCall('one.host.info', hostId)) as string);
+      return m !== null && Number(m[1]) >= signalled;
+    },
+    { timeoutMs, intervalMs: 250, what: `a host/system probe of ${hostName(i)} started after ${new Date(signalled).toISOString()} to reach oned` },
+  );
 }
 
 /** oned's log lines about VM id (vms/<id>/vm.log), for failure messages. */

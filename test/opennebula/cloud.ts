@@ -3,7 +3,7 @@
 // is kept in $STATE/cloud.json; the global set-up's teardown stops it).
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { lstat, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { XMLParser } from 'fast-xml-parser';
@@ -39,6 +39,12 @@ export interface Cloud {
 }
 
 const CLOUD_JSON = path.join(STATE_DIR, 'cloud.json');
+/**
+ * When the first test file of this run started the cloud (epoch ms): the
+ * start of the tier's own work after its global set-up (which vitest runs
+ * with every other project's before any test), read by its teardown.
+ */
+export const TIER_STARTED = path.join(STATE_DIR, 'tier-started');
 /** cloudvamp's VMM configuration as install.sh wrote it into the remotes (synced to the hosts) */
 export const VMM_CONF = path.join(ONE_LOCATION, 'var/remotes/etc/vmm/cloudvamp/cloudvamp.conf');
 /** what ensureCloud appends to it */
@@ -78,6 +84,10 @@ async function onedAlive(): Promise<boolean> {
 /** Starts hosts, oned with cloudvamp installed, registers the hosts; or returns the running one. */
 export async function ensureCloud(): Promise<Cloud> {
   if (existsSync(CLOUD_JSON) && (await onedAlive())) return JSON.parse(await readFile(CLOUD_JSON, 'utf8')) as Cloud;
+  if (!existsSync(TIER_STARTED)) {
+    await mkdir(STATE_DIR, { recursive: true });
+    await writeFile(TIER_STARTED, `${Date.now()}\n`);
+  }
   const vmType = await accel();
   // the executables under test, built from this checkout
   const dist = path.join(STATE_DIR, 'dist');

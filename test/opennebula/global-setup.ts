@@ -5,35 +5,42 @@
 // project's global set-up before any test, and oned would compete with the
 // unit tests for the CPU): the first test file starts the cloud
 // (test/opennebula/cloud.ts). The teardown stops oned, the hosts' sshd and
-// monitord clients, and the hosts, then appends the run's wall-clock time to
+// monitord clients, and the hosts, then appends the tier's wall-clock time to
 // bench/results/opennebula.txt when the claim rewrote that file in this run
-// (README's duration of the tier is read there).
-import { appendFile, stat } from 'node:fs/promises';
+// (README's duration of the tier is read there): this set-up's own work plus
+// the test files' from the first one starting the cloud, never the other
+// projects' tests that run in between.
+import { appendFile, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type {} from 'vitest';
-import { checkPrerequisites, ensureGuestBuilt } from '../harness/index.js';
-import { locateOpenNebula, lockHostSet, oneDown, oneHostsDown, REPO } from '../harness/opennebula.js';
+import { checkPrerequisites, ensureGuestBuilt, lockHostSet } from '../harness/index.js';
+import { locateOpenNebula, oneDown, oneHostsDown, REPO, STATE_DIR } from '../harness/opennebula.js';
+import { TIER_STARTED } from './cloud.js';
 
 const RESULTS = path.join(REPO, 'bench/results/opennebula.txt');
 
-async function recordDuration(started: number): Promise<void> {
+/** `setupMs`: this global set-up's own work; the test files' part starts at TIER_STARTED (written by ensureCloud). */
+async function recordDuration(setupMs: number): Promise<void> {
+  const filesStarted = Number((await readFile(TIER_STARTED, 'utf8').catch(() => '')).trim());
   const written = await stat(RESULTS).catch(() => undefined);
-  if (!written || written.mtimeMs < started) return;
+  if (!(filesStarted > 0) || !written || written.mtimeMs < filesStarted) return;
   // the test files named on the command line (vitest run --project opennebula [file...]); none: every file
   const files = process.argv.filter((a) => a.endsWith('.test.ts')).map((a) => path.basename(a));
-  const seconds = (Date.now() - started) / 1000;
+  const filesS = (Date.now() - filesStarted) / 1000;
+  const setupS = setupMs / 1000;
   await appendFile(
     RESULTS,
-    `tier run: ${seconds.toFixed(0)} s wall-clock from global set-up to teardown (hosts, oned, ${files.length > 0 ? files.join(', ') : 'every test file of the tier'}; before stopping oned and the hosts)\n`,
+    `tier run: ${(setupS + filesS).toFixed(0)} s wall-clock of the opennebula tier alone: its global set-up ${setupS.toFixed(0)} s + ${filesS.toFixed(0)} s from the first test file starting the cloud (hosts, oned) to teardown (${files.length > 0 ? files.join(', ') : 'every test file of the tier'}; before stopping oned and the hosts; other projects' tests not counted)\n`,
   );
 }
 
 export default async function setup(): Promise<() => Promise<void>> {
   const started = Date.now();
+  await rm(TIER_STARTED, { force: true });
   await checkPrerequisites();
   await ensureGuestBuilt();
   await locateOpenNebula();
-  const unlock = await lockHostSet();
+  const unlock = await lockHostSet(STATE_DIR, 'opennebula');
   try {
     // leftovers of an interrupted run
     await oneDown();
@@ -42,9 +49,10 @@ export default async function setup(): Promise<() => Promise<void>> {
     await unlock();
     throw err;
   }
+  const setupMs = Date.now() - started;
   return async () => {
     try {
-      await recordDuration(started).catch((err: unknown) => console.error(`bench/results/opennebula.txt: ${String(err)}`));
+      await recordDuration(setupMs).catch((err: unknown) => console.error(`bench/results/opennebula.txt: ${String(err)}`));
       await oneDown();
       await oneHostsDown();
     } finally {

@@ -14,9 +14,14 @@ export const REPLIES_DIR = path.join(REPO, 'test/fixtures/oned/real-7.4/replies'
 
 const kind = (v: string) => (v.trim() === '' ? v : /^-?\d+$/.test(v.trim()) ? '1' : /^-?\d+\.\d+$/.test(v.trim()) ? '1.5' : 'x');
 
-/** Every text value (CDATA included) replaced by a placeholder of its kind; elements kept. */
+/**
+ * Every text value (CDATA included) replaced by a placeholder of its kind;
+ * elements kept, but the harness's own keys (CLOUDVAMP_TEST_*, e.g. the
+ * marker probe of systemProbeNow) dropped: cloudvamp never sees them.
+ */
 export function scrubDocument(xml: string): string {
   return xml
+    .replace(/<(CLOUDVAMP_TEST_[A-Z_]+)>[\s\S]*?<\/\1>/g, '')
     .replace(/<!\[CDATA\[([\s\S]*?)\]\]>/g, (_m, v: string) => `<![CDATA[${kind(v)}]]>`)
     .replace(/>([^<>]+)</g, (_m, v: string) => `>${kind(v)}<`);
 }

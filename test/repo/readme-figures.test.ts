@@ -11,6 +11,7 @@ const CHECKED: Record<string, RegExp> = {
   'bench/results/probes.txt': /^# .*node --import tsx bench\/run\.ts probes/m,
   'bench/results/vmm-busy.txt': /^# .*node --import tsx bench\/run\.ts vmm-busy/m,
   'bench/results/sharing-contention.txt': /^# raw output of: .*test\/kvm\/sharing-contention\.test\.ts/m,
+  'bench/results/cycle.txt': /^# .*bench\/cycle\.ts/m,
 };
 
 /** The text of the file's last run. */

@@ -128,6 +128,16 @@ function stripWhitespace(node: XmlElement): XmlElement {
 
 const loadFixture = (file: string): XmlElement => stripWhitespace(parseXmlDocument(readFileSync(ONED_FIXTURE_DIR + file, 'utf8')));
 
+/** Renames hosts in a fixture: every NAME or HOSTNAME whose whole text is a key of `names`. */
+function renameHosts(node: XmlElement, names: Readonly<Record<string, string>>): XmlElement {
+  for (const child of childElements(node)) {
+    const text = textOf(child);
+    if ((child.name === 'NAME' || child.name === 'HOSTNAME') && Object.hasOwn(names, text)) child.children = [names[text]!];
+    else renameHosts(child, names);
+  }
+  return node;
+}
+
 // ------------------------------------------------------------ schema validation
 
 export interface SchemaCheck {
@@ -173,9 +183,10 @@ export function xmllintAvailable(): boolean {
 }
 
 /** Validates one oned document (VM, VM_POOL, HOST, HOST_POOL, MONITORING_DATA) with `xmllint --schema`. */
-export function validateOneDocument(xml: string, extraMonitoringKeys: ReadonlySet<string> = new Set()): SchemaCheck {
+/** `schema`: the XSD to check against when the root does not tell (one.vmpool.info's short VM_POOL: vm_pool.xsd). */
+export function validateOneDocument(xml: string, extraMonitoringKeys: ReadonlySet<string> = new Set(), schemaFile?: string): SchemaCheck {
   const root = stripWhitespace(parseXmlDocument(xml));
-  const schema = SCHEMA_FOR_ROOT[root.name];
+  const schema = schemaFile ?? SCHEMA_FOR_ROOT[root.name];
   if (!schema) return { valid: false, schema: '?', errors: `no schema for <${root.name}>`, removedMonitoringKeys: [] };
 
   const removed = new Set<string>();
@@ -246,6 +257,12 @@ export interface OnedSimulatorOptions {
   onMigrate?: (vmId: number, fromHostId: number, toHostId: number, live: boolean) => Promise<void>;
   /** 'instant' (default): a migration completes inside the call; 'oned': as oned does, driven by `migrationStep` */
   migrations?: 'instant' | 'oned';
+  /**
+   * Host names to serve instead of the fixtures' (whole-text NAME/HOSTNAME
+   * values, in hosts and in VM histories): real-guest tests name the hosts of
+   * whichever harness set they run on.
+   */
+  hostNames?: Readonly<Record<string, string>>;
 }
 
 /** A VM group as `onevmgroup create` takes it: roles, and AFFINED / ANTI_AFFINED rules between roles (by name). */
@@ -279,6 +296,7 @@ type ParamType = 's' | 'i' | 'b';
 const SIGNATURES: Record<string, { required: ParamType[]; optional: ParamType[] }> = {
   'one.system.version': { required: [], optional: [] },
   'one.vmpool.infoextended': { required: ['i', 'i', 'i', 'i'], optional: ['s'] },
+  'one.vmpool.info': { required: ['i', 'i', 'i', 'i'], optional: ['s'] },
   'one.vmpool.monitoring': { required: ['i'], optional: ['i'] },
   'one.hostpool.info': { required: [], optional: [] },
   'one.vmgrouppool.info': { required: ['i', 'i', 'i'], optional: [] },
@@ -321,11 +339,11 @@ export class OnedSimulator {
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
     this.extraMonitoringKeys = new Set(options.extraMonitoringKeys ?? []);
     for (const file of options.hostFixtures ?? DEFAULT_HOST_FIXTURES) {
-      const host = loadFixture(file);
+      const host = renameHosts(loadFixture(file), options.hostNames ?? {});
       this.hosts.set(intAt(host, 'ID'), host);
     }
     for (const file of options.vmFixtures ?? DEFAULT_VM_FIXTURES) {
-      const vm = loadFixture(file);
+      const vm = renameHosts(loadFixture(file), options.hostNames ?? {});
       const id = intAt(vm, 'ID');
       this.vms.set(id, vm);
       const monitoring = at(vm, 'MONITORING');
@@ -539,7 +557,7 @@ export class OnedSimulator {
   private recordDocument(method: string, xml: string): void {
     this.served.push({ method, xml });
     if (!this.options.strictSchemas) return;
-    const check = validateOneDocument(xml, this.extraMonitoringKeys);
+    const check = validateOneDocument(xml, this.extraMonitoringKeys, method === 'one.vmpool.info' ? 'vm_pool.xsd' : undefined);
     if (!check.valid) {
       this.schemaViolations.push({ method, check });
       throw new OnedFailure('INTERNAL', `simulator reply does not validate against ${check.schema}: ${check.errors}`);
@@ -553,6 +571,8 @@ export class OnedSimulator {
         return this.options.version ?? '7.4.0';
       case 'one.vmpool.infoextended':
         return this.vmPool(int(0), int(1), int(2), int(3));
+      case 'one.vmpool.info':
+        return this.vmPool(int(0), int(1), int(2), int(3), shortVm);
       case 'one.vmpool.monitoring':
         return this.vmPoolMonitoring(int(1, -1));
       case 'one.hostpool.info':
@@ -576,7 +596,7 @@ export class OnedSimulator {
     }
   }
 
-  private vmPool(_filter: number, start: number, end: number, state: number): string {
+  private vmPool(_filter: number, start: number, end: number, state: number, body: (vm: XmlElement) => XmlElement = (vm) => vm): string {
     // The simulator's only user is oneadmin, so every filter sees every VM.
     let vms = [...this.vms.entries()]
       .sort(([a], [b]) => a - b)
@@ -584,7 +604,7 @@ export class OnedSimulator {
       .filter((vm) => (state === -2 ? true : state === -1 ? intAt(vm, 'STATE') !== VM_DONE : intAt(vm, 'STATE') === state));
     if (end < -1) vms = vms.slice(Math.max(start, 0), Math.max(start, 0) - end); // LIMIT start, -end
     else if (start >= 0 || end >= 0) vms = vms.filter((vm) => (start < 0 || intAt(vm, 'ID') >= start) && (end < 0 || intAt(vm, 'ID') <= end));
-    return `<VM_POOL>${vms.map(serializeXmlElement).join('')}</VM_POOL>`;
+    return `<VM_POOL>${vms.map((vm) => serializeXmlElement(body(vm))).join('')}</VM_POOL>`;
   }
 
   private vmPoolMonitoring(seconds: number): string {
@@ -794,6 +814,41 @@ export class OnedSimulator {
     return id;
   }
 }
+
+/**
+ * `one.vmpool.info`'s body of a VM: VirtualMachine::to_xml_short (src/vm/VirtualMachine.cc,
+ * 7.4), projected from the full body. Of DISK/NIC and USER_TEMPLATE it keeps the
+ * keys oned keeps (VirtualMachineDisk/Nic::to_xml_short, VirtualMachineTemplate::to_xml_short);
+ * NIC's conditional keys are kept as they are.
+ */
+function shortVm(vm: XmlElement): XmlElement {
+  // in oned's order of writing them, not the full body's
+  const pick = (from: XmlElement | undefined, names: readonly string[]) => (from ? names.flatMap((name) => childrenNamed(from, name).map(clone)) : []);
+  const named = (name: string, children: XmlElement[]): XmlElement => ({ name, children });
+  const template = findChild(vm, 'TEMPLATE');
+  const scalar = (name: string) => element(name, template && findChild(template, name) ? textOf(findChild(template, name)!) : '');
+  const history = findChild(vm, 'HISTORY_RECORDS');
+  const last = history ? childrenNamed(history, 'HISTORY').at(-1) : undefined;
+  const monitoring = findChild(vm, 'MONITORING');
+  const monitored = pick(monitoring, ['CPU', 'MEMORY', 'STATE']);
+  return named('VM', [
+    ...pick(vm, ['ID', 'UID', 'GID', 'UNAME', 'GNAME', 'NAME', 'LAST_POLL', 'STATE', 'LCM_STATE', 'RESCHED', 'STIME', 'ETIME', 'DEPLOY_ID', 'LOCK']),
+    named('TEMPLATE', [
+      scalar('CPU'),
+      scalar('MEMORY'),
+      scalar('VCPU'),
+      ...(template ? childrenNamed(template, 'DISK').map((d) => named('DISK', pick(d, SHORT_DISK_KEYS))) : []),
+      ...(template ? childrenNamed(template, 'NIC').map((n) => named('NIC', pick(n, SHORT_NIC_KEYS))) : []),
+      ...pick(template, ['GRAPHICS']),
+    ]),
+    named('MONITORING', monitored),
+    named('USER_TEMPLATE', pick(findChild(vm, 'USER_TEMPLATE'), SHORT_USER_TEMPLATE_KEYS)),
+    named('HISTORY_RECORDS', last ? [named('HISTORY', pick(last, ['OID', 'SEQ', 'HOSTNAME', 'HID', 'CID', 'DS_ID', 'VM_MAD', 'TM_MAD', 'ACTION']))] : []),
+  ]);
+}
+const SHORT_DISK_KEYS = ['DISK_ID', 'DATASTORE', 'DATASTORE_ID', 'IMAGE', 'IMAGE_ID', 'SIZE', 'TYPE', 'CLONE', 'CLONE_TARGET', 'LN_TARGET', 'DISK_SNAPSHOT_TOTAL_SIZE'];
+const SHORT_NIC_KEYS = ['IP', 'EXTERNAL_IP', 'IP6', 'IP6_ULA', 'IP6_LINK', 'IP6_GLOBAL', 'MAC', 'NETWORK', 'NETWORK_ID', 'NIC_ID', 'SECURITY_GROUPS', 'NETWORK_MODE', 'SCHED_REQUIREMENTS', 'SCHED_RANK'];
+const SHORT_USER_TEMPLATE_KEYS = ['LABELS', 'ERROR', 'SCHED_MESSAGE', 'SCHED_RANK', 'SCHED_DS_RANK', 'SCHED_REQUIREMENTS', 'SCHED_DS_REQUIREMENTS', 'USER_PRIORITY', 'SCHED_ACTION'];
 
 function checkParams(method: string, params: XmlRpcValue[], signature: { required: ParamType[]; optional: ParamType[] }): void {
   const types: ParamType[] = ['s', ...signature.required, ...signature.optional];
