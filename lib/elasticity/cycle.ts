@@ -187,7 +187,7 @@ async function snapshotAndReconcile(deps: CycleDeps, config: ElasticityConfig, s
   // Not once per VM like stale figures: a balloon is on its way for a cycle or two after a change, then arrives or counts as stuck.
   for (const vm of view.vms) {
     const why = vm.running ? balloonMoving(vm, r.state.vms[String(vm.id)], config, now) : undefined;
-    if (why !== undefined) deps.log({ level: 'info', msg: `VM ${vm.id}: ${why}`, event: 'balloon-moving', vmId: vm.id, currentKiB: vm.currentKiB, setKiB: r.state.vms[String(vm.id)]!.lastAction!.toKiB });
+    if (why !== undefined) deps.log({ level: 'info', msg: `VM ${vm.id}: ${why}`, event: 'balloon-moving', vmId: vm.id, currentKiB: vm.balloonKiB ?? vm.currentKiB, setKiB: r.state.vms[String(vm.id)]!.lastAction!.toKiB });
   }
   // The policy sees unproven VMs as not running: left alone, their memory still counted on their host.
   const left = new Set([...r.unproven.map((u) => u.vmId), ...foreignVms]);

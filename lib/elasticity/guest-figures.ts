@@ -97,7 +97,8 @@ const BALLOON_ARRIVED_KIB = 1024;
  * figures the guest reports meanwhile describe neither the old size nor the
  * new one: after a shrink to 139 MiB a real guest read at 376 MiB reported
  * "used 0 MiB, free 100 %", and the manager planned another shrink. The VM's
- * monitoring has the balloon's size now (REALMEMORY, `currentKiB`); the state
+ * monitoring has the balloon's size now (REALMEMORY: `currentKiB`, or
+ * `balloonKiB` in resize mode, where oned's MEMORY moves at once); the state
  * has the size cloudvamp last set and when (`lastAction`). Until the balloon
  * is there the figures are not acted on, but only for FIGURES_MAX_AGE after
  * the change (measured at the figures' time): a balloon that has not arrived
@@ -107,12 +108,13 @@ const BALLOON_ARRIVED_KIB = 1024;
 export function balloonMoving(vm: VmView, vmState: Pick<ManagedVm, 'lastAction'> | undefined, config: ElasticityConfig, now: number): string | undefined {
   const last = vmState?.lastAction;
   if (!last || last.result !== 'ok' || last.action === 'migrate') return undefined;
-  if (Math.abs(vm.currentKiB - last.toKiB) <= BALLOON_ARRIVED_KIB) return undefined;
+  const balloonKiB = vm.balloonKiB ?? vm.currentKiB;
+  if (Math.abs(balloonKiB - last.toKiB) <= BALLOON_ARRIVED_KIB) return undefined;
   const seenAt = vm.balloon?.updatedAt ?? now;
   if (seenAt - last.at > config.figuresMaxAgeMs) return undefined;
   const MiB = 1024;
   return (
-    `balloon at ${Math.round(vm.currentKiB / MiB)} MiB, still on its way to the ${Math.round(last.toKiB / MiB)} MiB set ${Math.round((now - last.at) / 1000)} s ago: ` +
+    `balloon at ${Math.round(balloonKiB / MiB)} MiB, still on its way to the ${Math.round(last.toKiB / MiB)} MiB set ${Math.round((now - last.at) / 1000)} s ago: ` +
     `guest figures taken meanwhile are not acted on (for up to FIGURES_MAX_AGE ${Math.round(config.figuresMaxAgeMs / 1000)} s after the change; a balloon not there by then counts as stuck)`
   );
 }

@@ -301,6 +301,12 @@ describe('decideVm: figures taken while the balloon is still moving to the size 
     expect(decideVm(inflating(NOW - 1_000), shrunk({ action: 'restore', toKiB: 512 * MiB }), cfg, NOW).action).toBe('none');
   });
 
+  it('resize mode: oned already holds the new MEMORY, the balloon (REALMEMORY) is still on its way', () => {
+    const resized = inflating(NOW - 1_000, { currentKiB: 139 * MiB, balloonKiB: 376 * MiB });
+    expect(decideVm(resized, shrunk(), cfg, NOW).reason).toMatch(/^balloon at 376 MiB, still on its way to the 139 MiB/);
+    expect(decideVm({ ...resized, balloonKiB: 139 * MiB }, shrunk(), cfg, NOW).reason).not.toMatch(/balloon at/);
+  });
+
   it('once the balloon is there (within 1 MiB) the figures are used', () => {
     const arrived = vm(1, { originalKiB: 512 * MiB, currentKiB: 139 * MiB + 512, balloon: { availableKiB: 130 * MiB, usableKiB: 100 * MiB, updatedAt: NOW - 1_000, guestStamped: true } });
     expect(decideVm(arrived, shrunk(), cfg, NOW).reason).not.toMatch(/balloon at/);
