@@ -36,7 +36,7 @@ import type { ClusterView, HostView, VmView } from './ports';
 import { nothingApplied, nothingToDo, rebased, recheck, recordDone, type Step } from './precheck';
 import { persist } from './state-saving';
 import type { ActionKind, ElasticityState, LastAction, ManagedVm } from './state';
-import { limitsFor, type VmDecision } from './vm-rule';
+import { limitsFor, mib, type VmDecision } from './vm-rule';
 
 /** Pure: the state with the plan's intentions recorded (before anything is applied). */
 export function recordPlan(state: ElasticityState, plan: CyclePlan, now: number, kind?: ActionKind): ElasticityState {
@@ -218,11 +218,13 @@ export async function applyPlan(
           skip(what, vmId, 'warn', outcome.refusal);
           break;
         case 'acted':
-          if (nothingToDo(s)) {
-            // restore-all on a VM already back at its original (grown since the plan): done without a change
+          if (s.kind === 'resize' && nothingToDo(s)) {
+            // restore-all on a VM grown since the plan to what the restore gives it (its original, or the part that fits): done without a change
             applied++;
             setResult(state, vmId, 'ok');
-            log({ level: 'info', msg: `${String(what.event)} done: VM ${vmId} is already at its original size, nothing changed`, ...what, result: 'ok' });
+            const d = s.decision;
+            const to = d.targetKiB === d.originalKiB ? 'its original size' : `the ${mib(d.targetKiB)} this restore gives it`;
+            log({ level: 'info', msg: `${String(what.event)} done: VM ${vmId} is already at ${mib(d.fromKiB)}, ${to}; nothing changed`, ...what, result: 'ok' });
             return;
           }
           recordDone(done, s);

@@ -261,7 +261,8 @@ export async function runRestore(
   const { view, reconciled } = await snapshotAndReconcile(deps, config, state, { stateLost: opts.stateLost === true });
   const plan = planRestore(view, reconciled.state, config, { force: opts.force === true });
   logPlan(deps, plan, opts.dryRun === true);
-  const left = plan.decisions.filter((d) => d.action === 'none' && d.fromKiB < d.originalKiB && d.reason.includes('no room'));
+  // a restore the host could not take (host-relief.ts turned it into 'none'); not parsed from the reason
+  const left = plan.decisions.filter((d) => d.restore === true && d.action === 'none');
   for (const d of left)
     deps.log({ level: 'warn', msg: 'VM not restored: its host has no room; free memory on it or rerun with --force', event: 'restore', vmId: d.vmId, hostId: d.hostId, reason: d.reason });
   const unproven = reconciled.unproven;

@@ -144,8 +144,21 @@ describe('restore-all on sizes that moved after its plan', () => {
     expect(cloud.vms.get(1)!.currentKiB).toBe(4 * GiB);
     expect(cloud.calls.filter((c) => c.startsWith('setMemory'))).toEqual([`setMemory 1 ${4 * GiB}`]);
     expect(logs).toContainEqual(expect.objectContaining({ event: 'grow', vmId: 1, result: 'ok', fromKiB: 3 * GiB, targetKiB: 4 * GiB }));
-    expect(logs).toContainEqual(expect.objectContaining({ event: 'grow', vmId: 2, result: 'ok', msg: expect.stringMatching(/already at its original size, nothing changed/) }));
+    expect(logs).toContainEqual(expect.objectContaining({ event: 'grow', vmId: 2, result: 'ok', msg: 'grow done: VM 2 is already at 2048 MiB, its original size; nothing changed' }));
     expect(r.state.vms['1']!.lastAction).toMatchObject({ action: 'restore', result: 'ok' });
+  });
+
+  it('a VM whose host has no room is left, named in a warning, and counted as not restored', async () => {
+    const cfg = config();
+    const cloud = new FakeCloud().addHost(0, 4 * GiB + cfg.hostReserveKiB).addVm(1, 0, 4 * GiB, 0.5 * GiB).addVm(2, 0, 3 * GiB, 2 * GiB);
+    Object.assign(cloud.vms.get(1)!, { currentKiB: GiB, userTemplate: { CLOUDVAMP_ORIGINAL_MEMORY: 4 * GiB } });
+    const { deps, logs } = harness(cloud);
+    const r = await runRestore(deps, cfg, emptyState());
+    expect(cloud.calls.filter((c) => c.startsWith('setMemory'))).toEqual([]);
+    expect(r).toMatchObject({ applied: 0, skipped: 1 });
+    expect(logs.filter((l) => l.event === 'restore' && l.level === 'warn')).toEqual([
+      expect.objectContaining({ vmId: 1, hostId: 0, msg: 'VM not restored: its host has no room; free memory on it or rerun with --force' }),
+    ]);
   });
 
   it('the normal cycle still skips a grow or shrink whose VM changed size since the plan', async () => {
