@@ -11,6 +11,7 @@
 import type { ElasticityConfig } from './config';
 import type { OneGateFigures, VmOverrides, VmView } from './ports';
 import type { ManagedVm } from './state';
+import { BALLOON_NEAR_KIB } from '../vmm/balloon';
 
 export interface GuestFigures {
   /** the guest's MemTotal */
@@ -88,9 +89,6 @@ export function staleBalloon(vm: VmView, config: ElasticityConfig, now: number):
   );
 }
 
-/** How close the balloon must be to the size cloudvamp set to count as arrived (one.vm.resize and the memory action set whole MiB). */
-const BALLOON_ARRIVED_KIB = 1024;
-
 /**
  * Why the guest's figures must wait for the balloon, or undefined. Right
  * after a change the balloon still inflates (or deflates) for a while, and
@@ -109,7 +107,8 @@ export function balloonMoving(vm: VmView, vmState: Pick<ManagedVm, 'lastAction'>
   const last = vmState?.lastAction;
   if (!last || last.result !== 'ok' || last.action === 'migrate') return undefined;
   const balloonKiB = vm.balloonKiB ?? vm.currentKiB;
-  if (Math.abs(balloonKiB - last.toKiB) <= BALLOON_ARRIVED_KIB) return undefined;
+  // arrived as the driver's wait counts it: within BALLOON_NEAR_KIB (a guest inflates in batches of up to 1 MiB)
+  if (Math.abs(balloonKiB - last.toKiB) <= BALLOON_NEAR_KIB) return undefined;
   const seenAt = vm.balloon?.updatedAt ?? now;
   if (seenAt - last.at > config.figuresMaxAgeMs) return undefined;
   const MiB = 1024;
