@@ -15,6 +15,7 @@ const ARTEFACTS = [
   'test/cli/plan-bundle.test.ts',
   'test/lib/io/state-file-crash.test.ts',
   'test/fuzz/**/*.test.ts',
+  'test/harness/lock.test.ts',
 ];
 
 // Tests of the benchmarks' own simulators (bench/density): experiment code, not

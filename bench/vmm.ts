@@ -9,6 +9,7 @@
 // that write memory during a live migration; real KVM hosts do not have this).
 import { writeFileSync } from 'node:fs';
 import {
+  type Accel,
   accel,
   agent,
   checkPrerequisites,
@@ -19,8 +20,9 @@ import {
   hostsDown,
   hostsUp,
   hostUri,
-  lockMachine,
+  lockHostSet,
   startGuest,
+  STATE_DIR,
 } from '../test/harness/index.js';
 import { makeRemotes, runAction, type Remotes } from '../test/vmm/remotes';
 
@@ -56,8 +58,22 @@ export async function timedAction(remotes: Remotes, config: string, action: stri
   return { wallMs, stdout: r.stdout, stderr: r.stderr };
 }
 
-export async function run(): Promise<void> {
-  const unlock = await lockMachine();
+/** What a VMM bench runs on: the accelerator, the actions' remotes, and the VMM config of host 1 and of host 2. */
+export interface VmmHosts {
+  acc: Accel;
+  remotes: Remotes;
+  /** CLOUDVAMP_VMM_CONFIG files: [host 1, host 2] */
+  configs: string[];
+}
+
+/**
+ * The set-up both VMM benches share: the harness's host-set lock, the guest
+ * built, two fresh libvirt hosts, the VMM actions' remotes and one config per
+ * host (p2p over TCP, as between OpenNebula hosts). `body` runs on them; the
+ * remotes, the hosts and the lock go whatever happens.
+ */
+export async function withVmmHosts(body: (hosts: VmmHosts) => Promise<void>): Promise<void> {
+  const unlock = await lockHostSet(STATE_DIR, 'kvm');
   let remotes: Remotes | undefined;
   try {
     await checkPrerequisites();
@@ -71,6 +87,16 @@ export async function run(): Promise<void> {
       writeFileSync(file, `LIBVIRT_URI="${hostUri(h)}"\nQEMU_PROTOCOL=qemu+tcp\nMIGRATE_OPTIONS=--p2p\nMEMORY_FLOOR_MIB=64\nBALLOON_SETTLE_TIMEOUT=60\n`);
       return file;
     });
+    await body({ acc, remotes, configs });
+  } finally {
+    remotes?.cleanup();
+    await hostsDown().catch(() => undefined);
+    await unlock();
+  }
+}
+
+export async function run(): Promise<void> {
+  await withVmmHosts(async ({ acc, remotes, configs }) => {
     process.stdout.write(`guests: ${acc === 'qemu' ? 'TCG (software emulation)' : 'KVM'}, 1 vCPU, quiet while migrating; times are whole action processes unless marked\n`);
 
     for (const g of GUESTS) {
@@ -120,9 +146,5 @@ export async function run(): Promise<void> {
         await destroyGuest(g.name);
       }
     }
-  } finally {
-    remotes?.cleanup();
-    await hostsDown().catch(() => undefined);
-    await unlock();
-  }
+  });
 }

@@ -12,10 +12,11 @@
 // and never act. Plans are made from a snapshot that ages while they run; this
 // loop is what makes a stale plan skip or stop instead of acting blindly.
 //
-// Both appliers use it: the elasticity manager's (lib/elasticity/cycle.ts,
+// Both appliers use it: the elasticity manager's (lib/elasticity/apply-plan.ts,
 // one step per migration or resize, going on past a skipped or failed step:
 // the steps are independent, except a grow that waits on its relief migration,
-// which `blocked` handles) and the planner's (lib/planning/apply.ts, one step
+// which `blocked` handles; a wave of grows or shrinks runs in lanes, one per
+// host, several hosts at once: `parallel`) and the planner's (lib/planning/apply.ts, one step
 // per wave, stopping at the first refusal or failed migration). What a step is,
 // how it is read, re-checked, done and reported stays each feature's own; the
 // order, the stop rules and "never act on a refused or unread step" are here.
@@ -52,6 +53,14 @@ export interface StepPorts<S, Fresh, Refusal = string, Result = void> {
   onFailure: 'stop' | 'continue';
   /** the clock for an acted step's `ms` (read right before the act and, when it succeeded, after it) */
   now?: () => number;
+  /**
+   * Independent steps at once (only with `onFailure: 'continue'`): up to
+   * `concurrency` in flight, never two of the same `lane` (the manager's host:
+   * a host's steps re-check its room one after another). Steps start in order,
+   * a step may start before an earlier one of a busy lane; `record` is called
+   * as outcomes arrive, and the result is in step order. Absent: one at a time.
+   */
+  parallel?: { concurrency: number; lane: (step: S) => string | number };
 }
 
 /** Runs `steps` in order through the ports (see the file comment); returns every step's outcome, in order. */
@@ -65,6 +74,11 @@ export async function runSteps<S, Fresh, Refusal = string, Result = void>(
     ports.record(outcome);
     return outcome.kind === 'acted' && outcome.ok;
   };
+  if (ports.parallel && ports.parallel.concurrency > 1) {
+    if (ports.onFailure !== 'continue') throw new Error("runSteps: parallel steps need onFailure 'continue'");
+    await runInLanes(steps, ports, ports.parallel, note);
+    return outcomes.sort((a, b) => a.index - b.index);
+  }
   for (let index = 0; index < steps.length; index++) {
     const step = steps[index]!;
     if (!(await runOne(step, index, ports, note)) && ports.onFailure === 'stop') {
@@ -73,6 +87,53 @@ export async function runSteps<S, Fresh, Refusal = string, Result = void>(
     }
   }
   return outcomes;
+}
+
+/** `steps` through runOne, up to `concurrency` at once and one per lane at a time, each started in order of its lane being free. */
+function runInLanes<S, Fresh, Refusal, Result>(
+  steps: readonly S[],
+  ports: StepPorts<S, Fresh, Refusal, Result>,
+  parallel: NonNullable<StepPorts<S, Fresh, Refusal, Result>['parallel']>,
+  note: (outcome: StepOutcome<S, Refusal, Result>) => boolean,
+): Promise<void> {
+  const started = new Array<boolean>(steps.length).fill(false);
+  const busy = new Set<string | number>();
+  let head = 0;
+  let inFlight = 0;
+  return new Promise<void>((resolve, reject) => {
+    let failed = false;
+    const pump = () => {
+      if (failed) return;
+      while (head < steps.length && started[head]) head++;
+      for (let index = head; index < steps.length && inFlight < parallel.concurrency; index++) {
+        if (started[index]) continue;
+        const step = steps[index]!;
+        const lane = parallel.lane(step);
+        if (busy.has(lane)) continue;
+        started[index] = true;
+        busy.add(lane);
+        inFlight++;
+        runOne(step, index, ports, note).then(
+          () => {
+            busy.delete(lane);
+            inFlight--;
+            pump();
+          },
+          (error: unknown) => {
+            // only `record` or `lane` throwing gets here: a bug, not a step's failure
+            failed = true;
+            reject(error);
+          },
+        );
+      }
+      if (head >= steps.length && inFlight === 0) resolve();
+    };
+    try {
+      pump();
+    } catch (error) {
+      reject(error);
+    }
+  });
 }
 
 /** One step through blocked → stop → read → re-check → act; true when it acted and succeeded. */

@@ -59,7 +59,7 @@
 // real trace, #14: bench/results/density.md).
 
 import type { ElasticityConfig, GrowthRule } from '../../lib/elasticity/config';
-import { recordPlan } from '../../lib/elasticity/cycle';
+import { recordPlan } from '../../lib/elasticity/apply-plan';
 import { decideVm } from '../../lib/elasticity/vm-rule';
 import type { VmView } from '../../lib/elasticity/ports';
 import { emptyState, reconcile, type ElasticityState } from '../../lib/elasticity/state';

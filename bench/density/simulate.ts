@@ -20,7 +20,7 @@
 //      every VM on it starves that step. A host whose VMs hold more than
 //      physical − reserve (Σ balloon sizes) is overloaded.
 import type { ElasticityConfig } from '../../lib/elasticity/config';
-import { recordPlan } from '../../lib/elasticity/cycle';
+import { recordPlan } from '../../lib/elasticity/apply-plan';
 import { planHostReserves } from '../../lib/elasticity/host-reserve';
 import { isMoveBack, migrationBudget } from '../../lib/elasticity/migration-budget';
 import type { Migration } from '../../lib/elasticity/host-relief';

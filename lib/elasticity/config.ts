@@ -7,6 +7,7 @@
 // milliseconds for times because `now` is Date.now()-style everywhere.
 
 import { readKeyValues } from '../key-value';
+import { MEMORY_FLOOR_KIB } from '../memory/floor';
 
 export type GrowthRule = 'two-strike' | 'three-strike';
 export type ApplyMode = 'memory-action' | 'resize';
@@ -262,7 +263,8 @@ const KEYS: Record<string, Setter> = {
   MEM_OVER: num('memOverPercent', { min: 1, max: 90, unit: 'percent of the guest memory kept free' }),
   MEM_MARGIN: num('memMarginPercent', { min: 0, max: 50, unit: 'percentage points' }),
   MIN_FREE_MEMORY: num('minFreeKiB', { min: 0, integer: true, unit: 'KiB' }),
-  MEM_MIN: num('memMinKiB', { min: 65536, integer: true, unit: 'KiB' }),
+  // never below the VMM driver's floor, or the manager plans sizes the driver refuses (lib/memory/floor.ts)
+  MEM_MIN: num('memMinKiB', { min: MEMORY_FLOOR_KIB, integer: true, unit: `KiB; the VMM driver refuses any size below its floor, cloudvamp.conf MEMORY_FLOOR_MIB, ${MEMORY_FLOOR_KIB / 1024} MiB by default` }),
   MEM_DIFF_TO_CHANGE: num('memDiffToChangeKiB', { min: 0, integer: true, unit: 'KiB' }),
   COOLDOWN: num('cooldownMs', { min: 0, scale: 1000, unit: 'seconds' }),
   MIGRATION_COOLDOWN: num('migrationCooldownMs', { min: 0, scale: 1000, unit: 'seconds' }),

@@ -10,6 +10,8 @@
 
 import type { ElasticityConfig } from './config';
 import type { OneGateFigures, VmOverrides, VmView } from './ports';
+import type { ManagedVm } from './state';
+import { BALLOON_NEAR_KIB } from '../vmm/balloon';
 
 export interface GuestFigures {
   /** the guest's MemTotal */
@@ -84,6 +86,35 @@ export function staleBalloon(vm: VmView, config: ElasticityConfig, now: number):
   return (
     `balloon stats last refreshed ${Math.round((now - at) / 1000)} s ago, more than FIGURES_MAX_AGE ${Math.round(config.figuresMaxAgeMs / 1000)} s: ` +
     "not acted on until they are fresh (does the domain have a balloon stats period? cloudvamp's deploy action sets BALLOON_STATS_PERIOD)"
+  );
+}
+
+/**
+ * Why the guest's figures must wait for the balloon, or undefined. Right
+ * after a change the balloon still inflates (or deflates) for a while, and
+ * figures the guest reports meanwhile describe neither the old size nor the
+ * new one: after a shrink to 139 MiB a real guest read at 376 MiB reported
+ * "used 0 MiB, free 100 %", and the manager planned another shrink. The VM's
+ * monitoring has the balloon's size now (REALMEMORY: `currentKiB`, or
+ * `balloonKiB` in resize mode, where oned's MEMORY moves at once); the state
+ * has the size cloudvamp last set and when (`lastAction`). Until the balloon
+ * is there the figures are not acted on, but only for FIGURES_MAX_AGE after
+ * the change (measured at the figures' time): a balloon that has not arrived
+ * by then is stuck (a guest that cannot give more back), and its figures
+ * describe the guest as it stays, which the manager must see (it may starve).
+ */
+export function balloonMoving(vm: VmView, vmState: Pick<ManagedVm, 'lastAction'> | undefined, config: ElasticityConfig, now: number): string | undefined {
+  const last = vmState?.lastAction;
+  if (!last || last.result !== 'ok' || last.action === 'migrate') return undefined;
+  const balloonKiB = vm.balloonKiB ?? vm.currentKiB;
+  // arrived as the driver's wait counts it: within BALLOON_NEAR_KIB (a guest inflates in batches of up to 1 MiB)
+  if (Math.abs(balloonKiB - last.toKiB) <= BALLOON_NEAR_KIB) return undefined;
+  const seenAt = vm.balloon?.updatedAt ?? now;
+  if (seenAt - last.at > config.figuresMaxAgeMs) return undefined;
+  const MiB = 1024;
+  return (
+    `balloon at ${Math.round(balloonKiB / MiB)} MiB, still on its way to the ${Math.round(last.toKiB / MiB)} MiB set ${Math.round((now - last.at) / 1000)} s ago: ` +
+    `guest figures taken meanwhile are not acted on (for up to FIGURES_MAX_AGE ${Math.round(config.figuresMaxAgeMs / 1000)} s after the change; a balloon not there by then counts as stuck)`
   );
 }
 

@@ -90,7 +90,7 @@ export function planRestore(view: ClusterView, state: ElasticityState, config: E
     if (!vm.running || vm.hostId === null) return { ...base, action: 'none', targetKiB: vm.currentKiB, reason: 'not running' };
     if (vm.currentKiB >= originalKiB)
       return { ...base, action: 'none', targetKiB: vm.currentKiB, reason: `already at its original ${mib(originalKiB)}` };
-    return { ...base, action: 'grow', targetKiB: originalKiB, reason: `restore: ${mib(vm.currentKiB)} → original ${mib(originalKiB)}` };
+    return { ...base, action: 'grow', restore: true, targetKiB: originalKiB, reason: `restore: ${mib(vm.currentKiB)} → original ${mib(originalKiB)}` };
   });
   return settleHosts(view, decisions, newLedger(view, config, () => true), opts);
 }

@@ -61,6 +61,12 @@ export interface VmView {
   templateMemoryKiB: number;
   /** Memory the VM holds now (balloon target; TEMPLATE/MEMORY in resize mode). */
   currentKiB: number;
+  /**
+   * In resize mode, where currentKiB is oned's MEMORY (set at once), the
+   * balloon's monitored size (REALMEMORY), which gets there only as the guest
+   * inflates or deflates it (guest-figures.ts balloonMoving); absent otherwise
+   */
+  balloonKiB?: number;
   /** oned's copy of the original size (USER_TEMPLATE/CLOUDVAMP_ORIGINAL_MEMORY, KiB), if recorded */
   recordedOriginalKiB?: number;
   /** the last size cloudvamp set and published (USER_TEMPLATE/CLOUDVAMP_MEMORY, KiB), if any */

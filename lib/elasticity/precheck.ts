@@ -90,11 +90,30 @@ export function recheck(step: Step, planned: ClusterView, fresh: ClusterView, ap
 
   const d = step.decision;
   // Someone else changed the size since the plan: its figures no longer describe the VM.
-  if (vm.currentKiB !== d.fromKiB) return `VM ${vmId} changed size since the plan (${mib(d.fromKiB)} → ${mib(vm.currentKiB)})`;
+  // A restore's target is the original, which no figure of the VM decided: it
+  // goes ahead from the size the VM has now (see `rebased`).
+  if (!d.restore && vm.currentKiB !== d.fromKiB) return `VM ${vmId} changed size since the plan (${mib(d.fromKiB)} → ${mib(vm.currentKiB)})`;
   if (d.action === 'grow') {
-    const room = headroomNow(vm.hostId!, planned, fresh, applied, config);
     const delta = d.targetKiB - vm.currentKiB;
+    if (delta <= 0) return undefined;
+    const room = headroomNow(vm.hostId!, planned, fresh, applied, config);
     if (delta > room) return `host ${vm.hostId} has only ${mib(Math.max(0, room))} left, the grow needs ${mib(delta)}`;
   }
   return undefined;
 }
+
+/**
+ * The step as it runs on `fresh`, once `recheck` let it: a restore starts from
+ * the size the VM has now (so the log and this cycle's charge on the host say
+ * what really changes); `fromKiB` ≥ `targetKiB` means there is nothing to do.
+ * Other steps are returned as they are (recheck made sure their size holds).
+ */
+export function rebased(step: Step, fresh: ClusterView): Step {
+  if (step.kind !== 'resize' || !step.decision.restore) return step;
+  const vm = fresh.vms.find((v) => v.id === step.decision.vmId);
+  if (!vm || vm.currentKiB === step.decision.fromKiB) return step;
+  return { kind: 'resize', decision: { ...step.decision, fromKiB: vm.currentKiB } };
+}
+
+/** True when a step rebased on the fresh view has nothing left to change (a restore already at its original). */
+export const nothingToDo = (step: Step): boolean => step.kind === 'resize' && step.decision.restore === true && step.decision.fromKiB >= step.decision.targetKiB;

@@ -3,7 +3,7 @@
 // of every grow and what restore-all gives back. It lives in two durable
 // places: this state (persisted before any change is applied) and oned itself
 // (USER_TEMPLATE/CLOUDVAMP_ORIGINAL_MEMORY, written and read back before the
-// first change to a VM; lib/elasticity/cycle.ts). It never comes from a size
+// first change to a VM; lib/elasticity/apply-plan.ts). It never comes from a size
 // cloudvamp set: a VM first seen below its TEMPLATE/MEMORY with no record in
 // either place is left alone (mergeOriginal).
 

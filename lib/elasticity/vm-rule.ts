@@ -26,7 +26,7 @@
 //     starving guest: growth is immediate).
 
 import type { ElasticityConfig } from './config';
-import { chooseGuestFigures, type GuestFigures } from './guest-figures';
+import { balloonMoving, chooseGuestFigures, type GuestFigures } from './guest-figures';
 import { guestPressure } from './guest-pressure';
 import type { GuestCounters, VmView } from './ports';
 import { decayedPeak, liveStrikes, nextPeak, type UsagePeak, type ManagedVm } from './state';
@@ -52,6 +52,12 @@ export interface VmDecision {
   afterMigrationOf?: number;
   /** the guest's pressure counters seen this cycle, for the state */
   counters?: GuestCounters;
+  /**
+   * restore-all's grow back to the original (planRestore): its target comes
+   * from the state, not from the guest's figures, so a size change since the
+   * plan does not void it (precheck.ts)
+   */
+  restore?: true;
 }
 
 const MiB = 1024;
@@ -106,6 +112,9 @@ export function decideVm(vm: VmView, vmState: ManagedVm | undefined, config: Ela
     ...extra,
   });
   if (!vm.running || vm.hostId === null) return none('not running');
+  // Figures the guest reports while the balloon is still moving to the size set last describe neither size.
+  const moving = balloonMoving(vm, vmState, config, now);
+  if (moving !== undefined) return none(moving);
   const choice = chooseGuestFigures(vm, config, now, vmState?.lastChangeAt);
   const f = choice.figures;
   if (!f) return none(`no usable guest figures: ${choice.why}`);

@@ -57,6 +57,7 @@ export function vmViewFromOne(vm: OneVm, config: Pick<ElasticityConfig, 'applyMo
     cpu: Math.round(vm.cpu * 100),
     templateMemoryKiB,
     currentKiB,
+    ...(config.applyMode === 'resize' && real !== undefined && real > 0 ? { balloonKiB: real } : {}),
     ...(recordedOriginal !== undefined && recordedOriginal > 0 ? { recordedOriginalKiB: recordedOriginal } : {}),
     ...(cloudvampSet !== undefined && cloudvampSet > 0 ? { cloudvampSetKiB: cloudvampSet } : {}),
     ...(available !== undefined && usable !== undefined

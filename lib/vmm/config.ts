@@ -6,6 +6,7 @@
 // location logic sits at the bottom; lib/io/config-files.ts reads the file.
 import path from 'node:path';
 import { readKeyValues } from '../key-value';
+import { MEMORY_FLOOR_KIB } from '../memory/floor';
 import { hostForUri } from './actions';
 import type { MigrateOptions } from '../libvirt/types';
 import type { FeatureSwitch } from './domain-xml';
@@ -48,7 +49,8 @@ export const DEFAULT_CONFIG: VmmConfig = {
   // like the stock `virsh migrate --live` (no --p2p): this process opens the
   // destination URI itself, with the credentials of the user running the action
   migrate: { live: true, peerToPeer: false },
-  memoryFloorKiB: 128 * 1024,
+  // the one floor both the driver and the manager's MEM_MIN use (lib/memory/floor.ts)
+  memoryFloorKiB: MEMORY_FLOOR_KIB,
   balloonSettleTimeoutMs: 10_000,
   pollFormat: '4.14',
   // OpenNebula's deployment file has no stats period, so libvirt's balloon

@@ -52,7 +52,7 @@ describe('cloudvamp-cvem', () => {
     const { e } = env(idle());
     await expect(runCvem(['--config', file, 'run', '--once'], e)).rejects.toMatchObject({
       kind: 'config',
-      message: expect.stringMatching(/MEM_OVER=abc is not a number.*MEM_MIN=1 must be at least 65536.*never uses \{kib\}.*unknown key NOPE/),
+      message: expect.stringMatching(/MEM_OVER=abc is not a number.*MEM_MIN=1 must be at least 131072 \(KiB; the VMM driver refuses any size below its floor, cloudvamp.conf MEMORY_FLOOR_MIB, 128 MiB by default\).*never uses \{kib\}.*unknown key NOPE/),
     });
   });
 

@@ -114,7 +114,7 @@ export async function ensureGuestBuilt(): Promise<void> {
 
 async function runHostsSh(args: string[]): Promise<void> {
   // hosts.sh takes the machine lock itself unless CLOUDVAMP_TEST_LOCKED says
-  // that we (or the vitest process that forked us) hold it: see lockMachine
+  // that we (or the vitest process that forked us) hold it: see lockHostSet
   const r = await execa('bash', [HOSTS_SH, ...args], { reject: false, all: true });
   if (r.exitCode !== 0) throw new HarnessError(`hosts.sh ${args.join(' ')} failed (exit ${r.exitCode}): ${r.all.trim()}`);
 }
@@ -187,14 +187,32 @@ export async function findGuest(name: string): Promise<number | undefined> {
 }
 
 /**
- * Serialises real-guest test runs on this machine (they share the host
- * namespaces and its 2 cores). Holds an flock(1) on `${STATE_DIR}.lock`
- * until the returned release function is called, or until this process
- * dies; meanwhile hosts.sh (which otherwise takes the lock itself) is told
- * through CLOUDVAMP_TEST_LOCKED not to wait for it.
+ * How many host-set locks this process holds, kept in CLOUDVAMP_TEST_LOCKED
+ * itself. The kvm and opennebula global set-ups run in one vitest process,
+ * each holding its own set's lock, and each project loads this module in its
+ * own module graph, so a counter in a module variable is not shared: the
+ * opennebula teardown's release then cleared the variable while the kvm set's
+ * lock was still held, and the kvm teardown's hosts.sh waited 20 minutes for
+ * the lock its own process held. hosts.sh only asks whether the variable is
+ * set; it is removed with the last release. A count inherited from a parent
+ * that holds a lock is kept.
  */
-export async function lockMachine(timeoutMs = 20 * 60_000): Promise<() => Promise<void>> {
-  const lockFile = `${STATE_DIR}.lock`;
+const locksHeld = () => Number(process.env.CLOUDVAMP_TEST_LOCKED) || 0;
+function setLocksHeld(n: number): void {
+  if (n > 0) process.env.CLOUDVAMP_TEST_LOCKED = String(n);
+  else delete process.env.CLOUDVAMP_TEST_LOCKED;
+}
+
+/**
+ * Serialises real-guest test runs on one host set (they share its namespaces
+ * and this machine's 2 cores). Holds an flock(1) on `${stateDir}.lock` until
+ * the returned release function is called, or until this process dies;
+ * meanwhile hosts.sh (which otherwise takes the lock itself, and would hand
+ * its fd on to the libvirtds it starts) is told through CLOUDVAMP_TEST_LOCKED
+ * not to wait for it. `tier` names the test project in the time-out message.
+ */
+export async function lockHostSet(stateDir: string, tier: string, timeoutMs = 20 * 60_000): Promise<() => Promise<void>> {
+  const lockFile = `${stateDir}.lock`;
   const child = spawn('flock', ['-x', '-w', String(Math.ceil(timeoutMs / 1000)), lockFile, '-c', 'echo locked; exec cat >/dev/null'], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -202,16 +220,19 @@ export async function lockMachine(timeoutMs = 20 * 60_000): Promise<() => Promis
     child.stdout.once('data', () => resolve());
     child.once('error', reject);
     child.once('exit', (code) =>
-      reject(new HarnessError(`could not lock ${lockFile} (flock exit ${code}): another kvm test run holds it`)),
+      reject(new HarnessError(`could not lock ${lockFile} (flock exit ${code}): another ${tier} test run holds it`)),
     );
   });
   // inherited by hosts.sh and by the test workers vitest forks after this
-  process.env.CLOUDVAMP_TEST_LOCKED = '1';
+  setLocksHeld(locksHeld() + 1);
+  let released = false;
   return async () => {
+    if (released) return;
+    released = true;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.stdin.end();
     await exited;
-    delete process.env.CLOUDVAMP_TEST_LOCKED;
+    setLocksHeld(locksHeld() - 1);
   };
 }
 

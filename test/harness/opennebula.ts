@@ -52,7 +52,7 @@ function hostsShEnv(): Record<string, string> {
     CLOUDVAMP_TEST_SUBNET: SUBNET,
     CLOUDVAMP_TEST_STATE: STATE_DIR,
     CLOUDVAMP_TEST_PRIVATE_TMP: '1',
-    // the caller holds lockHostSet (hosts.sh would otherwise lock again and
+    // the caller holds lockHostSet(STATE_DIR) (hosts.sh would otherwise lock again and
     // hand the lock's fd on to the libvirtds it starts)
     CLOUDVAMP_TEST_LOCKED: '1',
   };
@@ -73,7 +73,7 @@ export async function hostExec(i: number, command: string[]): Promise<string> {
   return hostsSh(['exec', String(i), ...command]);
 }
 
-/** Starts libvirt hosts 1..n of this set (hosts.sh up; the caller holds lockHostSet). */
+/** Starts libvirt hosts 1..n of this set (hosts.sh up; the caller holds lockHostSet(STATE_DIR)). */
 export async function oneHostsUp(n: number): Promise<void> {
   await hostsSh(['up', String(n)]);
 }
@@ -82,25 +82,6 @@ export async function oneHostsDown(): Promise<void> {
   await hostsSh(['down']);
 }
 
-/** Like index.ts's lockMachine, for this set: an flock on `${STATE_DIR}.lock` held by a child until released. */
-export async function lockHostSet(timeoutMs = 20 * 60_000): Promise<() => Promise<void>> {
-  const lockFile = `${STATE_DIR}.lock`;
-  const child = spawn('flock', ['-x', '-w', String(Math.ceil(timeoutMs / 1000)), lockFile, '-c', 'echo locked; exec cat >/dev/null'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.once('data', () => resolve());
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new HarnessError(`could not lock ${lockFile} (flock exit ${code}): another opennebula test run holds it`)));
-  });
-  // hosts.sh must not take it again (nor hand its fd to the libvirtds it starts)
-  process.env.CLOUDVAMP_TEST_LOCKED = '1';
-  return async () => {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.stdin.end();
-    await exited;
-  };
-}
 const OCTET = Number(SUBNET.split('.')[2] ?? 251);
 /** this machine's address on the hosts' network (monitord listens there) */
 export const FRONTEND_IP = `${SUBNET}.254`;
@@ -287,6 +268,21 @@ async function startSshd(i: number): Promise<void> {
   });
 }
 
+/**
+ * One more host for a running front-end (oneUp set up hosts.sh's first ones):
+ * starts host i's namespace, names it in the front-end's ssh config and
+ * starts its sshd. Register it with addHost.
+ */
+export async function oneExtraHostUp(i: number): Promise<void> {
+  await oneHostsUp(i);
+  const config = path.join(SSH_DIR, 'config');
+  const entry = `Host ${hostName(i)}\n  HostName ${hostIp(i)}\n`;
+  const text = await readFile(config, 'utf8');
+  // before `Host *`: ssh takes each option from the first block that matches
+  if (!text.includes(entry)) await writeFile(config, `${entry}${text}`);
+  await startSshd(i);
+}
+
 /** A veth from this namespace into the hosts' switch: the hosts reach monitord, we reach their sshd. */
 async function frontendLink(): Promise<void> {
   const sw = `${PREFIX}-sw`;
@@ -437,10 +433,13 @@ export async function oneDown(): Promise<void> {
 
 // ---------------------------------------------------------------- hosts, datastore
 
-/** Registers host i with the cloudvamp drivers (after syncing the remotes); returns its oned id. */
-export async function addHost(i: number, extraTemplate = ''): Promise<number> {
+/**
+ * Registers host i with the cloudvamp drivers, or others (OpenNebula's stock
+ * kvm / qemu ones), after syncing the remotes; returns its oned id.
+ */
+export async function addHost(i: number, extraTemplate = '', drivers = { im: 'cloudvamp', vm: 'cloudvamp' }): Promise<number> {
   await syncRemotes(i);
-  const id = (await oneCall('one.host.allocate', hostName(i), 'cloudvamp', 'cloudvamp', -1)) as number;
+  const id = (await oneCall('one.host.allocate', hostName(i), drivers.im, drivers.vm, -1)) as number;
   if (extraTemplate) await oneCall('one.host.update', id, extraTemplate, 1);
   return id;
 }

@@ -14,7 +14,8 @@ import {
   hostsUp,
   hostTcpUri,
   hostUri,
-  lockMachine,
+  lockHostSet,
+  STATE_DIR,
 } from '../harness/index.js';
 
 export interface KvmHost {
@@ -35,7 +36,7 @@ declare module 'vitest' {
 const HOSTS = 2;
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const unlock = await lockMachine();
+  const unlock = await lockHostSet(STATE_DIR, 'kvm');
   try {
     await checkPrerequisites();
     const t0 = Date.now();

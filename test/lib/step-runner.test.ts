@@ -139,4 +139,66 @@ describe('runSteps', () => {
       { numRuns: 300 },
     );
   });
+
+  it('property, in lanes: at most `concurrency` steps in flight, never two of a lane, a lane\'s steps in order; every step recorded once, the result in step order, never acting on a refused one', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ lane: fc.nat({ max: 4 }), ticks: fc.nat({ max: 3 }), refused: fc.boolean() }), { maxLength: 30 }),
+        fc.integer({ min: 2, max: 6 }),
+        async (specs, concurrency) => {
+          const inLane = new Map<number, number>();
+          let inFlight = 0;
+          let most = 0;
+          const started: number[] = [];
+          const acted: number[] = [];
+          const recorded: number[] = [];
+          const ticks = async (n: number) => {
+            for (let t = 0; t <= n; t++) await Promise.resolve();
+          };
+          const steps = specs.map((spec, id) => ({ ...spec, id }));
+          const out = await runSteps(steps, {
+            onFailure: 'continue',
+            parallel: { concurrency, lane: (s) => s.lane },
+            read: async (s) => {
+              started.push(s.id);
+              inFlight++;
+              most = Math.max(most, inFlight);
+              inLane.set(s.lane, (inLane.get(s.lane) ?? 0) + 1);
+              expect(inLane.get(s.lane)).toBe(1);
+              await ticks(s.ticks);
+              return s.id;
+            },
+            recheck: (s) => {
+              if (!s.refused) return undefined;
+              inFlight--;
+              inLane.set(s.lane, inLane.get(s.lane)! - 1);
+              return 'no';
+            },
+            act: async (s) => {
+              await ticks(s.ticks);
+              acted.push(s.id);
+              inFlight--;
+              inLane.set(s.lane, inLane.get(s.lane)! - 1);
+            },
+            record: (o) => void recorded.push(o.step.id),
+          });
+          expect(most).toBeLessThanOrEqual(concurrency);
+          expect([...recorded].sort((a, b) => a - b)).toEqual(steps.map((s) => s.id));
+          expect(out.map((o) => o.index)).toEqual(steps.map((s) => s.id));
+          expect(acted.sort((a, b) => a - b)).toEqual(steps.filter((s) => !s.refused).map((s) => s.id));
+          for (let lane = 0; lane <= 4; lane++) {
+            const mine = started.filter((id) => steps[id]!.lane === lane);
+            expect(mine).toEqual([...mine].sort((a, b) => a - b));
+          }
+          // with distinct lanes available, more than one step really runs at once
+          if (new Set(steps.map((s) => s.lane)).size >= 2 && steps.every((s) => !s.refused)) expect(most).toBeGreaterThan(1);
+        },
+      ),
+    );
+  });
+
+  it('in lanes only when going on after failure', async () => {
+    const { ports } = scripted('stop');
+    await expect(runSteps([script(1)], { ...ports, parallel: { concurrency: 2, lane: () => 0 } })).rejects.toThrow(/onFailure 'continue'/);
+  });
 });

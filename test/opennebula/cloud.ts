@@ -295,7 +295,8 @@ export async function writeCvemConf(extra: Record<string, string> = {}): Promise
     ONE_XMLRPC: ENDPOINT,
     ONE_AUTH: path.join(ONE_LOCATION, 'etc/one_auth'),
     STATE_FILE: path.join(STATE_DIR, 'cvem-state.json'),
-    MEM_MIN: '65536',
+    // the lowest MEM_MIN the manager accepts: the VMM driver's floor (lib/memory/floor.ts)
+    MEM_MIN: '131072',
     COOLDOWN: '0',
     ...extra,
   };

@@ -13,8 +13,8 @@
 import { appendFile, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type {} from 'vitest';
-import { checkPrerequisites, ensureGuestBuilt } from '../harness/index.js';
-import { locateOpenNebula, lockHostSet, oneDown, oneHostsDown, REPO } from '../harness/opennebula.js';
+import { checkPrerequisites, ensureGuestBuilt, lockHostSet } from '../harness/index.js';
+import { locateOpenNebula, oneDown, oneHostsDown, REPO, STATE_DIR } from '../harness/opennebula.js';
 import { TIER_STARTED } from './cloud.js';
 
 const RESULTS = path.join(REPO, 'bench/results/opennebula.txt');
@@ -40,7 +40,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   await checkPrerequisites();
   await ensureGuestBuilt();
   await locateOpenNebula();
-  const unlock = await lockHostSet();
+  const unlock = await lockHostSet(STATE_DIR, 'opennebula');
   try {
     // leftovers of an interrupted run
     await oneDown();

@@ -10,6 +10,7 @@ const root = path.resolve(import.meta.dirname, '..', '..');
 const CHECKED: Record<string, RegExp> = {
   'bench/results/probes.txt': /^# .*node --import tsx bench\/run\.ts probes/m,
   'bench/results/vmm-busy.txt': /^# .*node --import tsx bench\/run\.ts vmm-busy/m,
+  'bench/results/sharing-contention.txt': /^# raw output of: .*test\/kvm\/sharing-contention\.test\.ts/m,
   'bench/results/cycle.txt': /^# .*bench\/cycle\.ts/m,
   // one run per file, rendered from the committed raw parts (npm run bench:density -- --report)
   'bench/results/density.md': /^# Density benchmark/m,

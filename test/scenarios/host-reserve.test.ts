@@ -110,10 +110,17 @@ describe('host regrowth reserve', () => {
   it('VMs on hosts without the cloudvamp drivers are neither adopted nor touched; their hosts get no reserve (#9 defect 7)', async () => {
     const s = (current = await scenario({ vms: [fixtures.idle, fixtures.tiny] }));
     // the fixture hosts run IM_MAD = VM_MAD = cloudvamp; installed under another name, they are not ours
-    const r = await runCycle({ ...cycleDeps(s), hostReserve: new OnedHostReservePublisher(s.client) }, { ...s.config, driverName: 'cloudvamp-other' }, emptyState());
+    const deps = { ...cycleDeps(s), hostReserve: new OnedHostReservePublisher(s.client), foreignLogged: new Set<number>() };
+    const r = await runCycle(deps, { ...s.config, driverName: 'cloudvamp-other' }, emptyState());
     expect(r.state.vms).toEqual({});
     expect(mutating(s.sim.calls)).toEqual([]);
     expect(s.sim.callsTo('one.host.update')).toEqual([]);
+    // the log says why, once per VM for the daemon's life
+    const said = () => s.logs.filter((e) => e.event === 'foreign-host');
+    expect(said().map((e) => e.vmId).sort()).toEqual([100, 101]);
+    expect(String(said()[0]!.msg)).toMatch(/left alone: its host \S+ \(\d+\) runs IM_MAD cloudvamp and VM_MAD cloudvamp, not cloudvamp's drivers \(DRIVER_NAME cloudvamp-other\)/);
+    await runCycle(deps, { ...s.config, driverName: 'cloudvamp-other' }, r.state);
+    expect(said()).toHaveLength(2);
     // the same cluster with DRIVER_NAME matching the hosts' drivers is managed
     const ours = await runCycle(cycleDeps(s), s.config, emptyState());
     expect(Object.keys(ours.state.vms).sort()).toEqual(['100', '101']);

@@ -1,9 +1,15 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DEFAULTS, parseConfig } from '../../../lib/elasticity/config';
 import { readCvemConfigFile as readConfigFile } from '../../../lib/io/config-files';
+import { decideVm } from '../../../lib/elasticity/vm-rule';
+import { MEMORY_FLOOR_KIB } from '../../../lib/memory/floor';
+import { checkBalloonTarget } from '../../../lib/vmm/balloon';
+import { DEFAULT_CONFIG as VMM_DEFAULTS } from '../../../lib/vmm/config';
+import { vm } from './builders';
 
 describe('parseConfig', () => {
   it('empty file = documented defaults', () => {
@@ -42,5 +48,40 @@ describe('ONE_AUTH in cvem.conf', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'cvem-conf-'));
     await writeFile(path.join(dir, 'cvem.conf'), `ONE_AUTH=${value}\n`);
     await expect(readConfigFile(path.join(dir, 'cvem.conf'))).rejects.toThrow(/^(?!.*opennebula).*ONE_AUTH must be the absolute path/);
+  });
+});
+
+describe("MEM_MIN and the VMM driver's floor: one value (lib/memory/floor.ts)", () => {
+  const MiB = 1024;
+  it("MEM_MIN below the driver's floor is a config error that names the floor; at the floor it is accepted", () => {
+    const r = parseConfig('MEM_MIN=65536\n');
+    expect(r.config).toBeUndefined();
+    expect(r.errors).toEqual([
+      { key: 'MEM_MIN', message: 'MEM_MIN=65536 must be at least 131072 (KiB; the VMM driver refuses any size below its floor, cloudvamp.conf MEMORY_FLOOR_MIB, 128 MiB by default)' },
+    ]);
+    expect(parseConfig(`MEM_MIN=${MEMORY_FLOOR_KIB}\n`).config?.memMinKiB).toBe(MEMORY_FLOOR_KIB);
+    expect(VMM_DEFAULTS.memoryFloorKiB).toBe(MEMORY_FLOOR_KIB);
+  });
+
+  it('property: whatever MEM_MIN the manager accepts, no size it plans is refused by the driver (tier run: MEM_MIN=65536 planned 64 MiB)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1024 * MiB }),
+        fc.integer({ min: MEMORY_FLOOR_KIB / MiB, max: 8192 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.integer({ min: 0, max: 256 * MiB }),
+        (memMin, originalMiB, currentShare, usedShare, minFree) => {
+          const parsed = parseConfig(`MEM_MIN=${memMin}\nMIN_FREE_MEMORY=${minFree}\nCOOLDOWN=0\n`);
+          if (!parsed.config) return;
+          const originalKiB = originalMiB * MiB;
+          const currentKiB = Math.max(MEMORY_FLOOR_KIB, Math.round((originalKiB * currentShare) / MiB) * MiB);
+          const d = decideVm(vm(1, { originalKiB, currentKiB, usedKiB: Math.round(currentKiB * usedShare) }), undefined, parsed.config, 0);
+          if (d.action === 'none') return;
+          expect(() => checkBalloonTarget(d.targetKiB, { maxKiB: originalKiB, floorKiB: VMM_DEFAULTS.memoryFloorKiB })).not.toThrow();
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });

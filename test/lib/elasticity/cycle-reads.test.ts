@@ -71,6 +71,35 @@ describe('re-reads before each step', () => {
     expect(r.state.vms['3']!.lastAction).toMatchObject({ result: 'skipped' });
   });
 
+  it('a wave runs the steps of different hosts at once, a host\'s own one after another, and its first shrinks share one read', async () => {
+    const cloud = new FakeCloud().addHost(0, 64 * GiB).addHost(1, 64 * GiB).addHost(2, 64 * GiB);
+    for (let id = 1; id <= 12; id++) cloud.addVm(id, id % 3, 4 * GiB, 1 * GiB);
+    const { deps, reads } = counting(cloud);
+    let states = 0;
+    deps.source.vmStates = async () => {
+      states++;
+      return { ...(await cloud.snapshot()), hosts: [] };
+    };
+    const perHost = new Map<number, number>();
+    let inFlight = 0;
+    let most = 0;
+    deps.applier = {
+      async setMemory(vm, kib) {
+        perHost.set(vm.hostId!, (perHost.get(vm.hostId!) ?? 0) + 1);
+        expect(perHost.get(vm.hostId!)).toBe(1);
+        most = Math.max(most, ++inFlight);
+        await new Promise((r) => setTimeout(r, 2));
+        await cloud.setMemory(vm, kib);
+        inFlight--;
+        perHost.set(vm.hostId!, perHost.get(vm.hostId!)! - 1);
+      },
+    };
+    const r = await runCycle(deps, config(), emptyState());
+    expect(r).toMatchObject({ applied: 12, skipped: 0, failed: 0 });
+    expect(most).toBe(3);
+    expect({ snapshots: reads.snapshots, states }).toEqual({ snapshots: 1, states: 1 });
+  });
+
   it("a grow's re-check counts every VM oned places on its host, this cycle's earlier grows at their new size, not only the VMs it re-read", async () => {
     // Host 0 runs two starving VMs and a third that stays as it is. After the
     // plan, host 0 loses memory (an operator lowered it): the first grow still

@@ -1,5 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { PUBLISH_CONCURRENCY, runCycle, runDaemon, runRestore, timerSleep, type CycleDeps } from '../../../lib/elasticity/cycle';
+import { PUBLISH_CONCURRENCY } from '../../../lib/elasticity/apply-plan';
+import { runCycle, runRestore, type CycleDeps } from '../../../lib/elasticity/cycle';
+import { runDaemon } from '../../../lib/elasticity/daemon';
+import { timerSleep } from '../../../lib/elasticity/timer';
 import { OnedError } from '../../../lib/oned/errors';
 import type { LogEvent } from '../../../lib/elasticity/ports';
 import { emptyState } from '../../../lib/elasticity/state';
@@ -115,6 +118,88 @@ describe('one cycle', () => {
     expect(r.failed).toBe(0);
     expect(cloud.vms.get(1)!.currentKiB).toBe(4 * GiB);
     expect(cloud.vms.get(2)!.currentKiB).toBe(2 * GiB);
+  });
+});
+
+describe('restore-all on sizes that moved after its plan', () => {
+  it("grows a VM whose size changed since the plan to its original, and leaves one already back at it alone: nothing skipped (tier run: 140 → 318 MiB)", async () => {
+    const cloud = new FakeCloud().addHost(0, 64 * GiB).addVm(1, 0, 4 * GiB, 1 * GiB).addVm(2, 0, 2 * GiB, 0.5 * GiB);
+    const { deps, logs } = harness(cloud);
+    const after = await runCycle(deps, config(), emptyState());
+    expect(cloud.vms.get(1)!.currentKiB).toBeLessThan(3 * GiB);
+    expect(cloud.vms.get(2)!.currentKiB).toBeLessThan(2 * GiB);
+    // The plan reads the sizes before the previous cycle's grows land; each step's fresh read sees them.
+    deps.source = {
+      snapshot: async () => {
+        const planned = await cloud.snapshot();
+        cloud.vms.get(1)!.currentKiB = 3 * GiB;
+        cloud.vms.get(2)!.currentKiB = 2 * GiB;
+        return planned;
+      },
+    };
+    deps.fresh = cloud;
+    cloud.calls = [];
+    const r = await runRestore(deps, config(), after.state);
+    expect(r).toMatchObject({ failed: 0, skipped: 0, applied: 2 });
+    expect(cloud.vms.get(1)!.currentKiB).toBe(4 * GiB);
+    expect(cloud.calls.filter((c) => c.startsWith('setMemory'))).toEqual([`setMemory 1 ${4 * GiB}`]);
+    expect(logs).toContainEqual(expect.objectContaining({ event: 'grow', vmId: 1, result: 'ok', fromKiB: 3 * GiB, targetKiB: 4 * GiB }));
+    expect(logs).toContainEqual(expect.objectContaining({ event: 'grow', vmId: 2, result: 'ok', msg: 'grow done: VM 2 is already at 2048 MiB, its original size; nothing changed' }));
+    expect(r.state.vms['1']!.lastAction).toMatchObject({ action: 'restore', result: 'ok' });
+  });
+
+  it('a VM whose host has no room is left, named in a warning, and counted as not restored', async () => {
+    const cfg = config();
+    const cloud = new FakeCloud().addHost(0, 4 * GiB + cfg.hostReserveKiB).addVm(1, 0, 4 * GiB, 0.5 * GiB).addVm(2, 0, 3 * GiB, 2 * GiB);
+    Object.assign(cloud.vms.get(1)!, { currentKiB: GiB, userTemplate: { CLOUDVAMP_ORIGINAL_MEMORY: 4 * GiB } });
+    const { deps, logs } = harness(cloud);
+    const r = await runRestore(deps, cfg, emptyState());
+    expect(cloud.calls.filter((c) => c.startsWith('setMemory'))).toEqual([]);
+    expect(r).toMatchObject({ applied: 0, skipped: 1 });
+    expect(logs.filter((l) => l.event === 'restore' && l.level === 'warn')).toEqual([
+      expect.objectContaining({ vmId: 1, hostId: 0, msg: 'VM not restored: its host has no room; free memory on it or rerun with --force' }),
+    ]);
+  });
+
+  it('the normal cycle still skips a grow or shrink whose VM changed size since the plan', async () => {
+    const cloud = new FakeCloud().addHost(0, 64 * GiB).addVm(1, 0, 4 * GiB, 1 * GiB);
+    const { deps, logs } = harness(cloud);
+    deps.source = {
+      snapshot: async () => {
+        const planned = await cloud.snapshot();
+        cloud.vms.get(1)!.currentKiB = 3 * GiB;
+        return planned;
+      },
+    };
+    deps.fresh = cloud;
+    const r = await runCycle(deps, config(), emptyState());
+    expect(r).toMatchObject({ applied: 0, skipped: 1 });
+    expect(logs).toContainEqual(expect.objectContaining({ event: 'shrink', result: 'skipped', skipReason: expect.stringMatching(/changed size since the plan \(4096 MiB → 3072 MiB\)/) }));
+  });
+});
+
+describe('a guest read while its balloon still moves', () => {
+  it('is not shrunk again on the figures of mid-inflation, and the log says why (tier run: 376 MiB on its way to 139 MiB, "used 0 MiB, free 100 %")', async () => {
+    const cfg = config({ cooldownMs: 0, figuresMaxAgeMs: 25_000 });
+    const cloud = new FakeCloud().addHost(0, 64 * GiB).addVm(1, 0, 4 * GiB, 1 * GiB);
+    const { deps, logs } = harness(cloud);
+    const first = await runCycle(deps, cfg, emptyState());
+    const set = cloud.vms.get(1)!.currentKiB;
+    expect(set).toBeLessThan(2 * GiB);
+    // The balloon has come only part of the way, and the guest reports (almost) all of it free.
+    Object.assign(cloud.vms.get(1)!, { currentKiB: 3 * GiB, demandKiB: 0 });
+    vi.setSystemTime(T0 + 3_000);
+    cloud.calls = [];
+    const second = await runCycle(deps, cfg, first.state);
+    expect(cloud.calls).toEqual([]);
+    expect(second.plan.decisions[0]).toMatchObject({ action: 'none', reason: expect.stringMatching(/^balloon at 3072 MiB, still on its way to the \d+ MiB set 3 s ago/) });
+    expect(logs).toContainEqual(
+      expect.objectContaining({ level: 'info', event: 'balloon-moving', vmId: 1, currentKiB: 3 * GiB, setKiB: set, msg: expect.stringMatching(/^VM 1: balloon at 3072 MiB, still on its way/) }),
+    );
+    // Arrived: the figures count again.
+    cloud.vms.get(1)!.currentKiB = set;
+    const third = await runCycle(deps, cfg, second.state);
+    expect(third.plan.decisions[0]!.reason).not.toMatch(/balloon at/);
   });
 });
 

@@ -4,7 +4,7 @@
 // injected, property-tested; absent counters are no signal.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { recordPlan } from '../../../lib/elasticity/cycle';
+import { recordPlan } from '../../../lib/elasticity/apply-plan';
 import { guestPressure } from '../../../lib/elasticity/guest-pressure';
 import { planCycle } from '../../../lib/elasticity/plan';
 import { decideVm } from '../../../lib/elasticity/vm-rule';

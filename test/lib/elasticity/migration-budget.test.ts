@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { recordPlan } from '../../../lib/elasticity/cycle';
+import { recordPlan } from '../../../lib/elasticity/apply-plan';
 import { isMoveBack, migrationBudget, migrationsLastHour, withMigration } from '../../../lib/elasticity/migration-budget';
 import { planCycle } from '../../../lib/elasticity/plan';
 import { emptyState, reconcile, type ElasticityState } from '../../../lib/elasticity/state';

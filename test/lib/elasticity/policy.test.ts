@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { recordPlan } from '../../../lib/elasticity/cycle';
+import { recordPlan } from '../../../lib/elasticity/apply-plan';
 import { planCycle, planRestore } from '../../../lib/elasticity/plan';
 import { checkPlan } from '../../../lib/elasticity/plan-check';
 import { decideVm, floorFor } from '../../../lib/elasticity/vm-rule';
@@ -278,6 +278,51 @@ describe('decideVm: figures older than the last change', () => {
   it('figures without a time cannot be judged and are used as before', () => {
     const unstamped = vm(1, { originalKiB: 4 * GiB, currentKiB: 3 * GiB, usedKiB: 3 * GiB - 40 * MiB });
     expect(decideVm(unstamped, state, config(), NOW).action).toBe('grow');
+  });
+});
+
+describe('decideVm: figures taken while the balloon is still moving to the size set last', () => {
+  // The tier run: shrunk 512 → 139 MiB 7 s ago; the balloon is at 376 MiB and the guest says "used 0 MiB, free 100 %".
+  const cfg = config({ cooldownMs: 0, figuresMaxAgeMs: 25_000 });
+  const setAt = NOW - 7_000;
+  const shrunk = (over: Partial<ManagedVm['lastAction'] & object> = {}) =>
+    seen({ originalKiB: 512 * MiB, lastChangeAt: setAt, lastAction: { action: 'shrink', at: setAt, fromKiB: 512 * MiB, toKiB: 139 * MiB, reason: 'r', result: 'ok', ...over } });
+  const inflating = (figuresAt: number, over: Partial<VmView> = {}) =>
+    vm(1, { originalKiB: 512 * MiB, currentKiB: 376 * MiB, balloon: { availableKiB: 376 * MiB, usableKiB: 380 * MiB, updatedAt: figuresAt, guestStamped: true }, ...over });
+
+  it('are not acted on while the balloon has not reached that size, and the reason says where it is', () => {
+    const d = decideVm(inflating(NOW - 1_000), shrunk(), cfg, NOW);
+    expect(d).toMatchObject({ action: 'none', targetKiB: 376 * MiB });
+    expect(d.reason).toMatch(/^balloon at 376 MiB, still on its way to the 139 MiB set 7 s ago: guest figures taken meanwhile are not acted on \(for up to FIGURES_MAX_AGE 25 s/);
+    // the same figures without a change in flight: the shrink the tier run saw
+    expect(decideVm(inflating(NOW - 1_000), seen({ originalKiB: 512 * MiB }), cfg, NOW).action).toBe('shrink');
+    // a grow still deflating, a restore too
+    expect(decideVm(inflating(NOW - 1_000), shrunk({ action: 'grow', toKiB: 512 * MiB }), cfg, NOW).action).toBe('none');
+    expect(decideVm(inflating(NOW - 1_000), shrunk({ action: 'restore', toKiB: 512 * MiB }), cfg, NOW).action).toBe('none');
+  });
+
+  it('resize mode: oned already holds the new MEMORY, the balloon (REALMEMORY) is still on its way', () => {
+    const resized = inflating(NOW - 1_000, { currentKiB: 139 * MiB, balloonKiB: 376 * MiB });
+    expect(decideVm(resized, shrunk(), cfg, NOW).reason).toMatch(/^balloon at 376 MiB, still on its way to the 139 MiB/);
+    expect(decideVm({ ...resized, balloonKiB: 139 * MiB }, shrunk(), cfg, NOW).reason).not.toMatch(/balloon at/);
+  });
+
+  it('once the balloon is there (within 1 MiB) the figures are used', () => {
+    const arrived = vm(1, { originalKiB: 512 * MiB, currentKiB: 139 * MiB + 512, balloon: { availableKiB: 130 * MiB, usableKiB: 100 * MiB, updatedAt: NOW - 1_000, guestStamped: true } });
+    expect(decideVm(arrived, shrunk(), cfg, NOW).reason).not.toMatch(/balloon at/);
+  });
+
+  it('a failed change, or a migration, sets no size to wait for', () => {
+    expect(decideVm(inflating(NOW - 1_000), shrunk({ result: 'failed' }), cfg, NOW).action).toBe('shrink');
+    expect(decideVm(inflating(NOW - 1_000), shrunk({ action: 'migrate', toKiB: 376 * MiB }), cfg, NOW).reason).not.toMatch(/balloon at/);
+  });
+
+  it('a balloon not there FIGURES_MAX_AGE after the change is stuck: a starving guest behind it is grown', () => {
+    const stuck = (figuresAt: number) =>
+      vm(1, { originalKiB: 512 * MiB, currentKiB: 200 * MiB, balloon: { availableKiB: 196 * MiB, usableKiB: 10 * MiB, updatedAt: figuresAt, guestStamped: true } });
+    const state = shrunk();
+    expect(decideVm(stuck(setAt + 25_000), state, cfg, setAt + 26_000).action).toBe('none');
+    expect(decideVm(stuck(setAt + 26_000), state, cfg, setAt + 27_000)).toMatchObject({ action: 'grow', starving: true });
   });
 });
 

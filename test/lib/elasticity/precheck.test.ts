@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Migration } from '../../../lib/elasticity/host-relief';
 import type { VmDecision } from '../../../lib/elasticity/vm-rule';
 import type { ClusterView } from '../../../lib/elasticity/ports';
-import { headroomNow, nothingApplied, recheck, recordDone, type Step } from '../../../lib/elasticity/precheck';
+import { headroomNow, nothingApplied, nothingToDo, rebased, recheck, recordDone, type Step } from '../../../lib/elasticity/precheck';
 import { cluster, config, GiB, host, vm } from './builders';
 
 const cfg = config({ hostReserveKiB: GiB });
@@ -31,6 +31,18 @@ describe('recheck: the precondition right before a step', () => {
     { name: 'VM resized by someone else', step: grow(), fresh: with_((v) => (v.vms[0]!.currentKiB = 3 * GiB)), skip: /changed size since the plan \(2048 MiB → 3072 MiB\)/ },
     { name: 'host free memory dropped (new record)', step: grow(), fresh: with_((v) => Object.assign(v.hosts[0]!, { freeKiB: 2 * GiB, freeAt: 2000 })), skip: /^host 0 has only 1024 MiB left, the grow needs 2048 MiB$/ },
     { name: 'a new VM landed on the host', step: grow(), fresh: with_((v) => v.vms.push(vm(9, { currentKiB: 12 * GiB }))), skip: /only 0 MiB left/ },
+    {
+      name: 'restore-all: the VM grew since the plan, still goes, host room for the delta from its size now',
+      step: grow({ restore: true }),
+      fresh: with_((v) => (v.vms[0]!.currentKiB = 3 * GiB)),
+    },
+    {
+      name: 'restore-all: the VM shrank since the plan, refused when the host has no room for the larger delta',
+      step: grow({ restore: true }),
+      fresh: with_((v) => (Object.assign(v.vms[0]!, { currentKiB: GiB }), Object.assign(v.hosts[0]!, { freeKiB: 3 * GiB, freeAt: 2000 }))),
+      skip: /^host 0 has only 2048 MiB left, the grow needs 3072 MiB$/,
+    },
+    { name: 'restore-all: already at its original, even on a full host', step: grow({ restore: true }), fresh: with_((v) => ((v.vms[0]!.currentKiB = 4 * GiB), (v.hosts[0]!.freeKiB = 0))) },
     { name: 'a shrink only needs the VM where it was', step: grow({ action: 'shrink', targetKiB: GiB }), fresh: with_((v) => (v.hosts[0]!.freeKiB = 0)) },
     { name: 'migration: source still holds the VM, destination has room', step: { kind: 'migrate', migration: move }, fresh: planned },
     { name: 'migration: destination disabled', step: { kind: 'migrate', migration: move }, fresh: with_((v) => (v.hosts[1]!.enabled = false)), skip: /destination host 1 is no longer enabled/ },
@@ -79,5 +91,18 @@ describe('headroomNow: this cycle\'s own steps against stale monitoring', () => 
     // VM 1 still shows 2 GiB (stale); this cycle gave it 4 GiB: 16 − 1 − 4 − 1 = 10 GiB by commitment, 4 − 1 − 2 = 1 GiB by free memory
     expect(headroomNow(0, planned, planned, applied, cfg)).toBe(GiB);
     expect(headroomNow(5, planned, planned, applied, cfg)).toBe(-Infinity);
+  });
+});
+
+describe('rebased: a restore runs from the size the VM has now', () => {
+  it('takes the fresh size as its start; other steps are left as planned', () => {
+    const grown = with_((v) => (v.vms[0]!.currentKiB = 3 * GiB));
+    const r = rebased(grow({ restore: true }), grown);
+    expect(r).toMatchObject({ kind: 'resize', decision: { fromKiB: 3 * GiB, targetKiB: 4 * GiB, restore: true } });
+    expect(nothingToDo(r)).toBe(false);
+    expect(rebased(grow(), grown)).toEqual(grow());
+    const atOriginal = rebased(grow({ restore: true }), with_((v) => (v.vms[0]!.currentKiB = 4 * GiB)));
+    expect(nothingToDo(atOriginal)).toBe(true);
+    expect(nothingToDo(grow())).toBe(false);
   });
 });

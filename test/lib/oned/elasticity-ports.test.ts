@@ -51,6 +51,8 @@ describe('oned → elasticity views', () => {
 
   it('resize mode takes TEMPLATE/MEMORY as the size; a powered-off VM holds no host memory', () => {
     expect(vmViewFromOne(oneVm(), { applyMode: 'resize' }).currentKiB).toBe(4096 * 1024);
+    // the balloon's own size beside it, for figures taken while the balloon still moves there
+    expect(vmViewFromOne(oneVm(), { applyMode: 'resize' }).balloonKiB).toBe(2097152);
     expect(vmViewFromOne(oneVm({ state: 8, lcmState: 0 }), { applyMode: 'memory-action' })).toMatchObject({ hostId: null, running: false });
   });
 
