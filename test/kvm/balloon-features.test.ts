@@ -59,6 +59,22 @@ const bulk = (name: string) => {
   return s.balloon;
 };
 
+/** libvirt's live balloon target for `name`, as an operator's `virsh setmem --live` sets it */
+const setBalloon = (name: string, kib: number) => {
+  const dom = hv.domain(name);
+  try {
+    dom.setMemoryLive(kib);
+  } finally {
+    dom.free();
+  }
+};
+
+/** balloon `name` to `mib` and wait until QEMU reports it there */
+async function balloonTo(name: string, mib: number, what: string) {
+  setBalloon(name, mib * MiB);
+  await waitFor(() => bulk(name).currentKiB === mib * MiB, { timeoutMs: 30_000, what });
+}
+
 beforeAll(async () => {
   remotes = await makeRemotes();
   hv = openHypervisor(hostUri(1));
@@ -103,13 +119,7 @@ describe('deploy adds the balloon options oned leaves out', () => {
 
 describe('free page reporting: QEMU RSS falls after a burst without a balloon change', () => {
   async function burst(name: string) {
-    const dom = hv.domain(name);
-    try {
-      dom.setMemoryLive(BALLOONED_MIB * MiB);
-    } finally {
-      dom.free();
-    }
-    await waitFor(() => bulk(name).currentKiB === BALLOONED_MIB * MiB, { timeoutMs: 30_000, what: `${name} ballooned to ${BALLOONED_MIB} MiB` });
+    await balloonTo(name, BALLOONED_MIB, `${name} ballooned to ${BALLOONED_MIB} MiB`);
     // let earlier frees settle (reporting runs 2 s after pages are freed)
     await new Promise((r) => setTimeout(r, 4_000));
     const base = bulk(name);
@@ -169,13 +179,7 @@ describe('resize accounting on a real guest (#9 defect 4)', () => {
   };
 
   it('borrowed = the size oned believes − balloon: the memory action lends, a resize oned counts does not lend twice', async () => {
-    const dom = hv.domain(ON);
-    try {
-      dom.setMemoryLive(BALLOONED_MIB * MiB);
-    } finally {
-      dom.free();
-    }
-    await waitFor(() => bulk(ON).currentKiB === BALLOONED_MIB * MiB, { timeoutMs: 30_000, what: `${ON} at ${BALLOONED_MIB} MiB` });
+    await balloonTo(ON, BALLOONED_MIB, `${ON} at ${BALLOONED_MIB} MiB`);
     // deploy recorded oned's MEMORY (512 MiB); ballooned without oned knowing (APPLY_MODE=memory): 128 MiB borrowed
     const ballooned = packedOf(ON);
     expect(ballooned).toEqual({ onedKiB: MAX_MIB * MiB, packedKiB: (MAX_MIB - BALLOONED_MIB) * MiB });
@@ -232,13 +236,7 @@ describe('the elasticity manager shrinks a deflate-on-OOM guest and grows it bac
   it('a shrunk guest keeps its boot MemTotal, its stats are trusted once newer than the change, and it is grown back when it starves', async () => {
     expect(cvem.errors).toEqual([]);
     // back to the full size (the resize test left the balloon at 384 MiB), as deployed
-    const dom = hv.domain(ON);
-    try {
-      dom.setMemoryLive(MAX_MIB * MiB);
-    } finally {
-      dom.free();
-    }
-    await waitFor(() => bulk(ON).currentKiB === MAX_MIB * MiB, { timeoutMs: 30_000, what: `${ON} at ${MAX_MIB} MiB` });
+    await balloonTo(ON, MAX_MIB, `${ON} at ${MAX_MIB} MiB`);
     let state: ManagedVm = { originalKiB: MAX_MIB * MiB, firstSeenAt: Date.now(), strikes: 0 };
 
     // 1. idle guest: the manager shrinks it
@@ -289,12 +287,7 @@ describe('the elasticity manager shrinks a deflate-on-OOM guest and grows it bac
 describe('autodeflate: a guest ballooned too far survives an allocation', () => {
   /** balloon to `mib`, then grab more than the guest has left; returns the agent's restarts and the balloon after */
   async function squeeze(name: string) {
-    const dom = hv.domain(name);
-    try {
-      dom.setMemoryLive(128 * MiB);
-    } finally {
-      dom.free();
-    }
+    setBalloon(name, 128 * MiB);
     await waitFor(() => (bulk(name).currentKiB ?? Infinity) <= 140 * MiB, { timeoutMs: 30_000, what: `${name} ballooned to 128 MiB` });
     const before = await agent(name, 1, 'status');
     const want = Math.round(before.memAvailableKiB / MiB) + 64;
