@@ -36,7 +36,8 @@ import type { ClusterView, HostView, VmView } from './ports';
 import { nothingApplied, nothingToDo, rebased, recheck, recordDone, type Step } from './precheck';
 import { persist } from './state-saving';
 import type { ActionKind, ElasticityState, LastAction, ManagedVm } from './state';
-import { limitsFor, mib, type VmDecision } from './vm-rule';
+import { mib } from './units';
+import { limitsFor, type VmDecision } from './vm-rule';
 
 /** Pure: the state with the plan's intentions recorded (before anything is applied). */
 export function recordPlan(state: ElasticityState, plan: CyclePlan, now: number, kind?: ActionKind): ElasticityState {

@@ -12,6 +12,7 @@ import type { ElasticityConfig } from './config';
 import type { OneGateFigures, VmOverrides, VmView } from './ports';
 import type { ManagedVm } from './state';
 import { BALLOON_NEAR_KIB } from '../vmm/balloon';
+import { mib } from './units';
 
 export interface GuestFigures {
   /** the guest's MemTotal */
@@ -111,9 +112,8 @@ export function balloonMoving(vm: VmView, vmState: Pick<ManagedVm, 'lastAction'>
   if (Math.abs(balloonKiB - last.toKiB) <= BALLOON_NEAR_KIB) return undefined;
   const seenAt = vm.balloon?.updatedAt ?? now;
   if (seenAt - last.at > config.figuresMaxAgeMs) return undefined;
-  const MiB = 1024;
   return (
-    `balloon at ${Math.round(balloonKiB / MiB)} MiB, still on its way to the ${Math.round(last.toKiB / MiB)} MiB set ${Math.round((now - last.at) / 1000)} s ago: ` +
+    `balloon at ${mib(balloonKiB)}, still on its way to the ${mib(last.toKiB)} set ${Math.round((now - last.at) / 1000)} s ago: ` +
     `guest figures taken meanwhile are not acted on (for up to FIGURES_MAX_AGE ${Math.round(config.figuresMaxAgeMs / 1000)} s after the change; a balloon not there by then counts as stuck)`
   );
 }

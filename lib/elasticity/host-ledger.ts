@@ -10,8 +10,7 @@ import { indexCluster, type IndexedCluster, type Loads } from '../planning/index
 import type { Cluster } from '../planning/model';
 import type { ElasticityConfig } from './config';
 import type { ClusterView, HostView, VmView } from './ports';
-
-const MiB = 1024;
+import { MiB } from './units';
 
 /** Memory a host can still give to VMs, KiB (may be negative when already overcommitted). */
 export function hostHeadroom(host: HostView, committedKiB: number, config: ElasticityConfig): number {

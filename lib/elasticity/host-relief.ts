@@ -9,7 +9,8 @@ import { moveVm } from '../planning/strategies/best-fit';
 import { reliefMove } from '../planning/strategies/relief';
 import type { HostLedger } from './host-ledger';
 import type { VmView } from './ports';
-import { mib, type VmDecision } from './vm-rule';
+import { floorMiB, MiB, mib } from './units';
+import type { VmDecision } from './vm-rule';
 
 export interface Migration {
   vmId: number;
@@ -22,8 +23,6 @@ export interface Migration {
   reason: string;
 }
 
-const MiB = 1024;
-const floorMiB = (kib: number) => Math.floor(kib / MiB) * MiB;
 
 /** Most urgent first: starving, then the lowest free share, then the VM ID for determinism. */
 export function urgency(a: VmDecision, b: VmDecision): number {

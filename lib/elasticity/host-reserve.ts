@@ -30,12 +30,11 @@
 
 import type { ElasticityConfig } from './config';
 import { vmsByHost } from './host-ledger';
-import { limitsFor, mib, sizeForUse } from './vm-rule';
+import { ceilMiB, MiB, mib } from './units';
+import { limitsFor, sizeForUse } from './vm-rule';
 import type { ClusterView, HostView, VmView } from './ports';
 import { decayedPeak, type ElasticityState, type ManagedVm } from './state';
 
-const MiB = 1024;
-const ceilMiB = (kib: number) => Math.ceil(kib / MiB) * MiB;
 
 /** Memory the VM is predicted to take back (KiB, ≥ 0): what its recent peak needs, up to its original, above its current size. */
 export function vmRegrowthKiB(vm: VmView, vmState: ManagedVm | undefined, config: ElasticityConfig, now: number): number {

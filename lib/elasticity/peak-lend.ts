@@ -20,7 +20,8 @@ import type { ElasticityConfig } from './config';
 import type { Migration } from './host-relief';
 import type { ClusterView } from './ports';
 import { decayedPeak, type ElasticityState } from './state';
-import { clampTarget, limitsFor, mib, sizeForUse, type VmDecision } from './vm-rule';
+import { mib } from './units';
+import { clampTarget, limitsFor, sizeForUse, type VmDecision } from './vm-rule';
 
 /**
  * The plan's decisions with lenders' shrinks added: for each host, what its

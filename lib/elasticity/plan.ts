@@ -13,7 +13,8 @@ import { isMoveBack, migrationBudget } from './migration-budget';
 import { lendPeakRoom } from './peak-lend';
 import type { ClusterView } from './ports';
 import type { ElasticityState } from './state';
-import { decideVm, mib, type VmDecision } from './vm-rule';
+import { mib } from './units';
+import { decideVm, type VmDecision } from './vm-rule';
 
 export interface CyclePlan {
   decisions: VmDecision[];

@@ -20,7 +20,8 @@
 
 import type { ElasticityConfig } from './config';
 import type { Migration } from './host-relief';
-import { mib, type VmDecision } from './vm-rule';
+import { mib } from './units';
+import type { VmDecision } from './vm-rule';
 import type { ClusterView } from './ports';
 
 

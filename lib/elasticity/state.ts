@@ -9,6 +9,7 @@
 
 import { CloudvampError } from '../errors';
 import type { ClusterView, GuestCounters } from './ports';
+import { mib } from './units';
 
 export type ActionKind = 'shrink' | 'grow' | 'migrate' | 'restore';
 
@@ -123,9 +124,9 @@ export function mergeOriginal(e: OriginalEvidence): OriginalOutcome {
   if (onedKiB !== undefined) return { proven: true, originalKiB: onedKiB, from: 'oned' };
   if (e.stateLost) return { proven: false, reason: 'the state file is unreadable and oned holds no CLOUDVAMP_ORIGINAL_MEMORY for it' };
   if (e.currentKiB !== e.templateMemoryKiB)
-    return { proven: false, reason: `it holds ${Math.round(e.currentKiB / 1024)} MiB of its ${Math.round(e.templateMemoryKiB / 1024)} MiB and no original is recorded (state file or oned's CLOUDVAMP_ORIGINAL_MEMORY)` };
+    return { proven: false, reason: `it holds ${mib(e.currentKiB)} of its ${mib(e.templateMemoryKiB)} and no original is recorded (state file or oned's CLOUDVAMP_ORIGINAL_MEMORY)` };
   if (e.cloudvampSetKiB !== undefined && e.cloudvampSetKiB === e.currentKiB)
-    return { proven: false, reason: `its size ${Math.round(e.currentKiB / 1024)} MiB is one cloudvamp set (CLOUDVAMP_MEMORY) and no original is recorded` };
+    return { proven: false, reason: `its size ${mib(e.currentKiB)} is one cloudvamp set (CLOUDVAMP_MEMORY) and no original is recorded` };
   return { proven: true, originalKiB: e.templateMemoryKiB, from: 'untouched' };
 }
 

@@ -30,6 +30,7 @@ import { balloonMoving, chooseGuestFigures, type GuestFigures } from './guest-fi
 import { guestPressure } from './guest-pressure';
 import type { GuestCounters, VmView } from './ports';
 import { decayedPeak, liveStrikes, nextPeak, type UsagePeak, type ManagedVm } from './state';
+import { ceilMiB, MiB, mib } from './units';
 
 export type VmAction = 'shrink' | 'grow' | 'none';
 
@@ -60,10 +61,6 @@ export interface VmDecision {
   restore?: true;
 }
 
-const MiB = 1024;
-const ceilMiB = (kib: number) => Math.ceil(kib / MiB) * MiB;
-/** KiB as whole MiB, for the reasons decisions give. */
-export const mib = (kib: number) => `${Math.round(kib / MiB)} MiB`;
 const pct = (x: number) => `${x.toFixed(1)} %`;
 
 export const strikesToOriginal = (config: ElasticityConfig) => (config.growthRule === 'three-strike' ? 3 : 2);
