@@ -9,7 +9,7 @@ import type { OneClient } from './client';
 import { isPinned, receivesVms } from './cloud';
 import { OnedError } from './errors';
 import { waitForLiveMigration } from './live-migration';
-import { LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm } from './models';
+import { LcmState, mergeVmMonitoring, VmState, type OneHost, type OneVm, type VmMonitoringRecord } from './models';
 import type { ElasticityConfig } from '../elasticity/config';
 import { parseOneGate, parseOverrides, templateNumber } from '../elasticity/guest-figures';
 import type { ClusterSource, ClusterView, HostReservePublisher, HostView, KsmTuner, Logger, MemoryApplier, Migrator, PublishedFigures, Publisher, VmView } from '../elasticity/ports';
@@ -113,9 +113,7 @@ export class OnedClusterSource implements ClusterSource {
       this.client.hostPoolInfo(),
     ]);
     const problems: string[] = [];
-    const views = mergeVmMonitoring(vms, records)
-      .filter((vm) => this.config.userFilter === undefined || vm.uid === this.config.userFilter)
-      .map((vm) => vmViewFromOne(vm, this.config, problems));
+    const views = this.views(vms, records, problems);
     for (const p of problems) this.log({ level: 'warn', msg: p, event: 'override' });
     return { vms: views, hosts: hosts.map(hostViewFromOne) };
   }
@@ -123,10 +121,14 @@ export class OnedClusterSource implements ClusterSource {
   async vmStates(): Promise<ClusterView> {
     const [vms, records] = await Promise.all([this.client.vmPoolInfo(), this.client.vmPoolMonitoring(0)]);
     // Short bodies: overrides and OneGate figures are absent, so no problems are logged from them.
-    const views = mergeVmMonitoring(vms, records)
+    return { vms: this.views(vms, records), hosts: [] };
+  }
+
+  /** oned's VMs with their last monitoring record, as the manager sees them: only the configured user's (USER_FILTER). */
+  private views(vms: readonly OneVm[], records: readonly VmMonitoringRecord[], problems?: string[]): VmView[] {
+    return mergeVmMonitoring(vms, records)
       .filter((vm) => this.config.userFilter === undefined || vm.uid === this.config.userFilter)
-      .map((vm) => vmViewFromOne(vm, this.config));
-    return { vms: views, hosts: [] };
+      .map((vm) => vmViewFromOne(vm, this.config, problems));
   }
 
   async refresh(base: ClusterView, vmIds: readonly number[], hostIds: readonly number[]): Promise<ClusterView> {
