@@ -280,9 +280,16 @@ describe('the claim on the real scheduler', () => {
     // "before" from a host/system probe that ran after every earlier change
     // (restore-all just grew the VMs back): a reading of the probe before it
     // still carries the borrowed memory of the shrinks before the restore
+    // restore-all sets every VM back to S and returns; the guests deflate
+    // their balloons afterwards (a TCG guest can take seconds), and a probe
+    // that runs meanwhile still reports part of the old borrowed memory
+    for (const id of onH1) {
+      await waitFor(async () => (await domainMemStats(1, `one-${id}`)).actual === S_KIB, { timeoutMs: 60_000, what: `VM ${id}'s balloon back at ${S_MIB} MiB after restore-all` });
+    }
     const balloonsBefore = await balloons();
     await systemProbeNow(1, h1);
     const before = await hostMem(h1);
+    expect(await balloons(), 'a balloon moved while the "before" probe ran').toEqual(balloonsBefore);
     await writeCvemConf({ HOST_RESERVE_MODE: 'none', MIGRATE: 'no', MEM_OVER: '20', MIN_FREE_MEMORY: '32768', APPLY_MODE: 'resize' });
     let shrinks = 0;
     for (let cycles = 0; shrinks === 0 && cycles < 8; cycles++) {
