@@ -12,7 +12,7 @@ export type Capacity =
    * borrowed = Σ (original − balloon) of the running VMs (lib/memory/accounting.ts),
    * and the scheduler checks Σ requested ≤ TOTALMEMORY − reserve.
    */
-  | { kind: 'borrowed'; overcommit: number };
+  | { kind: 'borrowed'; overcommit: number; maxRatio?: number };
 
 export type Elasticity =
   | { kind: 'none' }
@@ -58,7 +58,7 @@ export const SCHEMES: readonly Scheme[] = [
   {
     name: 'cloudvamp',
     label: "cloudvamp's default",
-    capacity: { kind: 'borrowed', overcommit: defaultProbeConfig.overcommit },
+    capacity: { kind: 'borrowed', overcommit: defaultProbeConfig.overcommit, maxRatio: defaultProbeConfig.overcommitMaxRatio },
     elasticity: { kind: 'cloudvamp', config: DEFAULTS, hotspotEveryMs: 300_000 },
   },
 ];

@@ -20,7 +20,7 @@
 //      every VM on it starves that step. A host whose VMs hold more than
 //      physical − reserve (Σ balloon sizes) is overloaded.
 import type { ElasticityConfig } from '../../lib/elasticity/config';
-import { recordPlan } from '../../lib/elasticity/apply-plan';
+import { recordLeft, recordPlan } from '../../lib/elasticity/apply-plan';
 import { planHostReserves } from '../../lib/elasticity/host-reserve';
 import { isMoveBack, migrationBudget } from '../../lib/elasticity/migration-budget';
 import type { Migration } from '../../lib/elasticity/host-relief';
@@ -118,6 +118,12 @@ export interface SchemeResult {
   starvingMovingVmSeconds: number;
   /** starvation VM-seconds while the VM's host had less room than the VM lacked (waiting for room, not for a cycle) */
   starvingNoRoomVmSeconds: number;
+  /**
+   * starvation VM-seconds whose use reached the VM's size: the guest starves
+   * there at its full size without any overcommit too, so they are not the
+   * scheme's doing (no overcommit's own starvation, on this scheme's VMs)
+   */
+  inherentVmSeconds: number;
   /** one.host.update writes of the regrowth reserve (RESERVED_MEM) */
   reserveWrites: number;
   /** mean over time and hosts of the regrowth reserve (RESERVED_MEM above the operator's), KiB */
@@ -212,6 +218,7 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
     moveBacks: 0,
     starvingMovingSteps: 0,
     starvingNoRoomSteps: 0,
+    inherentSteps: 0,
     migratingSteps: 0,
   };
   const wasOverloaded = new Uint8Array(opts.hosts);
@@ -255,6 +262,8 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
     for (const vm of vms) {
       if (!vm.moving || vm.moving.untilMs > now) continue;
       vm.left = { hostId: vm.hostId, atMs: now };
+      // as the daemon's applier does once oned and libvirt show it on the destination
+      state = recordLeft(state, vm.request.id, vm.hostId, now);
       vm.hostId = vm.moving.toHostId;
       vm.moving = undefined;
     }
@@ -362,7 +371,7 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
       // a migrating VM is shut off on neither host: both lend nothing for it
       onHost[vm.hostId]!.push({ running: !vm.moving, memory: vmMemory({ currentKiB: vm.currentKiB, maximumKiB: vm.request.requestedKiB }) });
     }
-    for (let h = 0; h < opts.hosts; h++) probedTotalKiB[h] = hostMemory({ physicalKiB: opts.hostMemKiB, vms: onHost[h]!, overcommit: cap.overcommit }).totalKiB;
+    for (let h = 0; h < opts.hosts; h++) probedTotalKiB[h] = hostMemory({ physicalKiB: opts.hostMemKiB, vms: onHost[h]!, overcommit: cap.overcommit, maxRatio: cap.maxRatio ?? 0 }).totalKiB;
   };
   const schedulerLimits = (): { allocated: Float64Array; limit: Float64Array } => {
     const allocated = new Float64Array(opts.hosts);
@@ -420,8 +429,10 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
     const allocated = new Float64Array(opts.hosts);
     const starving = new Uint8Array(vms.length);
     const severe = new Uint8Array(vms.length);
+    const inherent = new Uint8Array(vms.length);
     vms.forEach((vm, i) => {
       const demand = demandAt(vm, now);
+      if (demand >= vm.request.requestedKiB) inherent[i] = 1;
       const u = Math.min(demand, vm.currentKiB);
       vm.observedUsedKiB = u;
       // Only what the scheme took counts: a VM at its full size is as its owner
@@ -463,6 +474,7 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
       vm.starvedLast = starving[i] === 1;
       if (starving[i]) {
         r.starvingSteps++;
+        if (inherent[i]) r.inherentSteps++;
         if (vm.moving) r.starvingMovingSteps++;
         else if (committed[vm.hostId]! + (vm.request.requestedKiB - vm.currentKiB) > capacityKiB) r.starvingNoRoomSteps++;
       }
@@ -538,6 +550,7 @@ export function simulateScheme(scheme: Scheme, requests: readonly VmRequest[], o
     migratingVmSeconds: seconds(r.migratingSteps),
     starvingMovingVmSeconds: seconds(r.starvingMovingSteps),
     starvingNoRoomVmSeconds: seconds(r.starvingNoRoomSteps),
+    inherentVmSeconds: seconds(r.inherentSteps),
     reserveWrites: r.reserveWrites,
     meanReserveKiB: steps ? r.reserveSum / steps / opts.hosts : 0,
     chart,

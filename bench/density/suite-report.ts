@@ -1,5 +1,6 @@
 // The full density run as bench/results/density.md and the curve SVG. Pure.
 import { DEFAULTS } from '../../lib/elasticity/config';
+import { defaultProbeConfig } from '../../lib/monitor/config';
 import { DEFAULT_OPTIONS } from './index';
 import { SUITE_GOALS, type CurvePoint, type Verdict } from './suite';
 
@@ -27,6 +28,7 @@ function goalRow(v: Verdict, first: string[]): string {
     f(v.vsNone),
     pct(v.noneShare),
     pct(v.cvShare),
+    pct(v.shareDifference),
     pct(v.excess),
     f(c.migrationsPerHostHour),
     String(c.maxMigrationsHostHour),
@@ -37,8 +39,8 @@ function goalRow(v: Verdict, first: string[]): string {
 }
 const goalHeader = (first: string[]) =>
   [
-    `| ${[...first, 'VMs, no overcommit', "VMs, cloudvamp's default", '× none', 'starvation, none', 'starvation, default', 'above none', 'migrations / host-h', 'max in one host-hour', 'moved back < 30 min', 'regrowth reserve / host (GiB)', 'goals met'].join(' | ')} |`,
-    `| ${[...first.map(() => '---'), ...Array(11).fill('---:')].join(' | ')} |`,
+    `| ${[...first, 'VMs, no overcommit', "VMs, cloudvamp's default", '× none', 'starvation, none', 'starvation, default', 'difference', 'above none, same VMs', 'migrations / host-h', 'max in one host-hour', 'moved back < 30 min', 'regrowth reserve / host (GiB)', 'goals met'].join(' | ')} |`,
+    `| ${[...first.map(() => '---'), ...Array(12).fill('---:')].join(' | ')} |`,
   ].join('\n');
 
 const stats = (xs: number[]) => ({ mean: xs.reduce((s, x) => s + x, 0) / xs.length, min: Math.min(...xs), max: Math.max(...xs) });
@@ -76,6 +78,13 @@ Starvation at most ${pct(SUITE_GOALS.excessStarvation, 1)} of VM-seconds above w
 ${SUITE_GOALS.vsNone}× the VMs of no overcommit on the trace, ${SUITE_GOALS.vsNoneInvented}× on the invented workload; at most
 ${SUITE_GOALS.migrationsPerHostHour} live migrations in any host-hour; no VM moved back to a host within 30 min of leaving it.
 
+**Above none, same VMs** (the goal's measure): the default's starvation VM-seconds less those whose use reached
+the VM's size, where the same guest starves at its full size without any overcommit too, over the default's
+VM-seconds. **Difference**: the default's share minus no overcommit's share, shown for comparison; it compares two
+different sets of VMs (no overcommit admits a few, the default many more of the same request stream), so where some
+VMs use all of their size it moves with how many of them each admitted: on day 15 seven 2 GiB VMs of the trace use
+100 % of their size for most of the day, and no overcommit's starvation is theirs alone.
+
 ### Real trace (Shen, van Beek, Iosup, CCGrid 2015)
 
 ${goalHeader(['window', 'VMs in trace', 'samples (clamped)'])}
@@ -87,7 +96,9 @@ Over the windows: ${f(tr.mean)}× none on average (${f(tr.min)}–${f(tr.max)}),
 by looking inside two of them: peak room lent to a starving neighbour (PEAK_LEND) comes from diagnosing day 3, 12–18 h
 and day 15, 6–12 h; it has no number that was tuned there. Going back to a fixed share of the borrowed memory was
 prompted by the curve below (day 3, first 6 h: with lending, the 25 % share beat the joint reserve); its setting (30 %,
-at most 30 % of the host) was chosen on the tuning windows alone.
+at most 30 % of the host) was chosen on the tuning windows alone. The probes' ceiling OVERCOMMIT_MAX_RATIO=4 (TOTALMEMORY
+at most 4 × physical) is the issue's aim of 4× written as a limit, not a tuned number; it was added because without it
+day 3 and the 7-day window were filled to 8× and 12× and starved 0.59 % and 0.63 % above none.
 
 ### Invented workload
 
@@ -108,7 +119,7 @@ ${curveTables}
 HOST_RESERVE_MODE=${c.hostReserveMode}, HOST_RESERVE_SHARE=${c.hostReserveSharePercent}, HOST_RESERVE_MAX=${c.hostReserveMaxPercent},
 PEAK_FLOOR=${c.peakFloor ? 'yes' : 'no'}, PEAK_LEND=${c.peakLend ? 'yes' : 'no'}, PEAK_FLOOR_WINDOW=${c.peakFloorWindowMs / 1000}, PEAK_HALF_LIFE=${c.peakHalfLifeMs / 1000},
 MAX_MIGRATIONS_PER_HOST_HOUR=${c.maxMigrationsPerHostHour}, MOVE_BACK_HOLD=${c.moveBackHoldMs / 1000}, MIGRATION_COOLDOWN=${c.migrationCooldownMs / 1000};
-the probe's OVERCOMMIT=1. The rest as docs/elasticity.md.
+the probes' OVERCOMMIT=${defaultProbeConfig.overcommit}, OVERCOMMIT_MAX_RATIO=${defaultProbeConfig.overcommitMaxRatio}. The rest as docs/elasticity.md and docs/accounting.md.
 
 ## Model
 
@@ -131,13 +142,14 @@ the probe's OVERCOMMIT=1. The rest as docs/elasticity.md.
   migration budget and move-back hold.
 - **Starvation**: a guest with less than MIN_FREE_MEMORY (${o.minFreeKiB / 1024} MiB) free, counted only where the scheme
   took memory from it (a VM at its full size is as its owner sized it; many real VMs are provisioned with less than
-  128 MiB above their use) or where its use reaches its size; plus every VM of a host whose guests together use more than it has.
+  128 MiB above their use) or where its use reaches its size (then it starves at any size it was given, no overcommit
+  included: such VM-seconds are not counted against a scheme); plus every VM of a host whose guests together use more than it has.
 - **Not modelled**: page sharing (KSM), swap speed, VMs leaving, CPU.
 ${run.seconds !== undefined ? `\nThe run took ${f(run.seconds, 0)} s of wall-clock time on a 2-core machine shared with six others.\n` : ''}`;
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const COLORS: Record<string, string> = { default: '#d62728', burst: '#ff9896', O: '#1f77b4', share: '#2ca02c' };
+const COLORS: Record<string, string> = { default: '#d62728', ceiling: '#9467bd', burst: '#ff9896', O: '#1f77b4', share: '#2ca02c' };
 
 /** One panel per workload: × none (y) against starvation above none (x), one dot per setting. */
 export function curveSvg(run: SuiteRun): string {
@@ -187,12 +199,13 @@ export function curveSvg(run: SuiteRun): string {
   let lx = 10;
   for (const [fam, label] of [
     ['default', "cloudvamp's default"],
+    ['ceiling', 'the default, OVERCOMMIT_MAX_RATIO swept'],
     ['burst', 'joint reserve, HOST_RESERVE_BURST swept'],
     ['O', 'fixed OVERCOMMIT, no reserve'],
     ['share', 'fixed reserve share'],
   ] as const) {
     out.push(`<circle cx="${lx + 5}" cy="${H - 12}" r="5" fill="${COLORS[fam]}"/><text x="${lx + 14}" y="${H - 8}">${esc(label)}</text>`);
-    lx += 24 + label.length * 6.2;
+    lx += 20 + label.length * 5.6;
   }
   out.push('</svg>');
   return `${out.join('\n')}\n`;

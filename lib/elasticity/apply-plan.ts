@@ -73,6 +73,16 @@ export function recordPlan(state: ElasticityState, plan: CyclePlan, now: number,
   return { version: 1, vms, hosts };
 }
 
+/**
+ * The VM left `hostId` at `at`: MOVE_BACK_HOLD counts from when a migration
+ * ended, not from when it was planned (a long copy would otherwise eat into
+ * the hold).
+ */
+export function recordLeft(state: ElasticityState, vmId: number, hostId: number, at: number): ElasticityState {
+  const vm = state.vms[String(vmId)];
+  return vm ? { ...state, vms: { ...state.vms, [String(vmId)]: { ...vm, leftHost: { hostId, at } } } } : state;
+}
+
 function setResult(state: ElasticityState, vmId: number, result: LastAction['result']): void {
   const vm = state.vms[String(vmId)];
   if (vm?.lastAction) state.vms[String(vmId)] = { ...vm, lastAction: { ...vm.lastAction, result } };
@@ -231,6 +241,8 @@ export async function applyPlan(
           recordDone(done, s);
           applied++;
           setResult(state, vmId, 'ok');
+          // the applier owns this cycle's copy of the state (as setResult): update it in place
+          if (s.kind === 'migrate') Object.assign(state.vms, recordLeft(state, vmId, s.migration.fromHostId, deps.now()).vms);
           log({ level: 'info', msg: `${String(what.event)} done`, ...what, result: 'ok', ms: outcome.ms });
           if (s.kind === 'resize') resized.push(s.decision);
           return;

@@ -94,12 +94,17 @@ export interface HostMemoryInput {
   ksmSavedKiB?: number;
   /** O_KSM, in [0, 1]: the share of it offered (opt-in; merged pages come back on write) */
   ksmOvercommit?: number;
+  /** OVERCOMMIT_MAX_RATIO: TOTALMEMORY is at most this × physical (≥ 1; 0 or absent: no ceiling) */
+  maxRatio?: number;
 }
 
 export interface HostMemory {
   /** PACKEDMEMORY of the host: Σ PACKEDMEMORY of its running VMs */
   borrowedKiB: number;
-  /** TOTALMEMORY = physical + O × borrowed + O_KSM × KSM-saved, each product rounded down to whole KiB */
+  /**
+   * TOTALMEMORY = physical + O × borrowed + O_KSM × KSM-saved, each product
+   * rounded down to whole KiB, and at most OVERCOMMIT_MAX_RATIO × physical
+   */
   totalKiB: number;
 }
 
@@ -129,9 +134,10 @@ function decimalFraction(o: number): { num: bigint; den: bigint } {
   return exp >= 0 ? { num: digits * 10n ** BigInt(exp), den: 1n } : { num: digits, den: 10n ** BigInt(-exp) };
 }
 
-export function hostMemory({ physicalKiB, vms, overcommit, ksmSavedKiB = 0, ksmOvercommit = 0 }: HostMemoryInput): HostMemory {
+export function hostMemory({ physicalKiB, vms, overcommit, ksmSavedKiB = 0, ksmOvercommit = 0, maxRatio = 0 }: HostMemoryInput): HostMemory {
   if (!(overcommit >= 0 && overcommit <= 1)) throw new RangeError(`overcommit ${overcommit} is outside [0, 1]`);
   if (!(ksmOvercommit >= 0 && ksmOvercommit <= 1)) throw new RangeError(`KSM overcommit ${ksmOvercommit} is outside [0, 1]`);
+  if (!(maxRatio === 0 || maxRatio >= 1)) throw new RangeError(`overcommit ratio ceiling ${maxRatio} is neither 0 (none) nor at least 1`);
   const borrowedKiB = sumKiB('PACKEDMEMORY of the host', ...vms.filter((vm) => vm.running && vm.memory.known).map((vm) => vm.memory.packedKiB));
   const physical = sumKiB('physical memory', Math.floor(Math.max(0, physicalKiB)));
   // floor(O × borrowed) in integers: a double product rounds (0.7 × 10 → 6.999…) and drifts beyond 2^53
@@ -140,5 +146,12 @@ export function hostMemory({ physicalKiB, vms, overcommit, ksmSavedKiB = 0, ksmO
   const ksm = sumKiB('KSM saved memory', Math.floor(Math.max(0, ksmSavedKiB)));
   const k = decimalFraction(ksmOvercommit);
   const ksmOffered = Number((k.num * BigInt(ksm)) / k.den);
-  return { borrowedKiB, totalKiB: sumKiB('TOTALMEMORY', physical, offered, ksmOffered) };
+  const total = sumKiB('TOTALMEMORY', physical, offered, ksmOffered);
+  if (maxRatio === 0) return { borrowedKiB, totalKiB: total };
+  // the ceiling bounds how many guests share one host's physical memory, so
+  // how large a correlated burst of theirs can be; PACKEDMEMORY still says
+  // what the balloons took
+  const r = decimalFraction(maxRatio);
+  const ceiling = Number((r.num * BigInt(physical)) / r.den);
+  return { borrowedKiB, totalKiB: Math.min(total, ceiling) };
 }

@@ -14,6 +14,8 @@ export interface ProbeConfig {
   probeFormat: ProbeFormat;
   /** O_KSM: share of the memory KSM saves added to TOTALMEMORY, in [0, 1]; 0 (the default) offers none */
   ksmOvercommit: number;
+  /** OVERCOMMIT_MAX_RATIO: TOTALMEMORY at most this × physical; 0: no ceiling */
+  overcommitMaxRatio: number;
 }
 
 export const defaultProbeConfig: Readonly<ProbeConfig> = Object.freeze({
@@ -22,6 +24,9 @@ export const defaultProbeConfig: Readonly<ProbeConfig> = Object.freeze({
   probeFormat: 'modern',
   // merged pages unmerge on write (copy-on-write): opt-in only, see docs/accounting.md
   ksmOvercommit: 0,
+  // bounds how many guests one host's memory serves, so how large their
+  // correlated bursts can get (bench/results/density.md)
+  overcommitMaxRatio: 4,
 });
 
 export interface ParsedProbeConfig {
@@ -30,7 +35,7 @@ export interface ParsedProbeConfig {
   warnings: string[];
 }
 
-const KNOWN = ['OVERCOMMIT', 'KSM_OVERCOMMIT', 'LIBVIRT_URI', 'PROBE_FORMAT'] as const;
+const KNOWN = ['OVERCOMMIT', 'OVERCOMMIT_MAX_RATIO', 'KSM_OVERCOMMIT', 'LIBVIRT_URI', 'PROBE_FORMAT'] as const;
 
 /** `file` only names the source in messages. */
 export function parseProbeConfig(text: string, file = 'cloudvamp.conf'): ParsedProbeConfig {
@@ -48,6 +53,15 @@ export function parseProbeConfig(text: string, file = 'cloudvamp.conf'): ParsedP
             `${where}: OVERCOMMIT='${value}' is not a number between 0 and 1; set e.g. OVERCOMMIT=1.0 (offer all borrowed memory) or OVERCOMMIT=0 (none)`,
           );
         } else config.overcommit = n;
+        continue;
+      }
+      case 'OVERCOMMIT_MAX_RATIO': {
+        const n = /^[+]?(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
+        if (!(n === 0 || n >= 1) || !Number.isFinite(n)) {
+          errors.push(
+            `${where}: OVERCOMMIT_MAX_RATIO='${value}' is neither 0 nor a number of at least 1; set e.g. OVERCOMMIT_MAX_RATIO=4 (TOTALMEMORY at most 4 × the physical memory) or 0 (no ceiling)`,
+          );
+        } else config.overcommitMaxRatio = n;
         continue;
       }
       case 'KSM_OVERCOMMIT': {

@@ -73,7 +73,7 @@ export function runProbe(run: ProbeRun): string {
     });
     const samples = KEEPS_CPU_SAMPLE.has(kind) ? run.cpuSamples : undefined;
     const prev = samples?.load(kind, uri);
-    const opts = { overcommit: run.config.overcommit, ksmOvercommit: run.config.ksmOvercommit };
+    const opts = { overcommit: run.config.overcommit, ksmOvercommit: run.config.ksmOvercommit, maxRatio: run.config.overcommitMaxRatio };
     const report =
       kind === 'host-system'
         ? hostSystemReport(snap, opts)

@@ -161,7 +161,7 @@ export function borrowed(snap: HostSnapshot, opts: ReportOptions) {
   const vms = snap.domains.map((d) => ({ running: isRunning(d.state), memory: domainMemory(d, snap) }));
   return {
     physicalKiB,
-    ...hostMemory({ physicalKiB, vms, overcommit: opts.overcommit, ksmSavedKiB: ksmSavedKiB(snap) ?? 0, ksmOvercommit: opts.ksmOvercommit ?? 0 }),
+    ...hostMemory({ physicalKiB, vms, overcommit: opts.overcommit, ksmSavedKiB: ksmSavedKiB(snap) ?? 0, ksmOvercommit: opts.ksmOvercommit ?? 0, maxRatio: opts.maxRatio ?? 0 }),
   };
 }
 
@@ -171,6 +171,8 @@ export interface ReportOptions {
   overcommit: number;
   /** O_KSM (KSM_OVERCOMMIT); 0 when absent */
   ksmOvercommit?: number;
+  /** OVERCOMMIT_MAX_RATIO: TOTALMEMORY at most this × physical; 0 or absent: no ceiling */
+  maxRatio?: number;
 }
 
 function hostSystemEntries(snap: HostSnapshot, opts: ReportOptions): Template {
@@ -187,6 +189,7 @@ function hostSystemEntries(snap: HostSnapshot, opts: ReportOptions): Template {
     ['PACKEDMEMORY', mem.borrowedKiB],
     ['CLOUDVAMP_PHYSICALMEMORY', mem.physicalKiB],
     ['CLOUDVAMP_OVERCOMMIT', opts.overcommit],
+    ['CLOUDVAMP_OVERCOMMIT_MAX_RATIO', opts.maxRatio ?? 0],
     // page sharing (KSM): what it saves, offered only at KSM_OVERCOMMIT > 0
     ['KSM_RUN', ksm?.run],
     ['KSM_SAVED_MEMORY', ksmSavedKiB(snap)],

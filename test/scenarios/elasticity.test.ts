@@ -223,17 +223,22 @@ describe('(c) a grow that does not fit the host: relief migration first', () => 
     const s = await start({ vms: [fixtures.starving, fixtures.steady1g, fixtures.steady2g], hosts: [fixtures.hostA, fixtures.hostB, fixtures.hostC], state: shrunkBefore(), migrations: 'oned' });
     s.sim.setHostCapacity(10, { freeMemoryKiB: 2.5 * GiB, usedMemoryKiB: 13.5 * GiB });
     let sleeps = 0;
+    let doneAt = 0;
     const migrator = new OnedMigrator(s.client, s.config.migrationTimeoutMs, {
       now: () => s.clock.ms,
       sleep: async (ms) => {
         s.clock.ms += ms;
         sleeps++;
         if (sleeps === 1) s.sim.migrationStep(103, 'migrate');
-        if (sleeps === 5) s.sim.migrationStep(103, end);
+        if (sleeps === 5) {
+          s.sim.migrationStep(103, end);
+          doneAt = s.clock.ms;
+        }
       },
     });
+    const plannedAt = s.clock.ms;
     const r = await runCycle({ ...cycleDeps(s), migrator }, s.config, await readStateFile(s.stateFile));
-    return { s, r, sleeps: () => sleeps };
+    return { s, r, sleeps: () => sleeps, plannedAt, doneAt: () => doneAt };
   };
 
   it('a live migration that oned accepts and fails after a delay is not done, and the grow waiting for it is not done either', async () => {
@@ -250,11 +255,17 @@ describe('(c) a grow that does not fit the host: relief migration first', () => 
   });
 
   it('a live migration that oned accepts and completes after a delay: the grow comes after oned shows it done', async () => {
-    const { s, r, sleeps } = await orderedMigration('success');
+    const { s, r, sleeps, plannedAt, doneAt } = await orderedMigration('success');
     expect(sleeps()).toBe(5);
     expect(r).toMatchObject({ applied: 2, failed: 0 });
     expect(s.vm(103)).toMatchObject({ hostId: 11, lcmState: 3 });
     expect(s.vm(102).templateMemoryMiB).toBe(4048);
+    // MOVE_BACK_HOLD counts from when the VM left host 10 (oned showed the migration done), not from the plan;
+    // the hourly budget counts the migration when it was planned
+    const state = await readStateFile(s.stateFile);
+    expect(doneAt()).toBeGreaterThan(plannedAt);
+    expect(state.vms['103']!.leftHost).toEqual({ hostId: 10, at: doneAt() });
+    expect(state.hosts['10']!.lastMigrationAt).toBe(plannedAt);
   });
 
   it('the applier re-checks before acting: a host that filled up since the plan gets no grow', async () => {

@@ -48,7 +48,7 @@ describe('bench:density runs end to end (--quick)', () => {
     expect(md).toContain(`| ${w!.workload} | 40 | 960 (0) | ${w!.none.admitted} | ${w!.cv.admitted} | ${w!.vsNone.toFixed(2)} |`);
     expect(md).toContain('| reserve none, OVERCOMMIT=0.5 | O | 1.50 | 0.200 % | 0.00 |');
     const svg = curveSvg(suite);
-    expect(svg.match(/<circle /g)!.length).toBe(2 + 4); // two points, four legend dots
+    expect(svg.match(/<circle /g)!.length).toBe(2 + 5); // two points, five legend dots
     expect(svg).toMatch(/^<svg[\s\S]*<\/svg>\n$/);
   }, 60_000);
 

@@ -84,6 +84,19 @@ describe('density simulation (small and short; invariants, not the goals)', () =
     expect(cv.overloadHostSeconds).toBe(0);
   });
 
+  it("no overcommit's starvation is all inherent (use reached the VM's size); a scheme's inherent part is within its starvation", () => {
+    // One 4 GiB host and a static ratio of 10: the VMs' use soon passes what the host has.
+    const crowded = { ...scheme('static-1.5'), capacity: { kind: 'ratio' as const, ratio: 10 } };
+    const r = simulateScheme(crowded, requests, { ...small, hosts: 1, hostMemKiB: 4 * GiB });
+    expect(r.inherentVmSeconds).toBeLessThanOrEqual(r.starvingVmSeconds);
+    expect(r.starvingVmSeconds - r.inherentVmSeconds).toBeGreaterThan(0);
+    // a VM whose use passes its size: it starves at its full size under no overcommit, all of it inherent
+    const greedy = requests.slice(0, 3).map((q) => ({ ...q, pattern: 'trace' as const, usage: { useKiB: new Float64Array([0.5, 1.2, 1.2, 0.5].map((x) => x * q.requestedKiB)), everyMs: 15 * 60_000 } }));
+    const none = simulateScheme(scheme('none'), greedy, small);
+    expect(none.starvingVmSeconds).toBeGreaterThan(0);
+    expect(none.inherentVmSeconds).toBe(none.starvingVmSeconds);
+  });
+
   it('a guest that uses more than its size is counted as starving', () => {
     // One 4 GiB host and a static ratio of 10: the VMs' use soon passes what the host has.
     const crowded = { ...scheme('static-1.5'), capacity: { kind: 'ratio' as const, ratio: 10 } };

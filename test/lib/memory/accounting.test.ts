@@ -100,6 +100,28 @@ describe('hostMemory', () => {
     expect(hostMemory({ physicalKiB: 100000, vms, overcommit: 0.5 })).toEqual({ borrowedKiB: 3500, totalKiB: 101750 });
   });
 
+  it('OVERCOMMIT_MAX_RATIO R: TOTALMEMORY = min(physical + O × borrowed, floor(R × physical)), the borrowed figure unchanged', () => {
+    const ratio = fc.oneof(fc.integer({ min: 1, max: 20 }), fc.double({ min: 1, max: 20, noNaN: true }).map((r) => Number(r.toFixed(3))));
+    fc.assert(
+      fc.property(kib, fc.array(vm), overcommit, ratio, (physicalKiB, vms, o, r) => {
+        const open = hostMemory({ physicalKiB, vms, overcommit: o });
+        const capped = hostMemory({ physicalKiB, vms, overcommit: o, maxRatio: r });
+        expect(capped.borrowedKiB).toBe(open.borrowedKiB);
+        expect(capped.totalKiB).toBe(Math.min(open.totalKiB, Math.floor(r * Math.floor(physicalKiB) + 1e-6)));
+        expect(capped.totalKiB).toBeGreaterThanOrEqual(Math.floor(physicalKiB));
+      }),
+    );
+  });
+
+  it('the ceiling binds only past R × physical; 0 means none', () => {
+    const big = { running: true, memory: vmMemory({ maximumKiB: 1_000_000, currentKiB: 100_000 }) }; // lends 900,000
+    expect(hostMemory({ physicalKiB: 100_000, vms: [big], overcommit: 1, maxRatio: 4 })).toEqual({ borrowedKiB: 900_000, totalKiB: 400_000 });
+    expect(hostMemory({ physicalKiB: 100_000, vms: [big], overcommit: 1, maxRatio: 0 })).toEqual({ borrowedKiB: 900_000, totalKiB: 1_000_000 });
+    expect(hostMemory({ physicalKiB: 100_000, vms: [big], overcommit: 0.2, maxRatio: 4 })).toEqual({ borrowedKiB: 900_000, totalKiB: 280_000 });
+    expect(hostMemory({ physicalKiB: 100_000, vms: [big], overcommit: 1, maxRatio: 1.5 }).totalKiB).toBe(150_000);
+    expect(() => hostMemory({ physicalKiB: 1, vms: [], overcommit: 1, maxRatio: 0.5 })).toThrow(/neither 0 \(none\) nor at least 1/);
+  });
+
   it('refuses an O outside [0, 1]', () => {
     expect(() => hostMemory({ physicalKiB: 1, vms: [], overcommit: 1.5 })).toThrow(/outside/);
     expect(() => hostMemory({ physicalKiB: 1, vms: [], overcommit: Number.NaN })).toThrow(/outside/);

@@ -9,13 +9,13 @@ import { defaultConfigPath, defaultProbeConfig, parseProbeConfig } from '../../.
 describe('parseProbeConfig', () => {
   it('gives the defaults for an empty file', () => {
     expect(parseProbeConfig('')).toEqual({ config: defaultProbeConfig, errors: [], warnings: [] });
-    expect(defaultProbeConfig).toEqual({ overcommit: 1, libvirtUri: 'qemu:///system', probeFormat: 'modern', ksmOvercommit: 0 });
+    expect(defaultProbeConfig).toEqual({ overcommit: 1, libvirtUri: 'qemu:///system', probeFormat: 'modern', ksmOvercommit: 0, overcommitMaxRatio: 4 });
   });
 
   it('reads kvmrc-style lines: comments, quotes, export, trailing comments', () => {
-    const text = ['# CloudVAMP probes', '', 'OVERCOMMIT=0.75  # three quarters', 'export LIBVIRT_URI="qemu+unix:///system?socket=/run/x sock"', "PROBE_FORMAT='legacy'", 'KSM_OVERCOMMIT=0.5'].join('\n');
+    const text = ['# CloudVAMP probes', '', 'OVERCOMMIT=0.75  # three quarters', 'export LIBVIRT_URI="qemu+unix:///system?socket=/run/x sock"', "PROBE_FORMAT='legacy'", 'KSM_OVERCOMMIT=0.5', 'OVERCOMMIT_MAX_RATIO=2.5'].join('\n');
     expect(parseProbeConfig(text)).toEqual({
-      config: { overcommit: 0.75, libvirtUri: 'qemu+unix:///system?socket=/run/x sock', probeFormat: 'legacy', ksmOvercommit: 0.5 },
+      config: { overcommit: 0.75, libvirtUri: 'qemu+unix:///system?socket=/run/x sock', probeFormat: 'legacy', ksmOvercommit: 0.5, overcommitMaxRatio: 2.5 },
       errors: [],
       warnings: [],
     });
@@ -43,9 +43,19 @@ describe('parseProbeConfig', () => {
     ]);
   });
 
+  it('OVERCOMMIT_MAX_RATIO=0 turns the ceiling off', () => {
+    expect(parseProbeConfig('OVERCOMMIT_MAX_RATIO=0')).toMatchObject({ config: { overcommitMaxRatio: 0 }, errors: [] });
+  });
+
+  it.each(['0.5', '-1', 'four', '', 'Infinity'])('rejects OVERCOMMIT_MAX_RATIO=%s', (v) => {
+    expect(parseProbeConfig(`OVERCOMMIT_MAX_RATIO=${v}`, 'c.conf').errors).toEqual([
+      `c.conf:1: OVERCOMMIT_MAX_RATIO='${v}' is neither 0 nor a number of at least 1; set e.g. OVERCOMMIT_MAX_RATIO=4 (TOTALMEMORY at most 4 × the physical memory) or 0 (no ceiling)`,
+    ]);
+  });
+
   it('collects every error and warns about unknown keys', () => {
     const r = parseProbeConfig('FOO=1\nPROBE_FORMAT=old\nnot a line\nLIBVIRT_URI="open\n', 'c.conf');
-    expect(r.warnings).toEqual(['c.conf:1: unknown key FOO ignored (known: OVERCOMMIT, KSM_OVERCOMMIT, LIBVIRT_URI, PROBE_FORMAT)']);
+    expect(r.warnings).toEqual(['c.conf:1: unknown key FOO ignored (known: OVERCOMMIT, OVERCOMMIT_MAX_RATIO, KSM_OVERCOMMIT, LIBVIRT_URI, PROBE_FORMAT)']);
     expect([...r.errors].sort()).toEqual([
       "c.conf:2: PROBE_FORMAT='old' is not 'modern' or 'legacy'; modern is for OpenNebula 5.12 and later",
       'c.conf:3: is not a KEY=VALUE line; write e.g. KEY=value, or comment it out with #',

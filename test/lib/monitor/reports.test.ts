@@ -90,10 +90,18 @@ describe('host/system', () => {
         `PACKEDMEMORY=${1048576 + 262144}`,
         'CLOUDVAMP_PHYSICALMEMORY=16777216',
         'CLOUDVAMP_OVERCOMMIT=0.5',
+        'CLOUDVAMP_OVERCOMMIT_MAX_RATIO=0',
         `VM=[ID="-1", DEPLOY_ID="${domain('backup').uuid}", VM_NAME="backup"]`,
         '',
       ].join('\n'),
     );
+  });
+
+  it('OVERCOMMIT_MAX_RATIO caps TOTALMEMORY at that many times the physical memory and says so; PACKEDMEMORY is still what the balloons took', () => {
+    const t = hostSystemReport(snap(), { overcommit: 1, maxRatio: 1.05 });
+    expect(t).toContainEqual(['TOTALMEMORY', Math.floor(1.05 * 16777216)]);
+    expect(t).toContainEqual(['PACKEDMEMORY', 1048576 + 262144]);
+    expect(t).toContainEqual(['CLOUDVAMP_OVERCOMMIT_MAX_RATIO', 1.05]);
   });
 
   it('physical memory is MemTotal (node memory stats), not virNodeGetInfo, which may report far less (#9 defect 6)', () => {
@@ -194,6 +202,7 @@ describe('legacy 4.x document', () => {
         'PACKEDMEMORY=1310720',
         'CLOUDVAMP_PHYSICALMEMORY=16777216',
         'CLOUDVAMP_OVERCOMMIT=1',
+        'CLOUDVAMP_OVERCOMMIT_MAX_RATIO=0',
         'USEDMEMORY=9437184',
         'FREEMEMORY=7340032',
         'USEDCPU=200',
