@@ -199,6 +199,8 @@ link_stock() { # stock_dir our_dir relative_prefix stock_rel_root
 default_probe_conf='# cloudvamp IM probes (synced to the hosts with the remotes tree)
 # O: share of the memory borrowed from running VMs added to TOTALMEMORY (0..1)
 OVERCOMMIT=1.0
+# ceiling: TOTALMEMORY at most this many times the physical memory (0: none)
+OVERCOMMIT_MAX_RATIO=4
 LIBVIRT_URI=qemu:///system'
 
 default_vmm_conf='# cloudvamp VMM actions (synced to the hosts with the remotes tree)

@@ -217,8 +217,10 @@ export function simulateGrowthRules(
   const stepMs = opts.stepMs ?? 5_000;
   const steps = Math.round(((opts.hours ?? 3) * 3_600_000) / stepMs);
   const traces = generateTraces(seededRandom(opts.seed ?? 42), opts.vms ?? 100, steps, stepMs);
+  // the rules are compared from each guest's first shrink on: these 3 h
+  // traces start at boot, and SHRINK_WARMUP (1.5 h) would hide half of them
   return (opts.variants ?? VARIANTS).map((v) => ({
-    ...simulate(traces, { ...config, ...v }, stepMs),
+    ...simulate(traces, { ...config, shrinkWarmupMs: 0, ...v }, stepMs),
     shrinkHoldOffMs: v.shrinkHoldOffMs,
     peakHalfLifeMs: v.peakHalfLifeMs,
     peakFloor: v.peakFloor,

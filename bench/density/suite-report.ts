@@ -149,7 +149,7 @@ ${run.seconds !== undefined ? `\nThe run took ${f(run.seconds, 0)} s of wall-clo
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const COLORS: Record<string, string> = { default: '#d62728', ceiling: '#9467bd', burst: '#ff9896', O: '#1f77b4', share: '#2ca02c' };
+const COLORS: Record<string, string> = { default: '#d62728', variant: '#9467bd', burst: '#ff9896', O: '#1f77b4', share: '#2ca02c' };
 
 /** One panel per workload: × none (y) against starvation above none (x), one dot per setting. */
 export function curveSvg(run: SuiteRun): string {
@@ -199,7 +199,7 @@ export function curveSvg(run: SuiteRun): string {
   let lx = 10;
   for (const [fam, label] of [
     ['default', "cloudvamp's default"],
-    ['ceiling', 'the default, OVERCOMMIT_MAX_RATIO swept'],
+    ['variant', 'the default, one lever moved'],
     ['burst', 'joint reserve, HOST_RESERVE_BURST swept'],
     ['O', 'fixed OVERCOMMIT, no reserve'],
     ['share', 'fixed reserve share'],

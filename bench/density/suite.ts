@@ -21,33 +21,50 @@ export const INVENTED_SEEDS: readonly number[] = [42, 7, 123, 2024, 99];
 export const CLOUDVAMP = SCHEMES.find((s) => s.name === 'cloudvamp')!;
 const NONE = SCHEMES.find((s) => s.name === 'none')!;
 
-const variant = (name: string, label: string, change: Partial<ElasticityConfig>, overcommit = 1): Scheme => {
+type Borrowed = Extract<Scheme['capacity'], { kind: 'borrowed' }>;
+/** The default's policy with `change`, admitted by `capacity`. */
+const variant = (name: string, label: string, change: Partial<ElasticityConfig>, capacity: Borrowed): Scheme => {
   const el = CLOUDVAMP.elasticity;
   if (el.kind !== 'cloudvamp') throw new Error('cloudvamp scheme expected');
-  return { name, label, capacity: { kind: 'borrowed', overcommit }, elasticity: { ...el, config: { ...el.config, ...change } } };
+  return { name, label, capacity, elasticity: { ...el, config: { ...el.config, ...change } } };
 };
+/** A fixed setting's capacity: the probe's O, no probes' ceiling. */
+const fixed = (overcommit = 1): Borrowed => ({ kind: 'borrowed', overcommit });
+/** The default's own capacity rule with another ceiling (0: none). */
+const ceiling = (maxRatio: number): Borrowed => ({ ...(CLOUDVAMP.capacity as Borrowed), maxRatio });
 
 /**
- * The fixed settings the default must dominate: the probe's O factor with no
- * regrowth reserve, and a fixed share of the borrowed memory reserved (the
- * previous default: 25 %, capped at 25 % of the host) - each with and without
- * the peak floor the default uses, so the curve separates the two levers.
- * And the per-host 'joint' reserve (the previous default: HOST_RESERVE_BURST=50) swept.
+ * The fixed settings the default must dominate (each with the rest of the
+ * default's policy, its warm-up included, and no probes' ceiling): the probe's
+ * O factor with no regrowth reserve, and a fixed share of the borrowed memory
+ * reserved (25 %, capped at 25 % of the host; 50 %) - each with and without
+ * the peak floor the default uses, so the curve separates the two levers - and
+ * the per-host 'joint' reserve swept. Beside them, the default with one of its
+ * levers moved, and the previous default.
  */
-export const CURVE: readonly { scheme: Scheme; family: 'default' | 'ceiling' | 'burst' | 'O' | 'share' }[] = [
+export const CURVE: readonly { scheme: Scheme; family: 'default' | 'variant' | 'burst' | 'O' | 'share' }[] = [
   { scheme: CLOUDVAMP, family: 'default' },
-  // the default with the probes' OVERCOMMIT_MAX_RATIO swept (0: no ceiling)
-  ...[0, 3, 5].map((r) => ({
-    scheme: { ...CLOUDVAMP, name: `ceiling-${r}`, label: `the default, OVERCOMMIT_MAX_RATIO=${r}`, capacity: { ...(CLOUDVAMP.capacity as Extract<Scheme['capacity'], { kind: 'borrowed' }>), maxRatio: r } },
-    family: 'ceiling' as const,
+  ...[0, 3, 5].map((r) => ({ scheme: variant(`ceiling-${r}`, `the default, OVERCOMMIT_MAX_RATIO=${r}`, {}, ceiling(r)), family: 'variant' as const })),
+  ...[0, 3600].map((w) => ({
+    scheme: variant(`warmup-${w}`, `the default, SHRINK_WARMUP=${w}`, { shrinkWarmupMs: w * 1000 }, CLOUDVAMP.capacity as Borrowed),
+    family: 'variant' as const,
   })),
+  {
+    scheme: variant(
+      'previous',
+      'the previous default (share 30 %, max 30 %, no warm-up, no ceiling)',
+      { hostReserveMode: 'share', hostReserveSharePercent: 30, hostReserveMaxPercent: 30, shrinkWarmupMs: 0 },
+      fixed(),
+    ),
+    family: 'variant' as const,
+  },
   ...[25, 50, 100].map((b) => ({
-    scheme: variant(`joint-${b}`, `joint, HOST_RESERVE_BURST=${b} (max 100 %)`, { hostReserveMode: 'joint', hostReserveBurstPercent: b, hostReserveMaxPercent: 100 }),
+    scheme: variant(`joint-${b}`, `joint, HOST_RESERVE_BURST=${b} (max 100 %)`, { hostReserveMode: 'joint', hostReserveBurstPercent: b, hostReserveMaxPercent: 100 }, fixed()),
     family: 'burst' as const,
   })),
   ...[1, 0.5, 0.25].flatMap((o) =>
     [false, true].map((floor) => ({
-      scheme: variant(`O${o}${floor ? '-floor' : ''}`, `reserve none, OVERCOMMIT=${o}${floor ? ', PEAK_FLOOR' : ''}`, { hostReserveMode: 'none', peakFloor: floor }, o),
+      scheme: variant(`O${o}${floor ? '-floor' : ''}`, `reserve none, OVERCOMMIT=${o}${floor ? ', PEAK_FLOOR' : ''}`, { hostReserveMode: 'none', peakFloor: floor }, fixed(o)),
       family: 'O' as const,
     })),
   ),
@@ -60,6 +77,7 @@ export const CURVE: readonly { scheme: Scheme; family: 'default' | 'ceiling' | '
         `share${share}${floor ? '-floor' : ''}`,
         `share ${share} % (max ${max} %)${floor ? ', PEAK_FLOOR' : ''}`,
         { hostReserveMode: 'share', hostReserveSharePercent: share!, hostReserveMaxPercent: max!, peakFloor: floor },
+        fixed(),
       ),
       family: 'share' as const,
     })),

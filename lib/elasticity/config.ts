@@ -42,6 +42,12 @@ export interface ElasticityConfig {
   /** No shrink within this long after the guest last starved (0 = CloudVAMP, which shrank again at once). */
   shrinkHoldOffMs: number;
   /**
+   * No shrink until the manager has watched the VM this long (from its
+   * adoption): its recent peak, the room PEAK_FLOOR keeps, is learnt before
+   * anything is lent (0 = shrink from the first cycle, as CloudVAMP).
+   */
+  shrinkWarmupMs: number;
+  /**
    * Half-life of the remembered peak of a guest's use (0 = none: size for the
    * current use, as CloudVAMP). Targets are computed from the larger of the
    * current use and that decaying peak.
@@ -156,18 +162,18 @@ export const EXAMPLE_KSM_COMMAND = 'ssh -- {host} sudo /var/tmp/one/vmm/cloudvam
  *   0.177 % → 0.097 % of VM-seconds). Using the peak as a shrink floor as well
  *   halves the reclaimed memory and cost more VMs per host than it saved
  *   starvation. Numbers in docs/elasticity.md.
- * - HOST_RESERVE_MODE share, HOST_RESERVE_SHARE 30 %, HOST_RESERVE_MAX 30 %,
- *   HOST_RESERVE_THRESHOLD 262144 KiB, with PEAK_FLOOR yes and PEAK_LEND yes:
- *   publish per host a RESERVED_MEM holding 30 % of the memory the balloons
- *   took back there (at most 30 % of the host), so oned's scheduler leaves room
- *   for guests to grow back into; the peak floor keeps each guest's burst room
- *   inside it and lends it to a neighbour that starves with no room. Chosen on
- *   the density benchmark's tuning windows (trace day 1 0-6 h, invented seed
- *   42): there it dominated the per-host 'joint' reserve once peak room was
- *   lent (5.37x / 0.049 % against 4.39x / 0.085 %; 1.57x / 0.036 % against
- *   1.44x / 0.032 %). 256 MiB of hysteresis keeps the oned writes to hosts
- *   whose reserve really moved. Figures: bench/results/density.md, reasons:
- *   docs/elasticity.md.
+ * - SHRINK_WARMUP 5400 s, HOST_RESERVE_MODE none, with PEAK_FLOOR yes,
+ *   PEAK_LEND yes and the probes' OVERCOMMIT_MAX_RATIO 4: a VM is watched for
+ *   1.5 h before anything is taken from it, so the peak floor knows its bursts
+ *   before it lends (most starvation was a guest's first burst after an early
+ *   shrink); the probes' ceiling, not a per-host reserve, bounds how many
+ *   guests a host's memory serves. Chosen on the density benchmark's tuning
+ *   windows only (trace day 1 0-6 h, invented seed 42 6 h), where it beat the
+ *   previous default (share 30 % of what was lent, at most 30 % of the host)
+ *   on density and starvation both; the 'share', 'joint' and 'peak' reserves
+ *   stay available (HOST_RESERVE_THRESHOLD 262144 KiB of hysteresis keeps
+ *   their oned writes to hosts whose reserve really moved). Figures:
+ *   bench/results/density.md, reasons: docs/elasticity.md.
  */
 export const DEFAULTS: ElasticityConfig = {
   memOverPercent: 30,
@@ -184,11 +190,12 @@ export const DEFAULTS: ElasticityConfig = {
   growthRule: 'two-strike',
   strikeResetMs: 600_000,
   shrinkHoldOffMs: 600_000,
+  shrinkWarmupMs: 5_400_000,
   peakHalfLifeMs: 86_400_000,
   peakFloor: true,
   peakFloorWindowMs: 0,
   peakLend: true,
-  hostReserveMode: 'share',
+  hostReserveMode: 'none',
   hostReserveBurstPercent: 50,
   hostReserveSharePercent: 30,
   hostReserveMaxPercent: 30,
@@ -275,6 +282,7 @@ const KEYS: Record<string, Setter> = {
   GROWTH_RULE: oneOf('growthRule', ['two-strike', 'three-strike'] as const),
   STRIKE_RESET: num('strikeResetMs', { min: 0, scale: 1000, unit: 'seconds' }),
   SHRINK_HOLD_OFF: num('shrinkHoldOffMs', { min: 0, scale: 1000, unit: 'seconds' }),
+  SHRINK_WARMUP: num('shrinkWarmupMs', { min: 0, scale: 1000, unit: 'seconds' }),
   PEAK_FLOOR: bool('peakFloor'),
   PEAK_LEND: bool('peakLend'),
   PEAK_FLOOR_WINDOW: num('peakFloorWindowMs', { min: 0, scale: 1000, unit: 'seconds' }),

@@ -197,6 +197,10 @@ export function decideVm(vm: VmView, vmState: ManagedVm | undefined, config: Ela
     const ago = Math.round((now - vmState.lastStrikeAt) / 1000);
     return none(`free share above ${hi} %, but the guest starved ${ago} s ago: no shrink within SHRINK_HOLD_OFF; ${seen}`, withFigures);
   }
+  if (share > hi && vmState !== undefined && now - vmState.firstSeenAt < config.shrinkWarmupMs) {
+    const watched = Math.round((now - vmState.firstSeenAt) / 1000);
+    return none(`free share above ${hi} %, but the guest has been watched for ${watched} s only: no shrink within SHRINK_WARMUP ${config.shrinkWarmupMs / 1000} s (its peak is learnt first); ${seen}`, withFigures);
+  }
   // With PEAK_FLOOR a shrink gives back only what the recent peak does not
   // need; a share-driven grow is sized for the use of now (a bigger one would
   // take host headroom other guests' grows may need).

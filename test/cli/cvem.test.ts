@@ -6,6 +6,13 @@ import { formatStatus, runCvem, type CvemEnv } from '../../lib/elasticity/comman
 import { config, GiB, MiB, vm } from '../lib/elasticity/builders';
 import { FakeCloud, MemoryStore } from '../lib/elasticity/fake-cloud';
 
+/** A cvem.conf that shrinks from the first cycle (these VMs are adopted by the run itself). */
+async function noWarmup(): Promise<string> {
+  const file = path.join(await mkdtemp(path.join(tmpdir(), 'cvem-cli-')), 'cvem.conf');
+  await writeFile(file, 'SHRINK_WARMUP=0\n');
+  return file;
+}
+
 function env(cloud: FakeCloud, store = new MemoryStore()) {
   const lines: string[] = [];
   const e: CvemEnv = {
@@ -25,7 +32,7 @@ describe('cloudvamp-cvem', () => {
   it('run --once --dry-run logs JSON decisions and changes nothing', async () => {
     const cloud = idle();
     const { e, lines, store } = env(cloud);
-    expect(await runCvem(['run', '--once', '--dry-run'], e)).toBe('');
+    expect(await runCvem(['--config', await noWarmup(), 'run', '--once', '--dry-run'], e)).toBe('');
     const events = lines.map((l) => JSON.parse(l));
     expect(events).toContainEqual(expect.objectContaining({ level: 'info', event: 'plan', action: 'shrink', vmId: 1, dryRun: true, reason: expect.any(String), time: '2023-11-14T22:13:20.000Z' }));
     expect(cloud.calls).toEqual([]);
@@ -35,7 +42,7 @@ describe('cloudvamp-cvem', () => {
   it('run --once applies; status shows the table; restore-all gives memory back', async () => {
     const cloud = idle();
     const { e, store } = env(cloud);
-    await runCvem(['run', '--once'], e);
+    await runCvem(['--config', await noWarmup(), 'run', '--once'], e);
     expect(cloud.vms.get(1)!.currentKiB).toBeLessThan(4 * GiB);
     const table = await runCvem(['status'], e);
     expect(table.split('\n')[0]).toMatch(/^VM\s+NAME\s+HOST\s+ORIGINAL\s+CURRENT\s+USED\s+FREE%\s+LAST ACTION$/);

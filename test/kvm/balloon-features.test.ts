@@ -197,7 +197,7 @@ describe('resize accounting on a real guest (#9 defect 4)', () => {
 describe('the elasticity manager shrinks a deflate-on-OOM guest and grows it back (#13 part 3)', () => {
   const MIN_FREE_MIB = 64;
   const cvem = parseConfig(
-    [`MEM_OVER=30`, `MEM_MARGIN=5`, `MIN_FREE_MEMORY=${MIN_FREE_MIB * MiB}`, `MEM_MIN=${128 * MiB}`, `MEM_DIFF_TO_CHANGE=${16 * MiB}`, 'COOLDOWN=3', 'PEAK_FLOOR=no', 'FIGURES_MAX_AGE=30', ''].join('\n'),
+    [`MEM_OVER=30`, `MEM_MARGIN=5`, `MIN_FREE_MEMORY=${MIN_FREE_MIB * MiB}`, `MEM_MIN=${128 * MiB}`, `MEM_DIFF_TO_CHANGE=${16 * MiB}`, 'COOLDOWN=3', 'PEAK_FLOOR=no', 'FIGURES_MAX_AGE=30', 'SHRINK_WARMUP=0', ''].join('\n'),
   );
   /**
    * One manager decision on what oned would hold for the VM: the keys the vm/monitor probe writes

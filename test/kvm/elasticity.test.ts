@@ -159,6 +159,8 @@ function cvemConfigText(top: string): string {
     // the shrink of an idle guest to its use of now and the grow as it allocates are the mechanism under
     // test; the default peak floor (tuned on the density bench) would keep the booting guest's early peak
     'PEAK_FLOOR=no',
+    // and the guests are a minute old: shrink from the first cycle
+    'SHRINK_WARMUP=0',
     `HOST_RESERVE_MEMORY=${RESERVE_MIB * MiB}`,
     'INTERVAL=1',
     'FIGURES_MAX_AGE=10',

@@ -298,6 +298,8 @@ export async function writeCvemConf(extra: Record<string, string> = {}): Promise
     // the lowest MEM_MIN the manager accepts: the VMM driver's floor (lib/memory/floor.ts)
     MEM_MIN: '131072',
     COOLDOWN: '0',
+    // the tier's guests are minutes old: shrink them from the first cycle
+    SHRINK_WARMUP: '0',
     ...extra,
   };
   await writeFile(CVEM_CONF, `${Object.entries(lines).map(([k, v]) => `${k}=${v}`).join('\n')}\n`, { mode: 0o600 });

@@ -293,7 +293,7 @@ describe('(d) --dry-run', () => {
     s.sim.setHostCapacity(10, { freeMemoryKiB: 2.5 * GiB });
     const stateBefore = await readFile(s.stateFile, 'utf8');
     const configFile = path.join(s.dir, 'cvem.conf');
-    await writeFile(configFile, `APPLY_MODE=resize\nSTATE_FILE=${s.stateFile}\n`);
+    await writeFile(configFile, `APPLY_MODE=resize\nSTATE_FILE=${s.stateFile}\nSHRINK_WARMUP=0\n`);
     const lines: string[] = [];
     const out = await runCvem(['--config', configFile, 'run', '--once', '--dry-run'], {
       adapters: async () => ({

@@ -82,7 +82,8 @@ export async function scenario(opts: ScenarioOptions): Promise<Scenario> {
   const stateFile = path.join(dir, 'cvem-state.json');
   if (opts.state) await writeStateFile(stateFile, opts.state);
   // APPLY_MODE=resize: the memory change is oned's own one.vm.resize, so the simulator sees it.
-  const config: ElasticityConfig = { ...DEFAULTS, applyMode: 'resize', stateFile, ...opts.config };
+  // shrinks from the first cycle (SHRINK_WARMUP has its own tests)
+  const config: ElasticityConfig = { ...DEFAULTS, shrinkWarmupMs: 0, applyMode: 'resize', stateFile, ...opts.config };
   const client = createOneClient({ endpoint: sim.url, session: opts.session ?? DEFAULT_SESSION }, { timeoutMs: 5_000 });
   const wait = { now: () => clock.ms, sleep: async (ms: number) => void (clock.ms += ms) };
   const logs: LogEvent[] = [];

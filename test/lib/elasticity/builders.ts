@@ -5,7 +5,9 @@ import type { ClusterView, HostView, VmView } from '../../../lib/elasticity/port
 export const MiB = 1024;
 export const GiB = 1024 * 1024;
 
-export const config = (over: Partial<ElasticityConfig> = {}): ElasticityConfig => ({ ...DEFAULTS, ...over });
+// shrinks from the first cycle: these tests are about the rule's mechanics;
+// SHRINK_WARMUP has its own tests (vm-rule.test.ts)
+export const config = (over: Partial<ElasticityConfig> = {}): ElasticityConfig => ({ ...DEFAULTS, shrinkWarmupMs: 0, ...over });
 
 /** A running VM; `usedKiB` sets balloon figures (MemTotal = current, MemAvailable = current − used). */
 export function vm(id: number, over: Partial<VmView> & { usedKiB?: number; originalKiB?: number } = {}): VmView {

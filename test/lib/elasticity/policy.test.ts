@@ -579,6 +579,41 @@ describe('planCycle: properties', () => {
   });
 });
 
+describe('SHRINK_WARMUP: nothing is taken from a VM before it has been watched that long', () => {
+  const warm = config({ shrinkWarmupMs: 5_400_000 });
+  const idle = vm(1, { originalKiB: 8 * GiB, currentKiB: 8 * GiB, usedKiB: 1 * GiB });
+  it('an idle guest adopted an hour ago is left at its size, the reason says for how long; at 1.5 h it is shrunk', () => {
+    const young = decideVm(idle, seen({ originalKiB: 8 * GiB, firstSeenAt: NOW - 3_600_000 }), warm, NOW);
+    expect(young.action).toBe('none');
+    expect(young.reason).toMatch(/watched for 3600 s only: no shrink within SHRINK_WARMUP 5400 s/);
+    const old = decideVm(idle, seen({ originalKiB: 8 * GiB, firstSeenAt: NOW - 5_400_000 }), warm, NOW);
+    expect(old.action).toBe('shrink');
+    // SHRINK_WARMUP=0: shrunk from the first cycle
+    expect(decideVm(idle, seen({ originalKiB: 8 * GiB, firstSeenAt: NOW }), config({ shrinkWarmupMs: 0 }), NOW).action).toBe('shrink');
+  });
+
+  it('property: within the warm-up a VM is never shrunk, and a starving one is grown exactly as without it', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 16 }),
+        fc.double({ min: 0.05, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 1.2, noNaN: true }),
+        fc.integer({ min: 0, max: 5_399_999 }),
+        (gib, currentShare, useShare, age) => {
+          const originalKiB = gib * GiB;
+          const currentKiB = Math.max(256 * MiB, Math.floor(currentShare * originalKiB));
+          const v = vm(1, { originalKiB, currentKiB, usedKiB: Math.min(currentKiB, Math.floor(useShare * currentKiB)) });
+          const st = seen({ originalKiB, firstSeenAt: NOW - age });
+          const d = decideVm(v, st, warm, NOW);
+          expect(d.action).not.toBe('shrink');
+          const without = decideVm(v, st, config({ shrinkWarmupMs: 0 }), NOW);
+          if (without.action === 'grow') expect(d).toEqual(without);
+        },
+      ),
+    );
+  });
+});
+
 describe('PEAK_FLOOR_WINDOW: the peak floor only for guests that starved lately', () => {
   const v = vm(1, { originalKiB: 8 * GiB, currentKiB: 8 * GiB, usedKiB: 1 * GiB });
   const st = (lastStrikeAt?: number): ManagedVm => seen({ originalKiB: 8 * GiB, peak: { kib: 4 * GiB, at: NOW - 1000 }, ...(lastStrikeAt !== undefined ? { lastStrikeAt } : {}) });
