@@ -48,12 +48,12 @@ const withConfig = (scheme: Scheme, change: Partial<ElasticityConfig>): Scheme =
 const noReserve = withConfig(CLOUDVAMP, { hostReserveMode: 'none' });
 
 /**
- * Not defaults: cloudvamp with a regrowth reserve (HOST_RESERVE_MODE=share,
- * the previous default's), and with less of the borrowed memory offered to the
+ * Not defaults: cloudvamp without the regrowth reserve (HOST_RESERVE_MODE=none),
+ * and without it but with less of the borrowed memory offered to the
  * scheduler (the probes' OVERCOMMIT), for the trade-off.
  */
 export const SENSITIVITY: readonly Scheme[] = [
-  { ...withConfig(CLOUDVAMP, { hostReserveMode: 'share' }), name: 'cloudvamp-share', label: 'cloudvamp, HOST_RESERVE_MODE=share' },
+  { ...noReserve, name: 'cloudvamp-no-reserve', label: 'cloudvamp, HOST_RESERVE_MODE=none' },
   ...[0.75, 0.5].map(
     (o): Scheme => ({ ...noReserve, name: `cloudvamp-O${o}`, label: `cloudvamp, reserve none, OVERCOMMIT=${o}`, capacity: { kind: 'borrowed', overcommit: o } }),
   ),

@@ -49,6 +49,7 @@ export const CURVE: readonly { scheme: Scheme; family: 'default' | 'variant' | '
     scheme: variant(`warmup-${w}`, `the default, SHRINK_WARMUP=${w}`, { shrinkWarmupMs: w * 1000 }, CLOUDVAMP.capacity as Borrowed),
     family: 'variant' as const,
   })),
+  { scheme: variant('default-no-reserve', 'the default, HOST_RESERVE_MODE=none', { hostReserveMode: 'none' }, CLOUDVAMP.capacity as Borrowed), family: 'variant' as const },
   {
     scheme: variant(
       'previous',

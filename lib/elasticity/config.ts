@@ -162,18 +162,20 @@ export const EXAMPLE_KSM_COMMAND = 'ssh -- {host} sudo /var/tmp/one/vmm/cloudvam
  *   0.177 % → 0.097 % of VM-seconds). Using the peak as a shrink floor as well
  *   halves the reclaimed memory and cost more VMs per host than it saved
  *   starvation. Numbers in docs/elasticity.md.
- * - SHRINK_WARMUP 5400 s, HOST_RESERVE_MODE none, with PEAK_FLOOR yes,
- *   PEAK_LEND yes and the probes' OVERCOMMIT_MAX_RATIO 4: a VM is watched for
- *   1.5 h before anything is taken from it, so the peak floor knows its bursts
- *   before it lends (most starvation was a guest's first burst after an early
- *   shrink); the probes' ceiling, not a per-host reserve, bounds how many
- *   guests a host's memory serves. Chosen on the density benchmark's tuning
- *   windows only (trace day 1 0-6 h, invented seed 42 6 h), where it beat the
- *   previous default (share 30 % of what was lent, at most 30 % of the host)
- *   on density and starvation both; the 'share', 'joint' and 'peak' reserves
- *   stay available (HOST_RESERVE_THRESHOLD 262144 KiB of hysteresis keeps
- *   their oned writes to hosts whose reserve really moved). Figures:
- *   bench/results/density.md, reasons: docs/elasticity.md.
+ * - HOST_RESERVE_MODE share, HOST_RESERVE_SHARE 30 %, HOST_RESERVE_MAX 30 %,
+ *   HOST_RESERVE_THRESHOLD 262144 KiB, with PEAK_FLOOR yes and PEAK_LEND yes:
+ *   publish per host a RESERVED_MEM holding 30 % of the memory the balloons
+ *   took back there (at most 30 % of the host), so oned's scheduler leaves room
+ *   for guests to grow back into; the peak floor keeps each guest's burst room
+ *   inside it and lends it to a neighbour that starves with no room. With the
+ *   probes' OVERCOMMIT_MAX_RATIO 4 this met the starvation goal on every window
+ *   of the real trace; without a reserve the same month starved 0.2-0.7 %
+ *   above no overcommit. 256 MiB of hysteresis keeps the oned writes to hosts
+ *   whose reserve really moved.
+ * - SHRINK_WARMUP 5400 s: a VM is watched for 1.5 h before anything is taken
+ *   from it, so the peak floor knows its bursts before it lends (much of the
+ *   starvation on the tuning windows was a guest's first burst after an early
+ *   shrink). Figures: bench/results/density.md, reasons: docs/elasticity.md.
  */
 export const DEFAULTS: ElasticityConfig = {
   memOverPercent: 30,
@@ -195,7 +197,7 @@ export const DEFAULTS: ElasticityConfig = {
   peakFloor: true,
   peakFloorWindowMs: 0,
   peakLend: true,
-  hostReserveMode: 'none',
+  hostReserveMode: 'share',
   hostReserveBurstPercent: 50,
   hostReserveSharePercent: 30,
   hostReserveMaxPercent: 30,

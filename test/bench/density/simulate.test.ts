@@ -120,9 +120,8 @@ describe('density simulation (small and short; invariants, not the goals)', () =
 
 describe('the regrowth reserve in the cloudvamp scheme', () => {
   it('the scheduler admits on TOTALMEMORY − RESERVED_MEM, the reserve written by the real planHostReserves', () => {
-    // the default has none (HOST_RESERVE_MODE=none); the sensitivity run adds the 'share' reserve to it
-    const cv = SENSITIVITY.find((s) => s.name === 'cloudvamp-share')!;
-    const none = SCHEMES.find((s) => s.name === 'cloudvamp')!;
+    const cv = SCHEMES.find((s) => s.name === 'cloudvamp')!;
+    const none = SENSITIVITY.find((s) => s.name === 'cloudvamp-no-reserve')!;
     const opts = { ...small, hours: 3 };
     const reqs = generateRequests(opts.seed, Math.ceil((opts.hours * 3_600_000) / opts.arrivalEveryMs), opts.arrivalEveryMs);
     const withReserve = simulateScheme(cv, reqs, opts);
