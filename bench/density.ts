@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_OPTIONS, inventedRequests, requestCount, runDensity, SCHEMES, SENSITIVITY, type DensityOptions } from './density/index';
 import { goalsText, textTable } from './density/report';
 import { curveSvg, suiteReport, type SuiteRun } from './density/suite-report';
-import { curve, INVENTED_SEEDS, judge, SUITE_GOALS, TRACE_WINDOWS, TUNING_WINDOW } from './density/suite';
+import { curve, INVENTED_SEEDS, judge, SUITE_GOALS, TRACE_WINDOWS, TUNING_SEED, TUNING_WINDOW } from './density/suite';
 import { readTrace } from './density/trace';
 import { traceRequests, type TraceWorkload, type VmRequest } from './density/workload';
 
@@ -102,7 +102,7 @@ const rawFile = (part: Part) => path.join(RESULTS, `density-raw-${part}.json`);
 
 /** bench/results/density.md and density-curve.svg from the committed raw parts. */
 export async function render(command: string): Promise<string> {
-  const run: SuiteRun = { command, trace: [], invented: [], curves: [], tuning: TUNING_WINDOW.name, seconds: 0 };
+  const run: SuiteRun = { command, trace: [], invented: [], curves: [], tuning: TUNING_WINDOW.name, tuningSeed: TUNING_SEED, seconds: 0 };
   for (const part of PARTS) {
     const raw = JSON.parse(await readFile(rawFile(part), 'utf8')) as Partial<SuiteRun> & { seconds: number };
     run.trace.push(...(raw.trace ?? []));

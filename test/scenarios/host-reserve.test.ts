@@ -29,7 +29,7 @@ const remembered: ElasticityState = {
 
 describe('host regrowth reserve', () => {
   it('writes RESERVED_MEM = Σ regrowth after the VM steps, and oned lowers MAX_MEM by it', async () => {
-    const s = (current = await scenario({ config: { hostReserveMode: 'peak', peakFloor: false }, vms: [fixtures.idle, fixtures.tiny], state: remembered }));
+    const s = (current = await scenario({ config: { hostReserveMode: 'peak', hostReserveMaxPercent: 30, peakFloor: false }, vms: [fixtures.idle, fixtures.tiny], state: remembered }));
     const before = parseHost(s.sim.hostXml(10));
     expect(before.hostShare.maxMemKiB).toBe(before.hostShare.totalMemKiB);
     const r = await runCycle({ ...cycleDeps(s), hostReserve: new OnedHostReservePublisher(s.client) }, s.config, remembered);
@@ -65,7 +65,7 @@ describe('host regrowth reserve', () => {
   });
 
   it("keeps the operator's RESERVED_MEM as the base; a failed write is logged, never fatal", async () => {
-    const s = (current = await scenario({ config: { hostReserveMode: 'peak', peakFloor: false }, vms: [fixtures.idle, fixtures.tiny], state: remembered }));
+    const s = (current = await scenario({ config: { hostReserveMode: 'peak', hostReserveMaxPercent: 30, peakFloor: false }, vms: [fixtures.idle, fixtures.tiny], state: remembered }));
     s.sim.setHostTemplate(10, { RESERVED_MEM: '10%' });
     s.sim.failNext('one.host.update', { code: 'AUTHORIZATION', message: 'Not authorized to perform MANAGE HOST [10].' });
     const deps = { ...cycleDeps(s), hostReserve: new OnedHostReservePublisher(s.client) };
@@ -83,14 +83,14 @@ describe('host regrowth reserve', () => {
   });
 
   it('--dry-run logs the planned reserve and writes nothing', async () => {
-    const s = (current = await scenario({ config: { hostReserveMode: 'peak', peakFloor: false }, vms: [fixtures.idle, fixtures.tiny], state: remembered }));
+    const s = (current = await scenario({ config: { hostReserveMode: 'peak', hostReserveMaxPercent: 30, peakFloor: false }, vms: [fixtures.idle, fixtures.tiny], state: remembered }));
     await runCycle({ ...cycleDeps(s), hostReserve: new OnedHostReservePublisher(s.client) }, s.config, remembered, { dryRun: true });
     expect(s.sim.callsTo('one.host.update')).toEqual([]);
     expect(s.logs.find((l) => l.msg === 'host reserve planned')).toMatchObject({ hostId: 10, dryRun: true, reserveKiB: 3 * GiB - 1607 * MiB });
   });
 
   it("restore-all puts RESERVED_MEM back to the operator's value and empties cloudvamp's keys (#9 defect 7)", async () => {
-    const s = (current = await scenario({ config: { hostReserveMode: 'peak', peakFloor: false }, vms: [fixtures.idle, fixtures.tiny], state: remembered }));
+    const s = (current = await scenario({ config: { hostReserveMode: 'peak', hostReserveMaxPercent: 30, peakFloor: false }, vms: [fixtures.idle, fixtures.tiny], state: remembered }));
     s.sim.setHostTemplate(10, { RESERVED_MEM: '10%' });
     const deps = { ...cycleDeps(s), hostReserve: new OnedHostReservePublisher(s.client) };
     const r = await runCycle(deps, s.config, remembered);
