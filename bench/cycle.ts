@@ -137,7 +137,8 @@ const countingApplier = (): MemoryApplier & { n: number } => ({ n: 0, async setM
 async function oneCycle(view: ClusterView, mode: 'before' | 'after') {
   const { counted, dir } = await simulatorFor(view);
   try {
-    const config: ElasticityConfig = { ...DEFAULTS };
+    // the VMs are adopted by this very cycle: no SHRINK_WARMUP, or it would plan no shrink at all
+    const config: ElasticityConfig = { ...DEFAULTS, shrinkWarmupMs: 0 };
     const client = createOneClient({ endpoint: counted.sim.url, session: DEFAULT_SESSION }, { timeoutMs: 600_000 });
     const wait = { now: () => NOW_S * 1000, sleep: async () => undefined, pollMs: 0 };
     const oned = new OnedClusterSource(client, config);

@@ -40,7 +40,8 @@ async function setup(opts: { session?: string; vms?: string[] } = {}) {
   await chmod(auth, 0o600);
   const stateFile = path.join(dir, 'cvem-state.json');
   const config = path.join(dir, 'cvem.conf');
-  await writeFile(config, `APPLY_MODE=resize\nSTATE_FILE=${stateFile}\nONE_XMLRPC=${sim.url}\nONE_AUTH=${auth}\n`);
+  // SHRINK_WARMUP=0: the binary adopts these VMs in its first cycle and is to shrink them there
+  await writeFile(config, `APPLY_MODE=resize\nSTATE_FILE=${stateFile}\nONE_XMLRPC=${sim.url}\nONE_AUTH=${auth}\nSHRINK_WARMUP=0\n`);
   const run = (args: string[]) =>
     execa('node', [bin, '--config', config, ...args], { reject: false, env: { HOME: dir, PATH: process.env.PATH! }, extendEnv: false, timeout: 20_000 });
   return { sim, dir, stateFile, config, run };
