@@ -193,7 +193,7 @@ describe('config', () => {
     });
     expect(parseConfig('HOST_RESERVE_MODE=always\nHOST_RESERVE_MAX=150\n').errors.map((e) => e.key)).toEqual(['HOST_RESERVE_MODE', 'HOST_RESERVE_MAX']);
     expect(parseConfig('HOST_RESERVE_MODE=peak\nPEAK_HALF_LIFE=0\n').warnings.map((w) => w.key)).toContain('HOST_RESERVE_MODE');
-    expect(parseConfig('').config).toMatchObject({ hostReserveMode: 'share', hostReserveSharePercent: 8, hostReserveMaxPercent: 8, shrinkWarmupMs: 5_400_000 });
+    expect(parseConfig('').config).toMatchObject({ hostReserveMode: 'share', hostReserveSharePercent: 30, hostReserveMaxPercent: 30, shrinkWarmupMs: 5_400_000 });
     expect(parseConfig('SHRINK_WARMUP=600\n').config).toMatchObject({ shrinkWarmupMs: 600_000 });
     expect(parseConfig('SHRINK_WARMUP=-1\n').errors.map((e) => e.key)).toEqual(['SHRINK_WARMUP']);
     expect(parseConfig('HOST_RESERVE_MODE=joint\nHOST_RESERVE_BURST=30\n').config).toMatchObject({ hostReserveMode: 'joint', hostReserveBurstPercent: 30 });
