@@ -37,6 +37,12 @@ export interface ParsedProbeConfig {
 
 const KNOWN = ['OVERCOMMIT', 'OVERCOMMIT_MAX_RATIO', 'KSM_OVERCOMMIT', 'LIBVIRT_URI', 'PROBE_FORMAT'] as const;
 
+/** A finite plain decimal as written in kvmrc-style files (no sign but +, no exponent, no hex); NaN otherwise. */
+function decimal(value: string): number {
+  const n = /^[+]?(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
+  return Number.isFinite(n) ? n : Number.NaN;
+}
+
 /** `file` only names the source in messages. */
 export function parseProbeConfig(text: string, file = 'cloudvamp.conf'): ParsedProbeConfig {
   const config: ProbeConfig = { ...defaultProbeConfig };
@@ -47,7 +53,7 @@ export function parseProbeConfig(text: string, file = 'cloudvamp.conf'): ParsedP
     const where = `${file}:${line}`;
     switch (key as (typeof KNOWN)[number]) {
       case 'OVERCOMMIT': {
-        const n = /^[+]?(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
+        const n = decimal(value);
         if (!(n >= 0 && n <= 1)) {
           errors.push(
             `${where}: OVERCOMMIT='${value}' is not a number between 0 and 1; set e.g. OVERCOMMIT=1.0 (offer all borrowed memory) or OVERCOMMIT=0 (none)`,
@@ -56,8 +62,8 @@ export function parseProbeConfig(text: string, file = 'cloudvamp.conf'): ParsedP
         continue;
       }
       case 'OVERCOMMIT_MAX_RATIO': {
-        const n = /^[+]?(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
-        if (!(n === 0 || n >= 1) || !Number.isFinite(n)) {
+        const n = decimal(value);
+        if (!(n === 0 || n >= 1)) {
           errors.push(
             `${where}: OVERCOMMIT_MAX_RATIO='${value}' is neither 0 nor a number of at least 1; set e.g. OVERCOMMIT_MAX_RATIO=4 (TOTALMEMORY at most 4 × the physical memory) or 0 (no ceiling)`,
           );
@@ -65,7 +71,7 @@ export function parseProbeConfig(text: string, file = 'cloudvamp.conf'): ParsedP
         continue;
       }
       case 'KSM_OVERCOMMIT': {
-        const n = /^[+]?(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
+        const n = decimal(value);
         if (!(n >= 0 && n <= 1)) {
           errors.push(
             `${where}: KSM_OVERCOMMIT='${value}' is not a number between 0 and 1; set e.g. KSM_OVERCOMMIT=0 (offer none of what KSM saves, the default) or 0.5`,

@@ -47,7 +47,7 @@ describe('parseProbeConfig', () => {
     expect(parseProbeConfig('OVERCOMMIT_MAX_RATIO=0')).toMatchObject({ config: { overcommitMaxRatio: 0 }, errors: [] });
   });
 
-  it.each(['0.5', '-1', 'four', '', 'Infinity'])('rejects OVERCOMMIT_MAX_RATIO=%s', (v) => {
+  it.each(['0.5', '-1', 'four', '', 'Infinity', '9'.repeat(400)])('rejects OVERCOMMIT_MAX_RATIO=%s', (v) => {
     expect(parseProbeConfig(`OVERCOMMIT_MAX_RATIO=${v}`, 'c.conf').errors).toEqual([
       `c.conf:1: OVERCOMMIT_MAX_RATIO='${v}' is neither 0 nor a number of at least 1; set e.g. OVERCOMMIT_MAX_RATIO=4 (TOTALMEMORY at most 4 × the physical memory) or 0 (no ceiling)`,
     ]);
