@@ -11,6 +11,7 @@ import { newLedger, type HostLedger } from './host-ledger';
 import { decideHost, urgency, type Migration } from './host-relief';
 import { isMoveBack, migrationBudget } from './migration-budget';
 import { lendPeakRoom } from './peak-lend';
+import { heldKiB } from './precheck';
 import type { ClusterView } from './ports';
 import type { ElasticityState } from './state';
 import { mib } from './units';
@@ -87,11 +88,12 @@ export function planCycle(view: ClusterView, state: ElasticityState, config: Ela
 export function planRestore(view: ClusterView, state: ElasticityState, config: ElasticityConfig, opts: { force?: boolean } = {}): CyclePlan {
   const decisions: VmDecision[] = view.vms.map((vm) => {
     const originalKiB = state.vms[String(vm.id)]?.originalKiB ?? vm.templateMemoryKiB;
-    const base = { vmId: vm.id, hostId: vm.hostId, fromKiB: vm.currentKiB, originalKiB, starving: false, strikes: 0 };
-    if (!vm.running || vm.hostId === null) return { ...base, action: 'none', targetKiB: vm.currentKiB, reason: 'not running' };
-    if (vm.currentKiB >= originalKiB)
-      return { ...base, action: 'none', targetKiB: vm.currentKiB, reason: `already at its original ${mib(originalKiB)}` };
-    return { ...base, action: 'grow', restore: true, targetKiB: originalKiB, reason: `restore: ${mib(vm.currentKiB)} → original ${mib(originalKiB)}` };
+    const held = heldKiB(vm);
+    const base = { vmId: vm.id, hostId: vm.hostId, fromKiB: held, originalKiB, starving: false, strikes: 0 };
+    if (!vm.running || vm.hostId === null) return { ...base, action: 'none', targetKiB: held, reason: 'not running' };
+    if (held >= originalKiB)
+      return { ...base, action: 'none', targetKiB: held, reason: `already at its original ${mib(originalKiB)}` };
+    return { ...base, action: 'grow', restore: true, targetKiB: originalKiB, reason: `restore: ${mib(held)} → original ${mib(originalKiB)}` };
   });
   return settleHosts(view, decisions, newLedger(view, config, () => true), opts);
 }

@@ -22,7 +22,7 @@ import type { ElasticityConfig } from './config';
 import type { Migration } from './host-relief';
 import { mib } from './units';
 import type { VmDecision } from './vm-rule';
-import type { ClusterView } from './ports';
+import type { ClusterView, VmView } from './ports';
 
 
 /** What this cycle has done so far; updated by `recordDone`. */
@@ -112,9 +112,21 @@ export function recheck(step: Step, planned: ClusterView, fresh: ClusterView, ap
 export function rebased(step: Step, fresh: ClusterView): Step {
   if (step.kind !== 'resize' || !step.decision.restore) return step;
   const vm = fresh.vms.find((v) => v.id === step.decision.vmId);
-  if (!vm || vm.currentKiB === step.decision.fromKiB) return step;
-  return { kind: 'resize', decision: { ...step.decision, fromKiB: vm.currentKiB } };
+  if (!vm || heldKiB(vm) === step.decision.fromKiB) return step;
+  return { kind: 'resize', decision: { ...step.decision, fromKiB: heldKiB(vm) } };
 }
+
+/**
+ * What a restore counts a VM as holding. With the memory action, currentKiB
+ * is the monitored balloon, which shows the old size until the VM monitor
+ * next runs; the last size cloudvamp set and published (CLOUDVAMP_MEMORY) is
+ * newer. A restore-all right after a cycle's shrink took the VM for one at
+ * its original and left it shrunk (opennebula tier, one-2 at 138 MiB for
+ * 120 s). The smaller of the two: at worst one idempotent grow to the
+ * original. In resize mode currentKiB is oned's MEMORY, never stale.
+ */
+export const heldKiB = (vm: Pick<VmView, 'currentKiB' | 'cloudvampSetKiB' | 'balloonKiB'>): number =>
+  vm.balloonKiB === undefined && vm.cloudvampSetKiB !== undefined ? Math.min(vm.currentKiB, vm.cloudvampSetKiB) : vm.currentKiB;
 
 /** True when a step rebased on the fresh view has nothing left to change (a restore already at its original). */
 export const nothingToDo = (step: Step): boolean => step.kind === 'resize' && step.decision.restore === true && step.decision.fromKiB >= step.decision.targetKiB;

@@ -128,12 +128,12 @@ describe('restore-all on sizes that moved after its plan', () => {
     const after = await runCycle(deps, config(), emptyState());
     expect(cloud.vms.get(1)!.currentKiB).toBeLessThan(3 * GiB);
     expect(cloud.vms.get(2)!.currentKiB).toBeLessThan(2 * GiB);
-    // The plan reads the sizes before the previous cycle's grows land; each step's fresh read sees them.
+    // The plan reads the sizes before the previous cycle's grows land; each step's fresh read sees them
+    // (and the sizes that cycle published, as it does after each change).
     deps.source = {
       snapshot: async () => {
         const planned = await cloud.snapshot();
-        cloud.vms.get(1)!.currentKiB = 3 * GiB;
-        cloud.vms.get(2)!.currentKiB = 2 * GiB;
+        for (const [id, kib] of [[1, 3 * GiB], [2, 2 * GiB]] as const) Object.assign(cloud.vms.get(id)!, { currentKiB: kib, userTemplate: { ...cloud.vms.get(id)!.userTemplate, CLOUDVAMP_MEMORY: kib } });
         return planned;
       },
     };
@@ -146,6 +146,28 @@ describe('restore-all on sizes that moved after its plan', () => {
     expect(logs).toContainEqual(expect.objectContaining({ event: 'grow', vmId: 1, result: 'ok', fromKiB: 3 * GiB, targetKiB: 4 * GiB }));
     expect(logs).toContainEqual(expect.objectContaining({ event: 'grow', vmId: 2, result: 'ok', msg: 'grow done: VM 2 is already at 2048 MiB, its original size; nothing changed' }));
     expect(r.state.vms['1']!.lastAction).toMatchObject({ action: 'restore', result: 'ok' });
+  });
+
+  it('a VM shrunk by the cycle just before, whose monitoring still shows its original, is grown back: restore-all counts the size cloudvamp published (opennebula tier: one-2 left at 138 MiB)', async () => {
+    const cloud = new FakeCloud().addHost(0, 64 * GiB).addVm(1, 0, 4 * GiB, 1 * GiB);
+    const { deps, logs } = harness(cloud);
+    const after = await runCycle(deps, config(), emptyState());
+    const shrunk = cloud.vms.get(1)!.currentKiB;
+    expect(shrunk).toBeLessThan(3 * GiB);
+    expect(Number(cloud.vms.get(1)!.userTemplate.CLOUDVAMP_MEMORY)).toBe(shrunk);
+    // monitord has not run since: every read of the VM still shows the size before the shrink
+    const stale = async () => {
+      const view = await cloud.snapshot();
+      return { ...view, vms: view.vms.map((v) => (v.id === 1 ? { ...v, currentKiB: 4 * GiB } : v)) };
+    };
+    deps.source = { snapshot: stale };
+    deps.fresh = { snapshot: stale };
+    cloud.calls = [];
+    const r = await runRestore(deps, config(), after.state);
+    expect(r).toMatchObject({ failed: 0, skipped: 0, applied: 1 });
+    expect(cloud.calls.filter((c) => c.startsWith('setMemory'))).toEqual([`setMemory 1 ${4 * GiB}`]);
+    expect(cloud.vms.get(1)!.currentKiB).toBe(4 * GiB);
+    expect(logs).toContainEqual(expect.objectContaining({ event: 'grow', vmId: 1, result: 'ok', fromKiB: shrunk, targetKiB: 4 * GiB }));
   });
 
   it('a VM whose host has no room is left, named in a warning, and counted as not restored', async () => {
