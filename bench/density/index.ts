@@ -43,7 +43,8 @@ export function inventedRequests(options: DensityOptions): VmRequest[] {
 export const requestCount = (options: DensityOptions) => Math.ceil((options.hours * 3_600_000) / options.arrivalEveryMs);
 
 const CLOUDVAMP = SCHEMES.find((s) => s.name === 'cloudvamp')!;
-const withConfig = (scheme: Scheme, change: Partial<ElasticityConfig>): Scheme =>
+/** The scheme with its elasticity config changed (a scheme without cloudvamp's policy is returned as it is). */
+export const withConfig = (scheme: Scheme, change: Partial<ElasticityConfig>): Scheme =>
   scheme.elasticity.kind === 'cloudvamp' ? { ...scheme, elasticity: { ...scheme.elasticity, config: { ...scheme.elasticity.config, ...change } } } : scheme;
 const noReserve = withConfig(CLOUDVAMP, { hostReserveMode: 'none' });
 

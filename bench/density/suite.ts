@@ -4,7 +4,7 @@
 // Pure: the runner (bench/density.ts) reads the trace windows and passes
 // their requests in.
 import type { ElasticityConfig } from '../../lib/elasticity/config';
-import { runDensity, SCHEMES, type DensityOptions, type Scheme, type SchemeResult } from './index';
+import { runDensity, SCHEMES, withConfig, type DensityOptions, type Scheme, type SchemeResult } from './index';
 import type { VmRequest } from './workload';
 
 export const SUITE_GOALS = { vsNone: 3, vsNoneInvented: 2, excessStarvation: 0.001, migrationsPerHostHour: 2 } as const;
@@ -29,11 +29,7 @@ const NONE = SCHEMES.find((s) => s.name === 'none')!;
 
 type Borrowed = Extract<Scheme['capacity'], { kind: 'borrowed' }>;
 /** The default's policy with `change`, admitted by `capacity`. */
-const variant = (name: string, label: string, change: Partial<ElasticityConfig>, capacity: Borrowed): Scheme => {
-  const el = CLOUDVAMP.elasticity;
-  if (el.kind !== 'cloudvamp') throw new Error('cloudvamp scheme expected');
-  return { name, label, capacity, elasticity: { ...el, config: { ...el.config, ...change } } };
-};
+const variant = (name: string, label: string, change: Partial<ElasticityConfig>, capacity: Borrowed): Scheme => ({ ...withConfig(CLOUDVAMP, change), name, label, capacity });
 /** A fixed setting's capacity: the probe's O, no probes' ceiling. */
 const fixed = (overcommit = 1): Borrowed => ({ kind: 'borrowed', overcommit });
 /** The default's own capacity rule with another ceiling (0: none). */
