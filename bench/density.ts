@@ -5,15 +5,19 @@
 //   npm run bench:density -- --trace FILE [--window-start S] [--window-length S]
 //   npm run bench:density -- --report --part trace|invented|curve-trace|curve-invented --trace FILE [--quick]
 //   npm run bench:density -- --report      (density.md + density-curve.svg from the raw parts)
+//   npm run bench:density -- --tune [KEY=VALUE …] [--seed N | --trace FILE --window-start S --window-length S]
+//     no overcommit and the default with cvem.conf keys changed, one line (how settings are chosen
+//     on the tuning windows; bench/results/density-tuning.txt)
 // FILE: a VM memory trace in the shared format (README, "Density on a real
 // trace"), gzip'd or not, read streaming.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_OPTIONS, inventedRequests, requestCount, runDensity, SCHEMES, SENSITIVITY, type DensityOptions } from './density/index';
+import { parseConfig } from '../lib/elasticity/config';
+import { DEFAULT_OPTIONS, inventedRequests, requestCount, runDensity, SCHEMES, SENSITIVITY, withConfig, type DensityOptions } from './density/index';
 import { goalsText, textTable } from './density/report';
 import { curveSvg, suiteReport, type SuiteRun } from './density/suite-report';
-import { curve, INVENTED_SEEDS, judge, SUITE_GOALS, TRACE_WINDOWS, TUNING_SEED, TUNING_WINDOW } from './density/suite';
+import { causedShare, CLOUDVAMP, curve, INVENTED_SEEDS, judge, SUITE_GOALS, TRACE_WINDOWS, TUNING_SEED, TUNING_WINDOW } from './density/suite';
 import { readTrace } from './density/trace';
 import { traceRequests, type TraceWorkload, type VmRequest } from './density/workload';
 
@@ -97,6 +101,16 @@ export async function reportPart(file: string, part: Part, quick: boolean): Prom
   }
 }
 
+/** The words after --tune up to the next flag: cvem.conf lines, read as the daemon reads them. */
+function tuneKeys(argv: string[]) {
+  const start = argv.indexOf('--tune') + 1;
+  const end = argv.findIndex((w, i) => i >= start && w.startsWith('--'));
+  const keys = argv.slice(start, end < 0 ? undefined : end);
+  const parsed = parseConfig(keys.join('\n'));
+  if (parsed.errors.length > 0 || !parsed.config) throw new Error(`--tune: ${parsed.errors.map((e) => e.message).join('; ')}`);
+  return { keys, parsed: { ...parsed, config: parsed.config } };
+}
+
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 const rawFile = (part: Part) => path.join(RESULTS, `density-raw-${part}.json`);
 
@@ -137,6 +151,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
     else await writeFile(rawFile(part), text);
     return;
   }
+  const tune = f.has('--tune') ? tuneKeys(argv) : undefined;
   const base = { ...DEFAULT_OPTIONS, seed: f.num('--seed') ?? DEFAULT_OPTIONS.seed, hours: f.num('--hours') ?? DEFAULT_OPTIONS.hours };
   let options = base;
   let requests: VmRequest[];
@@ -145,6 +160,17 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
     ({ options, requests } = t);
     log(`${file}: ${t.trace.vms.length} VMs, ${t.trace.samples} samples, ${t.trace.clamped} above the VM's size (clamped)`);
   } else requests = inventedRequests(options);
+  if (tune) {
+    const { keys, parsed } = tune;
+    const none = SCHEMES.find((s) => s.name === 'none')!;
+    const [n, c] = runDensity(options, requests, [none, withConfig(CLOUDVAMP, parsed.config)]).results;
+    const where = file ? `trace ${f.num('--window-start') ?? 0}+${f.num('--window-length') ?? 86_400} s` : `invented seed ${options.seed}, ${options.hours} h`;
+    process.stdout.write(
+      `${where} [${keys.join(' ') || 'the default'}]: ${(c!.admitted / n!.admitted).toFixed(2)}× none, starvation above none ${(causedShare(c!) * 100).toFixed(3)} %, ` +
+        `max ${c!.maxMigrationsHostHour} migrations in a host-hour, ${c!.moveBacks} moved back, reserve ${(c!.meanReserveKiB / 1024 ** 2).toFixed(1)} GiB/host\n`,
+    );
+    return;
+  }
   const schemes = f.has('--no-sensitivity') ? SCHEMES : [...SCHEMES, ...SENSITIVITY];
   const started = Date.now();
   const result = runDensity(options, requests, schemes, (scheme, fraction) => {

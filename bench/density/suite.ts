@@ -42,7 +42,7 @@ const ceiling = (maxRatio: number): Borrowed => ({ ...(CLOUDVAMP.capacity as Bor
  * reserved (25 %, capped at 25 % of the host; 50 %) - each with and without
  * the peak floor the default uses, so the curve separates the two levers - and
  * the per-host 'joint' reserve swept. Beside them, the default with one of its
- * levers moved, and the previous default.
+ * levers moved, and the two previous defaults.
  */
 export const CURVE: readonly { scheme: Scheme; family: 'default' | 'variant' | 'burst' | 'O' | 'share' }[] = [
   { scheme: CLOUDVAMP, family: 'default' },
@@ -52,10 +52,18 @@ export const CURVE: readonly { scheme: Scheme; family: 'default' | 'variant' | '
     family: 'variant' as const,
   })),
   { scheme: variant('default-no-reserve', 'the default, HOST_RESERVE_MODE=none', { hostReserveMode: 'none' }, CLOUDVAMP.capacity as Borrowed), family: 'variant' as const },
+  ...[2, 5].map((x) => ({
+    scheme: variant(`swing-${x}`, `the default, HOST_RESERVE_SWING=${x}`, { hostReserveSwingFactor: x }, CLOUDVAMP.capacity as Borrowed),
+    family: 'variant' as const,
+  })),
+  {
+    scheme: variant('previous', 'the previous default, HOST_RESERVE_MODE=share (30 %, max 30 %)', { hostReserveMode: 'share' }, CLOUDVAMP.capacity as Borrowed),
+    family: 'variant' as const,
+  },
   {
     scheme: variant(
-      'previous',
-      'the previous default (share 30 %, max 30 %, no warm-up, no ceiling)',
+      'before-warmup',
+      'the default before the warm-up (share 30 %, max 30 %, no warm-up, no ceiling)',
       { hostReserveMode: 'share', hostReserveSharePercent: 30, hostReserveMaxPercent: 30, shrinkWarmupMs: 0 },
       fixed(),
     ),

@@ -15,7 +15,9 @@
 //   regrowth = max(0, min(original, size its recent peak needs) − current)
 // where "size its peak needs" is the policy's own sizing (sizeForUse: MEM_OVER
 // free, at least 2 × MIN_FREE) of the decayed peak kept in the state
-// (PEAK_HALF_LIFE). The host's reserve is Σ regrowth, capped at
+// (PEAK_HALF_LIFE). 'share' mode: HOST_RESERVE_SHARE % of what the VM lent
+// (original − current); 'swing' (the default): that share, at most
+// HOST_RESERVE_SWING × the VM's swing (swingKiB). The host's reserve is Σ regrowth, capped at
 // HOST_RESERVE_MAX % of its physical memory and at what the physical memory
 // leaves above the operator's own reserve.
 //
@@ -31,6 +33,7 @@
 import type { ElasticityConfig } from './config';
 import { vmsByHost } from './host-ledger';
 import { ceilMiB, MiB, mib } from './units';
+import { chooseGuestFigures } from './guest-figures';
 import { limitsFor, sizeForUse } from './vm-rule';
 import type { ClusterView, HostView, VmView } from './ports';
 import { decayedPeak, type ElasticityState, type ManagedVm } from './state';
@@ -43,10 +46,30 @@ export function vmRegrowthKiB(vm: VmView, vmState: ManagedVm | undefined, config
   if (vm.currentKiB >= originalKiB) return 0;
   // 'share': no prediction, a fixed part of what this VM lent: the scheduler
   // then sees physical + (1 − share) × borrowed, whatever the probe's O
-  if (config.hostReserveMode === 'share') return (config.hostReserveSharePercent / 100) * (originalKiB - vm.currentKiB);
+  const share = (config.hostReserveSharePercent / 100) * (originalKiB - vm.currentKiB);
+  if (config.hostReserveMode === 'share') return share;
+  if (config.hostReserveMode === 'swing') return Math.min(share, swingKiB(vm, vmState, config, now) ?? share);
   const needed = peakNeedKiB(vm, vmState, config, now);
   if (needed === undefined) return 0;
   return Math.max(0, needed - vm.currentKiB);
+}
+
+/**
+ * 'swing': how far the guest's use now sits below its recent (decayed) peak,
+ * times HOST_RESERVE_SWING (KiB, ≥ 0; undefined: no peak remembered or no
+ * usable figures, and the VM keeps its whole share). With PEAK_FLOOR the VM
+ * already holds the room its peak needs; what the host must keep is for the
+ * burst past that peak. Guests that swung lately are the ones that burst past
+ * it (the Bitbrains month: a VM's peak ~4.3× its mean, bursts correlated
+ * across VMs); an idle or steady guest has no swing, and holding 30 % of what
+ * it lent idle on the host (the 'share' mode) only kept VMs out
+ * (bench/results/density.md, the invented workload).
+ */
+export function swingKiB(vm: VmView, vmState: ManagedVm | undefined, config: ElasticityConfig, now: number): number | undefined {
+  const peak = decayedPeak(vmState?.peak, config.peakHalfLifeMs, now);
+  const f = chooseGuestFigures(vm, config, now, vmState?.lastChangeAt).figures;
+  if (peak === undefined || !f) return undefined;
+  return config.hostReserveSwingFactor * Math.max(0, peak - f.usedKiB);
 }
 
 /** The size the VM's recent peak of use needs, up to its original (KiB; undefined: no peak remembered). */

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { reportPart, run } from '../../../bench/density';
 import { curveSvg, suiteReport } from '../../../bench/density/suite-report';
 
@@ -50,6 +50,19 @@ describe('bench:density runs end to end (--quick)', () => {
     const svg = curveSvg(suite);
     expect(svg.match(/<circle /g)!.length).toBe(2 + 5); // two points, five legend dots
     expect(svg).toMatch(/^<svg[\s\S]*<\/svg>\n$/);
+  }, 60_000);
+
+  it('--tune runs no overcommit and the default with cvem.conf keys changed, and prints one line', async () => {
+    const file = await traceFile();
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => (lines.push(String(chunk)), true));
+    try {
+      await run(['--tune', 'HOST_RESERVE_SWING=2', 'HOST_RESERVE_MODE=swing', '--trace', file, '--window-start', '172800', '--window-length', '7200']);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(lines.join('')).toMatch(/^trace 172800\+7200 s \[HOST_RESERVE_SWING=2 HOST_RESERVE_MODE=swing\]: \d+\.\d\d× none, starvation above none \d+\.\d{3} %, max \d+ migrations in a host-hour, \d+ moved back, reserve \d+\.\d GiB\/host\n$/);
+    await expect(run(['--tune', 'HOST_RESERVE_SWING=-1', '--seed', '1'])).rejects.toThrow(/--tune: HOST_RESERVE_SWING=-1/);
   }, 60_000);
 
   it('a report part that needs a trace says so', async () => {

@@ -193,7 +193,16 @@ describe('config', () => {
     });
     expect(parseConfig('HOST_RESERVE_MODE=always\nHOST_RESERVE_MAX=150\n').errors.map((e) => e.key)).toEqual(['HOST_RESERVE_MODE', 'HOST_RESERVE_MAX']);
     expect(parseConfig('HOST_RESERVE_MODE=peak\nPEAK_HALF_LIFE=0\n').warnings.map((w) => w.key)).toContain('HOST_RESERVE_MODE');
-    expect(parseConfig('').config).toMatchObject({ hostReserveMode: 'share', hostReserveSharePercent: 30, hostReserveMaxPercent: 30, shrinkWarmupMs: 5_400_000 });
+    expect(parseConfig('').config).toMatchObject({
+      hostReserveMode: 'swing',
+      hostReserveSwingFactor: 3,
+      hostReserveSharePercent: 30,
+      hostReserveMaxPercent: 30,
+      shrinkWarmupMs: 5_400_000,
+    });
+    expect(parseConfig('HOST_RESERVE_SWING=1.5\n').config?.hostReserveSwingFactor).toBe(1.5);
+    expect(parseConfig('HOST_RESERVE_SWING=-1\n').errors.map((e) => e.key)).toEqual(['HOST_RESERVE_SWING']);
+    expect(parseConfig('PEAK_HALF_LIFE=0\n').warnings.map((w) => w.message)).toContainEqual(expect.stringMatching(/swing .* is HOST_RESERVE_MODE=share/));
     expect(parseConfig('SHRINK_WARMUP=600\n').config).toMatchObject({ shrinkWarmupMs: 600_000 });
     expect(parseConfig('SHRINK_WARMUP=-1\n').errors.map((e) => e.key)).toEqual(['SHRINK_WARMUP']);
     expect(parseConfig('HOST_RESERVE_MODE=joint\nHOST_RESERVE_BURST=30\n').config).toMatchObject({ hostReserveMode: 'joint', hostReserveBurstPercent: 30 });
@@ -204,7 +213,7 @@ describe('config', () => {
   });
 });
 
-describe('HOST_RESERVE_MODE=joint (the default): the peaks\' regrowth plus HOST_RESERVE_BURST % of what the peaks need', () => {
+describe('HOST_RESERVE_MODE=joint: the peaks\' regrowth plus HOST_RESERVE_BURST % of what the peaks need', () => {
   const joint = config({ hostReserveMode: 'joint', hostReserveBurstPercent: 50, hostReserveMaxPercent: 100 });
   // sizeForUse(p) = max(p / 0.7, p + 256 MiB) with the defaults
   it('a host of idle guests offers most of what they lent; one of busy guests little', () => {
@@ -276,6 +285,78 @@ describe("HOST_RESERVE_MODE=share (the previous default): a fixed part of what e
           // whole MiB, rounded down
           expect(reserveKiB).toBeLessThanOrEqual((sharePercent / 100) * borrowed);
           expect(reserveKiB).toBeGreaterThan((sharePercent / 100) * borrowed - MiB);
+        },
+      ),
+    );
+  });
+});
+
+describe("HOST_RESERVE_MODE=swing (the default): each VM's share, at most HOST_RESERVE_SWING × how far its use sits below its recent peak", () => {
+  const swing = config({ hostReserveMode: 'swing', hostReserveSharePercent: 30, hostReserveSwingFactor: 3 });
+  // 4 GiB VM ballooned to 2 GiB: its share is 30 % of the 2 GiB it lent
+  const lentVm = (usedKiB?: number) => vm(1, { originalKiB: 4 * GiB, currentKiB: 2 * GiB, ...(usedKiB !== undefined ? { usedKiB } : {}) });
+  const withPeak = (peakKiB: number) => stateWith([{ id: 1, originalKiB: 4 * GiB, peakKiB }]).vms['1'];
+  const shareKiB = 0.3 * 2 * GiB;
+
+  it('a guest whose use sits at its peak holds back nothing; one 100 MiB below, 3 × 100 MiB', () => {
+    expect(vmRegrowthKiB(lentVm(1 * GiB), withPeak(1 * GiB), swing, NOW)).toBe(0);
+    expect(vmRegrowthKiB(lentVm(1 * GiB), withPeak(1 * GiB + 100 * MiB), swing, NOW)).toBe(300 * MiB);
+  });
+
+  it('never more than its share of what it lent, however far it swung', () => {
+    expect(vmRegrowthKiB(lentVm(200 * MiB), withPeak(1.5 * GiB), swing, NOW)).toBe(shareKiB);
+  });
+
+  it('no peak remembered or no usable figures: the whole share (nothing says the guest is steady)', () => {
+    expect(vmRegrowthKiB(lentVm(1 * GiB), undefined, swing, NOW)).toBe(shareKiB);
+    expect(vmRegrowthKiB(lentVm(), withPeak(1 * GiB), swing, NOW)).toBe(shareKiB);
+    expect(vmRegrowthKiB(lentVm(1 * GiB), withPeak(1 * GiB), config({ hostReserveMode: 'swing', peakHalfLifeMs: 0 }), NOW)).toBe(shareKiB);
+  });
+
+  it('the swing is measured against the peak as it decays: after one PEAK_HALF_LIFE, against half of it', () => {
+    expect(vmRegrowthKiB(lentVm(300 * MiB), withPeak(600 * MiB), swing, NOW)).toBe(shareKiB);
+    expect(vmRegrowthKiB(lentVm(300 * MiB), withPeak(600 * MiB), swing, NOW + swing.peakHalfLifeMs)).toBe(0);
+  });
+
+  it('property: between 0 and the share reserve, and a larger swing never lowers it', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            originalMiB: fc.integer({ min: 512, max: 16384 }),
+            lentPercent: fc.integer({ min: 0, max: 90 }),
+            usedPercent: fc.integer({ min: 1, max: 100 }),
+            peakPercent: fc.option(fc.integer({ min: 0, max: 100 }), { nil: undefined }),
+            extraUsePercent: fc.integer({ min: 0, max: 50 }),
+          }),
+          { maxLength: 12 },
+        ),
+        fc.double({ min: 0, max: 10, noNaN: true }),
+        (vms, factor) => {
+          const c = config({ hostReserveMode: 'swing', hostReserveSwingFactor: factor, hostReserveMaxPercent: 100 });
+          const shareCfg = config({ hostReserveMode: 'share', hostReserveMaxPercent: 100 });
+          const state = emptyState();
+          const make = (lessUse: boolean) =>
+            vms.map((v, i) => {
+              const originalKiB = v.originalMiB * MiB;
+              const currentKiB = Math.round(originalKiB * (1 - v.lentPercent / 100));
+              const used = Math.round((currentKiB * v.usedPercent) / 100);
+              return vm(i + 1, { originalKiB, currentKiB, usedKiB: lessUse ? Math.round(used * (1 - v.extraUsePercent / 100)) : used });
+            });
+          vms.forEach((v, i) => {
+            state.vms[String(i + 1)] = {
+              originalKiB: v.originalMiB * MiB,
+              firstSeenAt: 0,
+              strikes: 0,
+              ...(v.peakPercent !== undefined ? { peak: { kib: Math.round((v.originalMiB * MiB * v.peakPercent) / 100), at: NOW } } : {}),
+            };
+          });
+          const physical = 1024 * GiB;
+          const r = hostRegrowthKiB(make(false), state, c, NOW, physical).predictedKiB;
+          expect(r).toBeGreaterThanOrEqual(0);
+          expect(r).toBeLessThanOrEqual(hostRegrowthKiB(make(false), state, shareCfg, NOW, physical).predictedKiB + 1e-6);
+          // the same guests using less (further below their peaks) swing more
+          expect(hostRegrowthKiB(make(true), state, c, NOW, physical).predictedKiB).toBeGreaterThanOrEqual(r - 1e-6);
         },
       ),
     );
