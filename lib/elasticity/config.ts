@@ -80,7 +80,7 @@ export interface ElasticityConfig {
    * top of the regrowth their peaks predict.
    */
   hostReserveBurstPercent: number;
-  /** 'share' mode: percent of each ballooned VM's borrowed memory (original − current) held back. */
+  /** 'share' and 'swing' modes: percent of each ballooned VM's borrowed memory (original − current) held back. */
   hostReserveSharePercent: number;
   /**
    * 'swing' mode: a VM holds back at most this many times its swing (its recent

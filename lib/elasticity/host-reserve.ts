@@ -17,9 +17,9 @@
 // free, at least 2 × MIN_FREE) of the decayed peak kept in the state
 // (PEAK_HALF_LIFE). 'share' mode: HOST_RESERVE_SHARE % of what the VM lent
 // (original − current); 'swing' (the default): that share, at most
-// HOST_RESERVE_SWING × the VM's swing (swingKiB). The host's reserve is Σ regrowth, capped at
-// HOST_RESERVE_MAX % of its physical memory and at what the physical memory
-// leaves above the operator's own reserve.
+// HOST_RESERVE_SWING × the VM's swing (swingKiB). The host's reserve is
+// Σ regrowth, capped at HOST_RESERVE_MAX % of its physical memory and at what
+// the physical memory leaves above the operator's own reserve.
 //
 // The operator's own RESERVED_MEM is never lost: cloudvamp publishes
 //   RESERVED_MEM = base + regrowth reserve
