@@ -213,7 +213,9 @@ default_cvem_conf="# cloudvamp elasticity manager (cloudvamp-cvem); mode 0600: h
 # ONE_XMLRPC=http://localhost:2633/RPC2
 # ONE_AUTH: path of a one_auth file (one line user:password, mode 600)
 # ONE_AUTH=/var/lib/one/.one/one_auth
-STATE_FILE=/var/lib/one/cloudvamp/cvem-state.json"
+STATE_FILE=/var/lib/one/cloudvamp/cvem-state.json
+# the VMM driver's config: the manager never plans below its MEMORY_FLOOR_MIB
+VMM_CONFIG=${remotes%/}/etc/vmm/cloudvamp/cloudvamp.conf"
 
 unit_text() {
   cat <<EOF

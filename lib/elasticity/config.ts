@@ -109,6 +109,11 @@ export interface ElasticityConfig {
    */
   ksmCommand: string[];
   stateFile: string;
+  /**
+   * The VMM driver's cloudvamp.conf on the front-end (the remotes tree oned
+   * syncs to the hosts), read at start for its MEMORY_FLOOR_MIB: '' = not read.
+   */
+  vmmConfigFile: string;
   /** Live-migrate a VM away when a grow would overload its host. */
   migrate: boolean;
   /** Write the figures each change used into the VM's USER_TEMPLATE (one.vm.update, merge). */
@@ -225,6 +230,8 @@ export const DEFAULTS: ElasticityConfig = {
   // opt-in: KSM costs host CPU and what it saves comes back on write
   ksmCommand: [],
   stateFile: '/var/lib/one/cloudvamp/cvem-state.json',
+  // install.sh writes the path of the driver's config it installed
+  vmmConfigFile: '',
   driverName: 'cloudvamp',
   migrate: true,
   publish: true,
@@ -329,6 +336,12 @@ const KEYS: Record<string, Setter> = {
     else config.ksmCommand = words;
   },
   STATE_FILE: text('stateFile'),
+  VMM_CONFIG: (value, config, errors, key) => {
+    const v = value.trim();
+    if (v !== '' && !v.startsWith('/'))
+      errors.push({ key, message: `${key}=${value}: give the absolute path of the VMM driver's cloudvamp.conf (e.g. /var/lib/one/remotes/etc/vmm/cloudvamp/cloudvamp.conf), or leave it empty` });
+    else config.vmmConfigFile = v;
+  },
   DRIVER_NAME: text('driverName'),
   MIGRATE: bool('migrate'),
   PUBLISH: bool('publish'),
@@ -398,6 +411,25 @@ function advise(c: ElasticityConfig): ConfigProblem[] {
       message: 'APPLY_MODE=resize needs OpenNebula 6.6+, LIVE_RESIZE=yes on the VM_MAD and MEMORY_RESIZE_MODE=BALLOONING VMs',
     });
   return out;
+}
+
+/**
+ * The VMM driver refuses a balloon target below its MEMORY_FLOOR_MIB. An
+ * operator who raised it on the hosts and not MEM_MIN here would see every
+ * shrink below it refused, cycle after cycle: the manager plans no lower than
+ * the driver's floor instead, and says so once at start.
+ */
+export function withDriverFloor(config: ElasticityConfig, floorKiB: number, file: string): { config: ElasticityConfig; warnings: ConfigProblem[] } {
+  if (floorKiB <= config.memMinKiB) return { config, warnings: [] };
+  return {
+    config: { ...config, memMinKiB: floorKiB },
+    warnings: [
+      {
+        key: 'MEM_MIN',
+        message: `MEM_MIN=${config.memMinKiB} KiB is below the VMM driver's floor, MEMORY_FLOOR_MIB=${floorKiB / 1024} in ${file}: no VM is shrunk below ${floorKiB} KiB; set MEM_MIN=${floorKiB} in cvem.conf to say so there`,
+      },
+    ],
+  };
 }
 
 /** Thin I/O wrapper: reads the file (absent file = all defaults) and throws one config error listing every problem. */

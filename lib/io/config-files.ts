@@ -3,7 +3,7 @@
 // lib/monitor/config.ts for the probes, lib/vmm/config.ts for the VMM actions).
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { parseConfig as parseCvemConfig, type ConfigProblem, type ElasticityConfig } from '../elasticity/config';
+import { parseConfig as parseCvemConfig, withDriverFloor, type ConfigProblem, type ElasticityConfig } from '../elasticity/config';
 import { configError } from '../errors';
 import { defaultProbeConfig, parseProbeConfig, type ProbeConfig } from '../monitor/config';
 import { defaultConfigPath as defaultVmmConfigPath, parseConfig as parseVmmConfig, type LoadedConfig } from '../vmm/config';
@@ -22,7 +22,21 @@ export async function readCvemConfigFile(path: string | undefined): Promise<{ co
   if (!result.config) {
     throw configError(`${path ?? 'config'}: ${result.errors.map((e) => e.message).join('; ')}`);
   }
-  return { config: result.config, warnings: result.warnings };
+  if (result.config.vmmConfigFile === '') return { config: result.config, warnings: result.warnings };
+  // the driver's own reader, so its floor is read exactly as the driver reads it
+  let vmm: LoadedConfig;
+  try {
+    vmm = loadVmmConfig(result.config.vmmConfigFile, '');
+  } catch (error) {
+    // a warning, not a refusal: restore-all and status read this config too, and must work whatever the driver's file says
+    const warning = {
+      key: 'VMM_CONFIG',
+      message: `VMM_CONFIG, the VMM driver's config read for its MEMORY_FLOOR_MIB: ${(error as Error).message}; MEM_MIN stays ${result.config.memMinKiB} KiB (fix the path, or leave VMM_CONFIG empty)`,
+    };
+    return { config: result.config, warnings: [...result.warnings, warning] };
+  }
+  const floored = withDriverFloor(result.config, vmm.config.memoryFloorKiB, result.config.vmmConfigFile);
+  return { config: floored.config, warnings: [...result.warnings, ...floored.warnings] };
 }
 
 /**

@@ -140,6 +140,8 @@ describe('install.sh on a staging root of OpenNebula 7.4', () => {
     expect(await readlink(path.join(remotes, 'vmm/cloudvamp/attach_disk'))).toBe('../kvm/attach_disk');
     // configuration: defaults written once, credentials file 0600
     expect((await stat(path.join(root, 'etc/one/cloudvamp/cvem.conf'))).mode & 0o777).toBe(0o600);
+    // the manager finds the driver's floor where the driver's config lives once installed (not the staging root)
+    expect(await readFile(path.join(root, 'etc/one/cloudvamp/cvem.conf'), 'utf8')).toMatch(/^VMM_CONFIG=\/var\/lib\/one\/remotes\/etc\/vmm\/cloudvamp\/cloudvamp\.conf$/m);
     expect(await readFile(path.join(remotes, 'etc/im/cloudvamp-probes.d/cloudvamp.conf'), 'utf8')).toMatch(/^OVERCOMMIT=1\.0$/m);
     // stanzas and the shorter host/system period
     const oned = await readFile(path.join(root, 'etc/one/oned.conf'), 'utf8');

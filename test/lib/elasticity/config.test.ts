@@ -3,12 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DEFAULTS, parseConfig } from '../../../lib/elasticity/config';
+import { DEFAULTS, parseConfig, withDriverFloor } from '../../../lib/elasticity/config';
 import { readCvemConfigFile as readConfigFile } from '../../../lib/io/config-files';
 import { decideVm } from '../../../lib/elasticity/vm-rule';
 import { MEMORY_FLOOR_KIB } from '../../../lib/memory/floor';
 import { checkBalloonTarget } from '../../../lib/vmm/balloon';
-import { DEFAULT_CONFIG as VMM_DEFAULTS } from '../../../lib/vmm/config';
+import { DEFAULT_CONFIG as VMM_DEFAULTS, parseConfig as parseVmmConfig } from '../../../lib/vmm/config';
 import { vm } from './builders';
 
 describe('parseConfig', () => {
@@ -83,5 +83,58 @@ describe("MEM_MIN and the VMM driver's floor: one value (lib/memory/floor.ts)", 
       ),
       { numRuns: 2000 },
     );
+  });
+
+  it("property: with the driver's floor raised (MEMORY_FLOOR_MIB, read through VMM_CONFIG), nothing planned is refused either", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: MEMORY_FLOOR_KIB / MiB, max: 2048 }),
+        fc.integer({ min: 0, max: 8192 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (floorMiB, extraMiB, currentShare, usedShare) => {
+          const driver = parseVmmConfig(`MEMORY_FLOOR_MIB=${floorMiB}\n`).config;
+          const { config } = withDriverFloor(parseConfig('COOLDOWN=0\nSHRINK_WARMUP=0\n').config!, driver.memoryFloorKiB, '/x/cloudvamp.conf');
+          // a VM the driver can resize at all: its original at or above the floor
+          const originalKiB = (floorMiB + extraMiB) * MiB;
+          const currentKiB = Math.max(driver.memoryFloorKiB, Math.round((originalKiB * currentShare) / MiB) * MiB);
+          const d = decideVm(vm(1, { originalKiB, currentKiB, usedKiB: Math.round(currentKiB * usedShare) }), undefined, config, 0);
+          if (d.action === 'none') return;
+          expect(() => checkBalloonTarget(d.targetKiB, { maxKiB: originalKiB, floorKiB: driver.memoryFloorKiB })).not.toThrow();
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("VMM_CONFIG: MEM_MIN is raised to the driver's MEMORY_FLOOR_MIB, once, with a warning naming the file; a lower floor changes nothing", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'cvem-floor-'));
+    const driverConf = path.join(dir, 'cloudvamp.conf');
+    const cvemConf = path.join(dir, 'cvem.conf');
+    await writeFile(driverConf, 'LIBVIRT_URI=qemu:///system\nMEMORY_FLOOR_MIB=512\n');
+    await writeFile(cvemConf, `VMM_CONFIG=${driverConf}\n`);
+    const raised = await readConfigFile(cvemConf);
+    expect(raised.config.memMinKiB).toBe(512 * MiB);
+    expect(raised.warnings).toEqual([{ key: 'MEM_MIN', message: expect.stringContaining(`MEMORY_FLOOR_MIB=512 in ${driverConf}: no VM is shrunk below 524288 KiB`) }]);
+    await writeFile(driverConf, 'MEMORY_FLOOR_MIB=128\n');
+    expect(await readConfigFile(cvemConf)).toEqual({ config: { ...DEFAULTS, vmmConfigFile: driverConf }, warnings: [] });
+    // without VMM_CONFIG the driver's file is not read at all
+    await writeFile(cvemConf, 'MEM_MIN=262144\n');
+    expect((await readConfigFile(cvemConf)).config.memMinKiB).toBe(262144);
+  });
+
+  it('a VMM_CONFIG that cannot be read is a warning naming the key (restore-all must still run); a relative path is a config error', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'cvem-floor-'));
+    const cvemConf = path.join(dir, 'cvem.conf');
+    await writeFile(cvemConf, `VMM_CONFIG=${path.join(dir, 'missing.conf')}\n`);
+    const missing = await readConfigFile(cvemConf);
+    expect(missing.config.memMinKiB).toBe(DEFAULTS.memMinKiB);
+    expect(missing.warnings).toEqual([
+      { key: 'VMM_CONFIG', message: expect.stringMatching(/^VMM_CONFIG, the VMM driver's config read for its MEMORY_FLOOR_MIB: cannot read config .*missing\.conf.*; MEM_MIN stays 262144 KiB/) },
+    ]);
+    await writeFile(path.join(dir, 'bad.conf'), 'MEMORY_FLOOR_MIB=lots\n');
+    await writeFile(cvemConf, `VMM_CONFIG=${path.join(dir, 'bad.conf')}\n`);
+    expect((await readConfigFile(cvemConf)).warnings.map((w) => w.message)).toEqual([expect.stringMatching(/VMM_CONFIG.*MEMORY_FLOOR_MIB/)]);
+    expect(parseConfig('VMM_CONFIG=etc/cloudvamp.conf\n').errors.map((e) => e.key)).toEqual(['VMM_CONFIG']);
   });
 });
