@@ -17,7 +17,7 @@ import { parseConfig } from '../lib/elasticity/config';
 import { DEFAULT_OPTIONS, inventedRequests, requestCount, runDensity, SCHEMES, SENSITIVITY, withConfig, type DensityOptions } from './density/index';
 import { goalsText, textTable } from './density/report';
 import { curveSvg, suiteReport, type SuiteRun } from './density/suite-report';
-import { causedShare, CLOUDVAMP, curve, INVENTED_SEEDS, judge, SUITE_GOALS, TRACE_WINDOWS, TUNING_SEED, TUNING_WINDOW } from './density/suite';
+import { CLOUDVAMP, curve, INVENTED_SEEDS, judge, SUITE_GOALS, TRACE_WINDOWS, TUNING_SEED, TUNING_WINDOW } from './density/suite';
 import { readTrace } from './density/trace';
 import { traceRequests, type TraceWorkload, type VmRequest } from './density/workload';
 
@@ -162,12 +162,11 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
   } else requests = inventedRequests(options);
   if (tune) {
     const { keys, parsed } = tune;
-    const none = SCHEMES.find((s) => s.name === 'none')!;
-    const [n, c] = runDensity(options, requests, [none, withConfig(CLOUDVAMP, parsed.config)]).results;
     const where = file ? `trace ${f.num('--window-start') ?? 0}+${f.num('--window-length') ?? 86_400} s` : `invented seed ${options.seed}, ${options.hours} h`;
+    const v = judge(where, options, requests, 0, withConfig(CLOUDVAMP, parsed.config));
     process.stdout.write(
-      `${where} [${keys.join(' ') || 'the default'}]: ${(c!.admitted / n!.admitted).toFixed(2)}× none, starvation above none ${(causedShare(c!) * 100).toFixed(3)} %, ` +
-        `max ${c!.maxMigrationsHostHour} migrations in a host-hour, ${c!.moveBacks} moved back, reserve ${(c!.meanReserveKiB / 1024 ** 2).toFixed(1)} GiB/host\n`,
+      `${where} [${keys.join(' ') || 'the default'}]: ${v.vsNone.toFixed(2)}× none, starvation above none ${(v.excess * 100).toFixed(3)} %, ` +
+        `max ${v.cv.maxMigrationsHostHour} migrations in a host-hour, ${v.cv.moveBacks} moved back, reserve ${(v.cv.meanReserveKiB / 1024 ** 2).toFixed(1)} GiB/host\n`,
     );
     return;
   }

@@ -133,9 +133,9 @@ export function verdict(workload: string, none: SchemeResult, cv: SchemeResult, 
   return { workload, vms: cv.admitted, none, cv, vsNone, noneShare: share(none), cvShare: share(cv), excess, shareDifference: share(cv) - share(none), met };
 }
 
-/** none and the default over one workload. */
-export function judge(workload: string, options: DensityOptions, requests: readonly VmRequest[], minVsNone: number): Verdict {
-  const [none, cv] = runDensity(options, requests, [NONE, CLOUDVAMP]).results;
+/** none and the default (or `scheme`, the default with a setting changed) over one workload. */
+export function judge(workload: string, options: DensityOptions, requests: readonly VmRequest[], minVsNone: number, scheme: Scheme = CLOUDVAMP): Verdict {
+  const [none, cv] = runDensity(options, requests, [NONE, scheme]).results;
   return verdict(workload, none!, cv!, minVsNone);
 }
 
